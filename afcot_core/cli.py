@@ -1,0 +1,143 @@
+"""The ``afcot`` command line. Exit codes: 0 ok, 1 failure, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import afcot_core
+from afcot_core.errors import BadInput
+
+
+def _plugins() -> Any:
+    from afcot_core import plugins
+
+    return plugins.default()
+
+
+def _stages(value: str | None) -> list[str] | None:
+    return [s.strip() for s in value.split(",") if s.strip()] if value else None
+
+
+def _recipe(args: argparse.Namespace) -> Any:
+    from afcot_core import recipe
+
+    return recipe.load(args.file, _plugins(), args.set)
+
+
+def cmd_plugins_list(args: argparse.Namespace) -> int:
+    from afcot_core.registry import ROLES
+
+    plugins = _plugins()
+    if args.json:
+        print(json.dumps({role: plugins.registry(role).names() for role in ROLES}, indent=2))
+        return 0
+    for role in ROLES:
+        print(f"{role}:")
+        for name in plugins.registry(role).names():
+            reg = plugins.registry(role).get(name)
+            print(f"  {name:<28} {reg.description}  [{reg.plugin}]")
+    if plugins.commands:
+        print("commands:")
+        for name, command in sorted(plugins.commands.items()):
+            print(f"  {name:<28} {command.help}  [{command.plugin}]")
+    for name, error in sorted(plugins.failures.items()):
+        print(f"warning: plugin '{name}' was skipped: {error}", file=sys.stderr)
+    return 0
+
+
+def cmd_recipe_validate(args: argparse.Namespace) -> int:
+    recipe = _recipe(args)
+    count = sum(len(section.components()) for section in recipe.stages.values())
+    print(f"{args.file}: ok ({', '.join(recipe.stages)}; {count} components)")
+    return 0
+
+
+def cmd_recipe_plan(args: argparse.Namespace) -> int:
+    from afcot_core import runner
+
+    print(runner.plan(_recipe(args), _stages(args.stages)))
+    return 0
+
+
+def cmd_recipe_run(args: argparse.Namespace) -> int:
+    from afcot_core import runner
+
+    result = runner.run(_recipe(args), _plugins(), Path(args.out) if args.out else None, _stages(args.stages),
+                        show_progress=not args.quiet)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from afcot_core.inspect import describe
+
+    print(json.dumps(describe(Path(args.path)), indent=2, ensure_ascii=False))
+    return 0
+
+
+def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="afcot", description="Chain-of-thought data, finetuning and "
+                                     "evaluation for audio language models.")
+    parser.add_argument("--version", action="version", version=f"afcot {afcot_core.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("plugins", help="list plugins and their components")
+    psub = p.add_subparsers(dest="action", required=True)
+    pl = psub.add_parser("list", help="list registered components by role")
+    pl.add_argument("--json", action="store_true", help="print an object mapping each role to its names")
+    pl.set_defaults(func=cmd_plugins_list)
+
+    r = sub.add_parser("recipe", help="validate, plan or run a TOML recipe")
+    rsub = r.add_subparsers(dest="action", required=True)
+    for name, func, helptext in (("validate", cmd_recipe_validate, "check a recipe without running it"),
+                                 ("plan", cmd_recipe_plan, "show what a run would do and what is missing"),
+                                 ("run", cmd_recipe_run, "run a recipe's stages into a run directory")):
+        a = rsub.add_parser(name, help=helptext)
+        a.add_argument("file", help="recipe TOML file")
+        a.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a recipe value, e.g. generate.source.items=50")
+        if name != "validate":
+            a.add_argument("--stages", help="comma-separated subset of generate,train,evaluate")
+        if name == "run":
+            a.add_argument("--out", help="run directory (default: [run].out or runs/<name>)")
+            a.add_argument("--quiet", action="store_true", help="no progress bar or console log")
+        a.set_defaults(func=func)
+
+    i = sub.add_parser("inspect", help="summarise a run directory or a shard")
+    i.add_argument("path")
+    i.set_defaults(func=cmd_inspect)
+
+    for command in (plugins.commands.values() if plugins else []):
+        c = sub.add_parser(command.name, help=command.help)
+        command.configure(c)
+        c.set_defaults(func=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    plugins = None if argv[:1] in (["--version"],) else _plugins()
+    parser = build_parser(plugins)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

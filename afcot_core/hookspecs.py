@@ -1,0 +1,76 @@
+"""The hook specifications: one hook per role, each receiving a ``register`` callable.
+
+A plugin module implements any of these with ``@afcot_core.hookimpl`` and is listed under the
+``afcot`` entry-point group. Every component is registered as::
+
+    register(name, factory, config=ConfigStruct, description="one line", preflight=None, prompts=None)
+
+``factory(config)`` builds the component from its msgspec ``config``; ``preflight(config)`` returns
+a list of human-readable problems (missing weights, missing files) checked before any work starts;
+``prompts`` maps prompt names to their text, hashed into the run's lock file.
+Factories import heavy libraries lazily so that loading plugins stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("afcot")
+hookimpl = pluggy.HookimplMarker("afcot")
+
+Register = Any  # the callable described in the module docstring
+
+
+@hookspec
+def register_teacher_alms(register: Register) -> None:
+    """Register audio language model teachers: ``factory(config)`` returns an ``AlmTeacher``."""
+
+
+@hookspec
+def register_teacher_llms(register: Register) -> None:
+    """Register text LLM teachers: ``factory(config)`` returns an ``LlmTeacher``."""
+
+
+@hookspec
+def register_strategies(register: Register) -> None:
+    """Register CoT generation algorithms: ``factory(config)`` returns a ``Strategy``."""
+
+
+@hookspec
+def register_negative_samplers(register: Register) -> None:
+    """Register samplers of wrong options for multiple-choice items."""
+
+
+@hookspec
+def register_validators(register: Register) -> None:
+    """Register validators that accept or reject a draft CoT: ``factory(config)`` returns a ``Validator``."""
+
+
+@hookspec
+def register_trainers(register: Register) -> None:
+    """Register trainers that finetune a student model on CoT shards."""
+
+
+@hookspec
+def register_benchmarks(register: Register) -> None:
+    """Register benchmarks, each owning its loader, prompt, answer extraction and scorer."""
+
+
+@hookspec
+def register_sources(register: Register) -> None:
+    """Register item sources: ``factory(config)`` returns a ``Source`` of ``Item`` partitions."""
+
+
+@hookspec
+def register_sinks(register: Register) -> None:
+    """Register record sinks: ``factory(config)`` returns a ``Sink`` that writes one shard per partition."""
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register CLI sub-commands: ``register(name, help, configure, run)``.
+
+    ``configure(parser)`` adds arguments to an ``argparse`` parser; ``run(args)`` returns the exit code.
+    """

@@ -1,0 +1,70 @@
+"""``afcot inspect``: counts and a sample record for a run directory or a single shard."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from afcot_core.errors import BadInput
+from afcot_core.shards import read_markers
+
+
+def read_shard(path: Path) -> dict[str, dict[str, bytes]]:
+    """The samples of a WebDataset tar: key → {extension: bytes}, in file order."""
+    samples: dict[str, dict[str, bytes]] = {}
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                key, _, ext = member.name.partition(".")
+                fh = tar.extractfile(member)
+                samples.setdefault(key, {})[ext] = fh.read() if fh else b""
+    except (tarfile.TarError, OSError) as exc:
+        raise BadInput(f"{path}: not a readable tar shard ({exc})") from None
+    return samples
+
+
+def _sample(samples: dict[str, dict[str, bytes]]) -> dict[str, Any] | None:
+    if not samples:
+        return None
+    key, parts = next(iter(samples.items()))
+    record = json.loads(parts.get("json", b"{}"))
+    return {"key": key, "files": sorted(parts), "text": parts.get("txt", b"").decode(),
+            "question": record.get("item", {}).get("question"), "answer": record.get("item", {}).get("answer"),
+            "strategy": record.get("strategy")}
+
+
+def describe(path: Path) -> dict[str, Any]:
+    if path.is_file():
+        samples = read_shard(path)
+        return {"shard": str(path), "samples": len(samples), "sample": _sample(samples)}
+    if not path.is_dir():
+        raise BadInput(f"{path}: no such run directory or shard")
+    out: dict[str, Any] = {"run": str(path)}
+    lock = path / "recipe.lock.toml"
+    if lock.exists():
+        import tomllib
+
+        out["fingerprint"] = tomllib.loads(lock.read_text()).get("fingerprint")
+    gen = path / "generate" if (path / "generate").is_dir() else path
+    markers = read_markers(gen)
+    if not markers and not list(gen.glob("*.tar")):
+        raise BadInput(f"{path}: no shards found (expected {gen}/shard-*.tar)")
+    totals = {"accepted": 0, "rejected": 0, "failed": 0}
+    for marker in markers:
+        for key in totals:
+            totals[key] += getattr(marker.counts, key)
+    reasons: dict[str, int] = {}
+    for rejects in sorted(gen.glob("rejects-*.jsonl")):
+        for line in rejects.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                reason = (json.loads(line).get("reason") or "").split(":")[0]
+                reasons[reason] = reasons.get(reason, 0) + 1
+    shards = sorted(gen.glob("shard-*.tar"))
+    out.update(shards_done=len(markers), shards=len(shards), items=sum(totals.values()), **totals,
+               reject_reasons=dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+               sample=_sample(read_shard(shards[0])) if shards else None)
+    return out

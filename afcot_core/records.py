@@ -1,0 +1,74 @@
+"""The records that flow through afcot. Everything that leaves a run is one of these."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Kind = Literal["aqa", "classification"]
+Verdict = Literal["accepted", "rejected", "failed"]
+
+
+class AudioRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A piece of audio, either a file on disk (``path``) or encoded bytes in memory (``data``)."""
+
+    path: str | None = None
+    data: bytes | None = None
+    format: str = "flac"
+    sample_rate: int = 0
+    duration: float = 0.0
+    sha256: str = ""
+
+
+class Item(msgspec.Struct, frozen=True, kw_only=True):
+    """One question about one clip: an AQA question or a classification among ``choices``."""
+
+    id: str
+    audio: AudioRef
+    question: str
+    answer: str
+    kind: Kind = "aqa"
+    choices: list[str] | None = None
+    source: str = ""
+    labels: list[str] = msgspec.field(default_factory=list)
+
+
+class TeacherCall(msgspec.Struct, frozen=True, kw_only=True):
+    """One request to a teacher and its reply, kept in a record's trace."""
+
+    role: Literal["alm", "llm"]
+    model: str
+    prompt: str
+    reply: str
+    with_audio: bool = False
+    latency_s: float = 0.0
+    cache_hit: bool = False
+
+
+class CoT(msgspec.Struct, frozen=True, kw_only=True):
+    """The four parts of a LLaVA-CoT style answer."""
+
+    summary: str
+    caption: str
+    reasoning: str
+    conclusion: str
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of running one item through a strategy."""
+
+    item: Item
+    strategy: str
+    verdict: Verdict
+    cot: CoT | None = None
+    reason: str | None = None
+    chain: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    prediction: str | None = None
+    trace: list[TeacherCall] = msgspec.field(default_factory=list)
+    fingerprint: str = ""
+
+
+def item_without_audio_bytes(item: Item) -> Item:
+    """A copy of ``item`` whose audio keeps its metadata but drops in-memory bytes (for JSON sidecars)."""
+    return msgspec.structs.replace(item, audio=msgspec.structs.replace(item.audio, data=None))

@@ -1,0 +1,186 @@
+"""The generate stage: items → strategy (one coroutine per item) → validators → resumable shards."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from afcot_core import audio as audio_io
+from afcot_core.errors import BadInput, Rejected
+from afcot_core.plugins import Plugins
+from afcot_core.protocols import Evidence, ItemContext, Sink, Source, Strategy, Validator
+from afcot_core.recipe import Component, component, convert
+from afcot_core.records import Item, Record
+from afcot_core.shards import ShardCounts, ShardStore
+from afcot_core.teacher import Teacher
+
+_COMPONENT_KEYS = ("source", "alm", "llm", "strategies", "validators", "sink")
+
+
+class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
+    shard_size: int = 100
+    concurrency: int = 64
+    json_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.shard_size < 1 or self.concurrency < 1 or self.json_retries < 0:
+            raise ValueError("shard_size and concurrency must be >= 1, json_retries >= 0")
+
+
+@dataclass
+class GenerateSection:
+    settings: GenerateSettings
+    source: Component
+    alm: Component
+    llm: Component
+    strategies: dict[str, Component]
+    validators: list[Component]
+    sink: Component
+
+    def components(self) -> list[Component]:
+        return [self.source, self.alm, self.llm, *self.strategies.values(), *self.validators, self.sink]
+
+    def to_table(self) -> dict[str, Any]:
+        return {
+            **msgspec.to_builtins(self.settings),
+            "source": self.source.to_table(),
+            "alm": self.alm.to_table(),
+            "llm": self.llm.to_table(),
+            "strategies": {kind: c.to_table() for kind, c in self.strategies.items()},
+            "validators": [c.to_table() for c in self.validators],
+            "sink": self.sink.to_table(),
+        }
+
+    def run(self, ctx: Any) -> dict[str, int]:
+        return Generator(self, ctx).run()
+
+
+class GenerateStage:
+    def parse(self, table: Any, plugins: Plugins) -> GenerateSection:
+        if not isinstance(table, dict):
+            raise BadInput("[generate]: expected a table")
+        for key in ("source", "alm", "llm", "strategies", "sink"):
+            if key not in table:
+                raise BadInput(f"[generate] missing table [generate.{key}]")
+        settings = convert({k: v for k, v in table.items() if k not in _COMPONENT_KEYS}, GenerateSettings, "generate")
+        strategies_table = table["strategies"]
+        if not isinstance(strategies_table, dict) or not strategies_table:
+            raise BadInput("[generate.strategies] expected a table mapping an item kind to a strategy")
+        strategies = {}
+        for kind, spec in strategies_table.items():
+            if kind not in ("aqa", "classification"):
+                raise BadInput(f"[generate.strategies] unknown item kind '{kind}'; kinds: aqa, classification")
+            strategies[kind] = component(spec, "strategy", f"generate.strategies.{kind}", plugins)
+        validators_table = table.get("validators", [])
+        if not isinstance(validators_table, list):
+            raise BadInput("[generate] generate.validators: expected an array of tables")
+        return GenerateSection(
+            settings=settings,
+            source=component(table["source"], "source", "generate.source", plugins),
+            alm=component(table["alm"], "teacher_alm", "generate.alm", plugins),
+            llm=component(table["llm"], "teacher_llm", "generate.llm", plugins),
+            strategies=strategies,
+            validators=[component(v, "validator", f"generate.validators[{i}]", plugins)
+                        for i, v in enumerate(validators_table)],
+            sink=component(table["sink"], "sink", "generate.sink", plugins),
+        )
+
+
+class Generator:
+    """Runs the generate stage into ``<run>/generate``."""
+
+    def __init__(self, section: GenerateSection, ctx: Any) -> None:
+        self.section = section
+        self.ctx = ctx
+        self.settings = section.settings
+        self.source: Source = section.source.build()
+        self.alm: Teacher = section.alm.build()
+        self.llm: Teacher = section.llm.build()
+        self.strategies: dict[str, Strategy] = {k: c.build() for k, c in section.strategies.items()}
+        validators: list[Validator] = [c.build() for c in section.validators]
+        self.evidence_checks = [v for v in validators if v.stage == "evidence"]
+        self.final_checks = [v for v in validators if v.stage == "final"]
+        sink: Sink = section.sink.build()
+        self.store = ShardStore(ctx.out_dir / "generate", sink, ctx.fingerprint)
+
+    def run(self) -> dict[str, int]:
+        return asyncio.run(self._run())
+
+    async def _run(self) -> dict[str, int]:
+        rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        totals = ShardCounts()
+        total_items = getattr(self.source, "count", lambda: None)()
+        with self.ctx.progress("generate", total_items) as bar:
+            for index, partition in enumerate(self.source.partitions(self.settings.shard_size)):
+                if index % world != rank:
+                    continue
+                done = self.store.done(index)
+                if done is not None:
+                    totals.add(done)
+                    bar.advance(done)
+                    continue
+                started = time.perf_counter()
+                records = await self._shard(list(partition), bar)
+                counts = self.store.commit(index, records)
+                totals.add(counts)
+                self.ctx.log.info("shard written", shard=index, seconds=round(time.perf_counter() - started, 2),
+                                  **msgspec.to_builtins(counts))
+        self.ctx.log.info("generate finished", alm_batches=_mean(self.alm.batch_sizes),
+                          llm_batches=_mean(self.llm.batch_sizes), **msgspec.to_builtins(totals))
+        return msgspec.to_builtins(totals)
+
+    async def _shard(self, items: list[Item], bar: Any) -> list[Record]:
+        slots = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(item: Item) -> Record:
+            async with slots:
+                record = await self.process(item)
+            bar.record(record.verdict)
+            return record
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    async def process(self, item: Item) -> Record:
+        """Run one item through its strategy and the validators; never raises."""
+        ctx = ItemContext(self.alm, self.llm, self.settings.json_retries)
+        strategy = self.strategies.get(item.kind)
+        name = self.section.strategies[item.kind].registration.name if strategy else "none"
+
+        def record(verdict: str, **kw: Any) -> Record:
+            return Record(item=item, strategy=name, verdict=verdict, trace=ctx.trace,
+                          fingerprint=self.ctx.fingerprint, **kw)  # type: ignore[arg-type]
+
+        evidence: Evidence | None = None
+        try:
+            if strategy is None:
+                raise Rejected(f"no strategy configured for item kind '{item.kind}'")
+            try:
+                audio_io.load(item.audio)
+            except audio_io.AudioError as exc:
+                raise Rejected(f"audio: {exc}") from None
+            evidence = await strategy.gather(item, ctx)
+            self._check(self.evidence_checks, item, evidence, None)
+            cot = await strategy.compose(item, evidence, ctx)
+            self._check(self.final_checks, item, evidence, cot)
+        except Rejected as exc:
+            return record("rejected", reason=exc.reason, chain=evidence.chain if evidence else [],
+                          prediction=evidence.prediction if evidence else None)
+        except Exception as exc:
+            return record("failed", reason=f"{type(exc).__name__}: {exc}")
+        return record("accepted", cot=cot, chain=evidence.chain, prediction=evidence.prediction)
+
+    @staticmethod
+    def _check(validators: list[Validator], item: Item, evidence: Evidence, cot: Any) -> None:
+        for validator in validators:
+            reason = validator.check(item, evidence, cot)
+            if reason:
+                raise Rejected(f"{validator.name}: {reason}")
+
+
+def _mean(values: list[int]) -> float:
+    return round(sum(values) / len(values), 2) if values else 0.0

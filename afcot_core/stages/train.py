@@ -1,0 +1,29 @@
+"""The train stage: a registered trainer finetunes a student on the generated shards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from afcot_core.plugins import Plugins
+from afcot_core.recipe import Component, component
+
+
+@dataclass
+class TrainSection:
+    trainer: Component
+
+    def components(self) -> list[Component]:
+        return [self.trainer]
+
+    def to_table(self) -> dict[str, Any]:
+        return self.trainer.to_table()
+
+    def run(self, ctx: Any) -> Any:
+        trainer = self.trainer.build()
+        return trainer.train(data_dir=ctx.out_dir / "generate", out_dir=ctx.out_dir / "train", log=ctx.log)
+
+
+class TrainStage:
+    def parse(self, table: Any, plugins: Plugins) -> TrainSection:
+        return TrainSection(component(table, "trainer", "train", plugins))

@@ -1,0 +1,133 @@
+"""The teacher protocol: async per-item requests, coalesced into engine batches by a micro-batcher.
+
+A strategy awaits ``teacher.ask(prompt, audio)`` once per step of one item, exactly as in the
+paper's pseudo-code; many items run concurrently, and each teacher's :class:`MicroBatcher` turns
+their concurrent requests into batches for the engine (``max_batch``, ``max_wait_ms``,
+``max_concurrency`` in-flight batches). A backend only implements ``generate(requests)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import msgspec
+
+from afcot_core.records import AudioRef
+
+
+class Batching(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How a teacher's requests are coalesced."""
+
+    max_batch: int = 16
+    max_wait_ms: float = 5.0
+    max_concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_batch < 1 or self.max_concurrency < 1 or self.max_wait_ms < 0:
+            raise ValueError("max_batch and max_concurrency must be >= 1 and max_wait_ms >= 0")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt for a teacher; ``audio`` is None for text-only requests."""
+
+    prompt: str
+    audio: AudioRef | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    latency_s: float
+    cache_hit: bool = False
+
+
+class MicroBatcher:
+    """Coalesces concurrent ``submit`` calls into calls of ``run_batch`` on lists of requests."""
+
+    def __init__(self, run_batch: Callable[[list[Request]], Awaitable[list[str]]], batching: Batching) -> None:
+        self._run_batch = run_batch
+        self._batching = batching
+        self._pending: list[tuple[Request, asyncio.Future[str]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.batch_sizes: list[int] = []
+
+    async def submit(self, request: Request) -> str:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+        self._pending.append((request, future))
+        if len(self._pending) >= self._batching.max_batch:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self._batching.max_wait_ms / 1000, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._pending:
+            batch = self._pending[: self._batching.max_batch]
+            self._pending = self._pending[self._batching.max_batch :]
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[tuple[Request, asyncio.Future[str]]]) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._batching.max_concurrency)
+        async with self._slots:
+            self.batch_sizes.append(len(batch))
+            try:
+                replies = await self._run_batch([r for r, _ in batch])
+                if len(replies) != len(batch):
+                    raise RuntimeError(f"engine returned {len(replies)} replies for {len(batch)} requests")
+            except Exception as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                return
+        for (_, fut), reply in zip(batch, replies, strict=True):
+            if not fut.done():
+                fut.set_result(reply)
+
+
+class Teacher(ABC):
+    """Base of every teacher. Subclasses set ``role`` and ``model`` and implement :meth:`generate`."""
+
+    role: Literal["alm", "llm"]
+    model: str = "unknown"
+    #: run ``generate`` in a worker thread so the event loop keeps feeding other items
+    offload: bool = True
+
+    def __init__(self, batching: Batching | None = None) -> None:
+        self.batching = batching or Batching()
+        self._batcher: MicroBatcher | None = None
+
+    @abstractmethod
+    def generate(self, requests: list[Request]) -> list[str]:
+        """Answer a batch of requests, in order."""
+
+    async def _run_batch(self, requests: list[Request]) -> list[str]:
+        if self.offload:
+            return await asyncio.to_thread(self.generate, requests)
+        return self.generate(requests)
+
+    async def ask(self, prompt: str, audio: AudioRef | None = None) -> Reply:
+        """One request; concurrent calls are batched."""
+        if self._batcher is None:
+            self._batcher = MicroBatcher(self._run_batch, self.batching)
+        start = time.perf_counter()
+        text = await self._batcher.submit(Request(prompt, audio))
+        return Reply(text, time.perf_counter() - start)
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return self._batcher.batch_sizes if self._batcher else []

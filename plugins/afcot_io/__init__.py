@@ -1,0 +1,1 @@
+"""Built-in input and output: WebDataset shards and JSONL manifests of audio files."""

@@ -1,0 +1,21 @@
+"""Registers the WebDataset sink and the JSONL manifest source."""
+
+from __future__ import annotations
+
+from afcot_core.hookspecs import hookimpl
+
+
+@hookimpl
+def register_sinks(register):
+    from afcot_io.webdataset_sink import WebDatasetConfig, WebDatasetSink
+
+    register("webdataset", WebDatasetSink, WebDatasetConfig,
+             "WebDataset tar shards: {key}.flac, {key}.json (Record), {key}.txt (CoT target)")
+
+
+@hookimpl
+def register_sources(register):
+    from afcot_io.manifest import ManifestConfig, ManifestSource, preflight
+
+    register("manifest", ManifestSource, ManifestConfig,
+             "a JSONL manifest of audio files with questions and answers", preflight=preflight)
