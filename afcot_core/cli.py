@@ -44,8 +44,6 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
         print("commands:")
         for name, command in sorted(plugins.commands.items()):
             print(f"  {name:<28} {command.help}  [{command.plugin}]")
-    for name, error in sorted(plugins.failures.items()):
-        print(f"warning: plugin '{name}' was skipped: {error}", file=sys.stderr)
     return 0
 
 
@@ -121,6 +119,8 @@ def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     plugins = None if argv[:1] in (["--version"],) else _plugins()
+    for name, error in sorted(plugins.failures.items() if plugins else []):
+        print(f"warning: plugin '{name}' was skipped: {error}", file=sys.stderr)
     parser = build_parser(plugins)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

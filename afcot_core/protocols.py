@@ -86,10 +86,14 @@ class Strategy(ABC):
 
 
 class Validator(ABC):
-    """Accepts or rejects; ``stage`` is "evidence" (before composing) or "final" (the composed CoT)."""
+    """Accepts or rejects a draft at the ``stages`` it names.
+
+    At the "evidence" stage (after gathering, before composing) ``cot`` is None; at the "final"
+    stage it is the composed CoT. Rejecting early saves the composing calls.
+    """
 
     name: str = ""
-    stage: Literal["evidence", "final"] = "final"
+    stages: tuple[Literal["evidence", "final"], ...] = ("final",)
 
     @abstractmethod
     def check(self, item: Item, evidence: Evidence, cot: CoT | None) -> str | None:

@@ -103,8 +103,8 @@ class Generator:
         self.llm: Teacher = section.llm.build()
         self.strategies: dict[str, Strategy] = {k: c.build() for k, c in section.strategies.items()}
         validators: list[Validator] = [c.build() for c in section.validators]
-        self.evidence_checks = [v for v in validators if v.stage == "evidence"]
-        self.final_checks = [v for v in validators if v.stage == "final"]
+        self.evidence_checks = [v for v in validators if "evidence" in v.stages]
+        self.final_checks = [v for v in validators if "final" in v.stages]
         sink: Sink = section.sink.build()
         self.store = ShardStore(ctx.out_dir / "generate", sink, ctx.fingerprint)
 

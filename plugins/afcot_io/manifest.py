@@ -18,8 +18,8 @@ import msgspec
 from afcot_core.audio import audio_ref_from_path
 from afcot_core.errors import BadInput
 from afcot_core.protocols import Source
-from afcot_core.records import Item, Kind
 from afcot_core.recipe import MustExist
+from afcot_core.records import Item, Kind
 
 
 class ManifestConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,0 +1,263 @@
+"""The evaluate stage: a registered teacher_alm answers each benchmark's items; the answers are scored.
+
+Per benchmark, into ``<out>/<label>/``: ``predictions.jsonl`` (appended as items finish; a rerun
+skips the ids already there), the official prediction file(s), ``report.json``, ``report.md``,
+``plots/<breakdown>.png`` and ``run.json``. All items are launched as coroutines under a bounded
+concurrency, so the model's micro-batcher coalesces them. With ``repair`` on, an output that opened
+``<REASONING>`` but never closed ``</CONCLUSION>`` is regenerated once (Audio Flamingo 2's CoT rule).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from afcot_core.benchmark import Benchmark, EvalItem, score, write_reports
+from afcot_core.errors import BadInput
+from afcot_core.plugins import Plugins
+from afcot_core.recipe import Component, component, convert
+from afcot_core.teacher import Teacher
+
+REPAIR_TAIL = "</REASONING>\n<CONCLUSION>"
+#: ``progress(name, total)`` gives a context-managed bar with ``record(verdict)``
+Progress = Callable[[str, int | None], Any]
+
+
+class EvaluateSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """``limit`` = 0 evaluates every item; otherwise the first ``limit``."""
+
+    cot: bool = True
+    repair: bool = False
+    concurrency: int = 64
+    limit: int = 0
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.limit < 0:
+            raise ValueError("concurrency must be >= 1 and limit >= 0")
+
+
+class Prediction(msgspec.Struct, omit_defaults=True):
+    """One line of ``predictions.jsonl``."""
+
+    id: str
+    output: str
+    answer: str
+    repaired: bool = False
+    first_output: str | None = None
+    latency_s: float = 0.0
+
+
+@dataclass
+class EvaluateSection:
+    settings: EvaluateSettings
+    model: Component
+    benchmarks: dict[str, Component]
+
+    def components(self) -> list[Component]:
+        return [self.model, *self.benchmarks.values()]
+
+    def to_table(self) -> dict[str, Any]:
+        return {**msgspec.to_builtins(self.settings), "model": self.model.to_table(),
+                "benchmarks": [{"label": label, **c.to_table()} for label, c in self.benchmarks.items()]}
+
+    def run(self, ctx: Any) -> dict[str, Any]:
+        return self.run_into(ctx.out_dir / "evaluate", ctx.log, ctx.progress)
+
+    def run_into(self, base: Path, log: Any, progress: Progress) -> dict[str, Any]:
+        """Evaluate every benchmark into ``base/<label>``; a summary per label."""
+        return asyncio.run(self._run_all(base, log, progress))
+
+    async def _run_all(self, base: Path, log: Any, progress: Progress) -> dict[str, Any]:
+        model: Teacher = self.model.build()  # one event loop for all: the model's batcher lives in it
+        results = {}
+        for label, comp in self.benchmarks.items():
+            identity = {"model": self.model.to_table(), "benchmark": comp.to_table(),
+                        "cot": self.settings.cot, "repair": self.settings.repair}
+            job = Evaluation(comp.build(), model, self.settings, base / label, identity,
+                             log.bind(benchmark=label))
+            results[label] = await job.run(progress)
+        return results
+
+
+class EvaluateStage:
+    """Parses the recipe's ``[evaluate]`` table (see docs/benchmarks.md)."""
+
+    def parse(self, table: Any, plugins: Plugins) -> EvaluateSection:
+        if not isinstance(table, dict):
+            raise BadInput("[evaluate]: expected a table")
+        for key in ("model", "benchmarks"):
+            if key not in table:
+                raise BadInput(f"[evaluate] missing key 'evaluate.{key}'")
+        settings = convert({k: v for k, v in table.items() if k not in ("model", "benchmarks")},
+                           EvaluateSettings, "evaluate")
+        entries = table["benchmarks"]
+        if not isinstance(entries, list) or not entries:
+            raise BadInput("[evaluate] evaluate.benchmarks: expected a non-empty array of tables")
+        benchmarks: dict[str, Component] = {}
+        for i, entry in enumerate(entries):
+            where = f"evaluate.benchmarks[{i}]"
+            if not isinstance(entry, dict):
+                raise BadInput(f"[{where}]: expected a table with a 'use' key")
+            rest = {k: v for k, v in entry.items() if k != "label"}
+            comp = component(rest, "benchmark", where, plugins)
+            label = entry.get("label", comp.registration.name)
+            if not isinstance(label, str) or not label or "/" in label or label.startswith("."):
+                raise BadInput(f"[{where}] {where}.label: expected a folder name, got {label!r}")
+            if label in benchmarks:
+                raise BadInput(f"[{where}] {where}.label: '{label}' is used twice; give each entry a label")
+            benchmarks[label] = comp
+        return EvaluateSection(settings, component(table["model"], "teacher_alm", "evaluate.model", plugins),
+                               benchmarks)
+
+
+def needs_repair(output: str) -> bool:
+    low = output.lower()
+    return "<reasoning>" in low and "</conclusion>" not in low
+
+
+def repair_prefix(output: str) -> str:
+    """The output cut before ``</REASONING>`` (else at the last '.' of its first 512 characters),
+    followed by ``</REASONING>\\n<CONCLUSION>``: where the regeneration continues."""
+    at = output.lower().find("</reasoning>")
+    if at >= 0:
+        return output[:at] + REPAIR_TAIL
+    head = output[:512].strip() if len(output) >= 512 else output
+    dot = head.rfind(".")
+    return (head[:dot] if dot >= 0 else head) + REPAIR_TAIL
+
+
+class Evaluation:
+    """One benchmark run with one model into ``out``: infer what is missing, then score and report."""
+
+    def __init__(self, benchmark: Benchmark, model: Teacher, settings: EvaluateSettings, out: Path,
+                 identity: dict[str, Any], log: Any) -> None:
+        self.benchmark, self.model, self.settings, self.out, self.log = benchmark, model, settings, out, log
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+        self.fingerprint = digest.hexdigest()
+        self.identity = identity
+        self.predictions_path = out / "predictions.jsonl"
+
+    async def run(self, progress: Progress) -> dict[str, Any]:
+        loaded = self.benchmark.load()
+        items = loaded.items[: self.settings.limit] if self.settings.limit else loaded.items
+        if not items:
+            raise BadInput(f"{self.benchmark.name}: the benchmark has no items")
+        self._claim()
+        done = self._resume()
+        missing_audio = [it.id for it in items if it.audio is None]
+        if missing_audio:
+            self.log.warning("audio files missing; those items count as wrong", count=len(missing_audio),
+                             first=next(it.audio_path for it in items if it.audio is None))
+        todo = [it for it in items if it.id not in done and it.audio is not None]
+        with progress(self.benchmark.name, len(items)) as bar:
+            for it in items:
+                if it.id in done:
+                    bar.record(self._verdict(it, done[it.id]))
+            failures = await self._infer(todo, done, bar)
+        return self._report(items, done, missing_audio, failures)
+
+    def _claim(self) -> None:
+        """Refuse a folder holding predictions of another model, benchmark or prompt setting."""
+        meta = self.out / "run.json"
+        if self.predictions_path.exists() and meta.exists():
+            previous = json.loads(meta.read_text(encoding="utf-8")).get("fingerprint")
+            if previous != self.fingerprint:
+                raise BadInput(f"{self.out}: holds predictions of a different model, benchmark or setting; "
+                               "choose another output folder or delete this one")
+        self.out.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps({"fingerprint": self.fingerprint, **self.identity}, indent=2, default=str),
+                        encoding="utf-8")
+
+    def _resume(self) -> dict[str, Prediction]:
+        """Predictions already on disk; a torn last line (an interrupted write) is dropped."""
+        if not self.predictions_path.exists():
+            return {}
+        done: dict[str, Prediction] = {}
+        lines = self.predictions_path.read_bytes().splitlines()
+        good = []
+        for line in lines:
+            try:
+                p = msgspec.json.decode(line, type=Prediction)
+            except msgspec.DecodeError:
+                continue
+            done[p.id] = p
+            good.append(line)
+        if len(good) != len(lines) or (lines and not self.predictions_path.read_bytes().endswith(b"\n")):
+            self.predictions_path.write_bytes(b"".join(g + b"\n" for g in good))
+        self.log.info("resuming", already_done=len(done))
+        return done
+
+    async def _infer(self, items: list[EvalItem], done: dict[str, Prediction], bar: Any) -> dict[str, str]:
+        slots = asyncio.Semaphore(self.settings.concurrency)
+        failures: dict[str, str] = {}
+        with self.predictions_path.open("ab") as sink:
+
+            async def one(item: EvalItem) -> None:
+                async with slots:
+                    try:
+                        prediction = await self._predict(item)
+                    except Exception as exc:  # one failing item must not end the run
+                        failures[item.id] = f"{type(exc).__name__}: {exc}"
+                        bar.record("failed")
+                        return
+                sink.write(msgspec.json.encode(prediction) + b"\n")
+                sink.flush()
+                done[item.id] = prediction
+                bar.record(self._verdict(item, prediction))
+
+            await asyncio.gather(*(one(item) for item in items))
+        if failures:
+            self.log.warning("model calls failed; those items count as wrong and are retried on rerun",
+                             count=len(failures), first=next(iter(failures.values())))
+        return failures
+
+    async def _predict(self, item: EvalItem) -> Prediction:
+        prompt = self.benchmark.prompt(item, self.settings.cot)
+        reply = await self.model.ask(prompt, item.audio)
+        output, latency, first = reply.text, reply.latency_s, None
+        if self.settings.repair and needs_repair(output):
+            first, prefix = output, repair_prefix(output)
+            cont = getattr(self.model, "ask_continuation", None)
+            again = await (cont(prompt, prefix, item.audio) if cont else self.model.ask(f"{prompt}\n{prefix}",
+                                                                                        item.audio))
+            output, latency = prefix + again.text, latency + again.latency_s
+        return Prediction(id=item.id, output=output, answer=self.benchmark.extract(item, output),
+                          repaired=first is not None, first_output=first, latency_s=round(latency, 4))
+
+    def _verdict(self, item: EvalItem, prediction: Prediction) -> str:
+        if not item.answer:
+            return "accepted"
+        return "accepted" if self.benchmark.judge(item, prediction.answer).correct else "rejected"
+
+    def _report(self, items: list[EvalItem], done: dict[str, Prediction], missing_audio: list[str],
+                failures: dict[str, str]) -> dict[str, Any]:
+        raw = self.benchmark.extract_on_score  # the official file holds raw outputs, else final answers
+        exported = [(it, (p.output if raw else p.answer) if (p := done.get(it.id)) else None) for it in items]
+        for name, text in self.benchmark.export(exported).items():
+            (self.out / name).write_text(text, encoding="utf-8")
+        answers = [(it, p.answer if (p := done.get(it.id)) else None) for it in items]
+        repaired = sum(1 for it in items if (p := done.get(it.id)) and p.repaired)
+        summary: dict[str, Any] = {"dir": str(self.out), "items": len(items), "failed": len(failures),
+                                   "missing_audio": len(missing_audio), "repaired": repaired}
+        if not any(it.answer for it in items):
+            self.log.warning("answers are withheld; wrote the official submission file only")
+            return {**summary, "scored": False}
+        report = score(self.benchmark, answers, extract=False)
+        title = f"{self.benchmark.name}: {self.identity['model'].get('use', 'model')}"
+        try:
+            written = write_reports(report, self.out, title, plots=self.settings.plots)
+        except ImportError:
+            self.log.warning("matplotlib is not installed (pip install 'afcot[plot]'); no plots written")
+            written = write_reports(report, self.out, title, plots=False)
+        self.log.info("scored", accuracy=round(report.overall.accuracy, 4), correct=report.overall.correct,
+                      total=report.overall.total, missing=report.overall.missing)
+        return {**summary, "scored": True, **report.overall.to_dict(),
+                "plots": [str(p) for p in written["plots"]]}

@@ -1,0 +1,148 @@
+"""Helpers shared by the benchmarks: reading official files, audio paths, option letters."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from afcot_core.errors import BadInput
+from afcot_core.records import AudioRef
+from afcot_core.template import OPTION_LETTERS, extract_conclusion, format_question
+
+#: The choice list as MMAR's authors prompt it (MMAR issue #3); used for MMAU too.
+SELECT_ONE = "Select one option from the provided choices:"
+
+_PAREN_LETTER = re.compile(r"^\(\s*([a-z])\s*\)\s*(.*)$", re.DOTALL)
+_PUNCT_LETTER = re.compile(r"^([a-z])[.):](?:\s+(.*))?$", re.DOTALL)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON document; :class:`BadInput` naming the file when it is missing or invalid."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: not valid JSON: {exc}") from None
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """A JSON list of objects, or JSON Lines when the name ends in ``.jsonl`` (blank lines ignored)."""
+    if path.suffix == ".jsonl":
+        if not path.is_file():
+            raise BadInput(f"{path}: file not found")
+        records = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise BadInput(f"{path}:{n}: not valid JSON: {exc}") from None
+    else:
+        records = read_json(path)
+        if not isinstance(records, list):
+            raise BadInput(f"{path}: expected a JSON list of items, got {type(records).__name__}")
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise BadInput(f"{path}: item {i}: expected an object, got {type(rec).__name__}")
+    return records
+
+
+def field(record: Mapping[str, Any], key: str, where: str, kind: type = str) -> Any:
+    """``record[key]``, which must exist and be of ``kind``."""
+    if key not in record:
+        raise BadInput(f"{where}: missing key '{key}'")
+    value = record[key]
+    if not isinstance(value, kind):
+        raise BadInput(f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def choices_of(record: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The ``choices`` list; a JSON-encoded string (as in the lmms-lab mirror) is decoded first."""
+    value = record.get("choices")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise BadInput(f"{where}.choices: a string that is not a JSON list") from None
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise BadInput(f"{where}.choices: expected a list of strings")
+    return tuple(value)
+
+
+def one_of(value: str, allowed: Sequence[str], where: str) -> str:
+    if value not in allowed:
+        raise BadInput(f"{where}: unknown value {value!r}; expected one of {', '.join(allowed)}")
+    return value
+
+
+def prediction_of(record: Mapping[str, Any], keys: Sequence[str], where: str) -> str | None:
+    """The first of ``keys`` present; None when none is present or the value is null."""
+    for key in keys:
+        if key in record:
+            value = record[key]
+            if value is None or isinstance(value, str):
+                return value
+            raise BadInput(f"{where}.{key}: expected a string, got {type(value).__name__}")
+    return None
+
+
+def audio_at(root: Path, relative: str) -> tuple[AudioRef | None, str]:
+    """A reference to ``root/relative`` (None when the file is missing) and the path looked at."""
+    path = root / relative
+    if not path.is_file():
+        return None, str(path)
+    return AudioRef(path=str(path), format=path.suffix.lstrip(".").lower()), str(path)
+
+
+def answer_index(answer: str, choices: Sequence[str]) -> int | None:
+    return choices.index(answer) if answer in choices else None
+
+
+def final_answer(output: str) -> str:
+    """The last CONCLUSION of ``output`` (core template), or the whole output when it has none."""
+    conclusion = extract_conclusion(output)
+    return output if conclusion is None else conclusion
+
+
+def split_letter(text: str, n_options: int, allow_bare: bool) -> tuple[int | None, str]:
+    """A leading option letter of ``text`` (``(b) x``, ``b) x``, ``b. x``, ``b: x``; a bare ``b`` only
+    when ``allow_bare``) as an index below ``n_options``, and the text after it."""
+    t = text.strip().lower()
+    m = _PAREN_LETTER.match(t) or _PUNCT_LETTER.match(t)
+    if m is None and allow_bare and len(t) == 1:
+        letter, rest = t, ""
+    elif m is None:
+        return None, text.strip()
+    else:
+        letter, rest = m.group(1), (m.group(2) or "")
+    index = OPTION_LETTERS.lower().find(letter)
+    if index < 0 or index >= n_options:
+        return None, text.strip()
+    return index, rest.strip()
+
+
+def bare_letters_ok(choices: Sequence[str]) -> bool:
+    """Whether a bare letter can only mean an option letter (no choice is itself a single letter)."""
+    return not any(len(c.strip()) == 1 and c.strip().isalpha() for c in choices)
+
+
+def option_prompt(question: str, choices: Sequence[str], lettered: bool) -> str:
+    """The question with its choices: lettered ``(A) x`` lines, or MMAR's plain "select one" list."""
+    if lettered:
+        return format_question(question, list(choices))
+    return f"{question}\n{SELECT_ONE}\n" + "\n".join(choices)
+
+
+def lettered_answer(text: str, choices: Sequence[str]) -> str:
+    """For a prompt with lettered options: a leading letter selects that option's text."""
+    index, _ = split_letter(text, len(choices), bare_letters_ok(choices))
+    return text if index is None else choices[index]
+
+
+def resolve(folder: str, name: str) -> Path:
+    return Path(folder).expanduser() / name if name else Path(folder).expanduser()

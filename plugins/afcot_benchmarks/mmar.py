@@ -1,0 +1,110 @@
+"""MMAR (Ma et al., 2025): scored as the official ``code/evaluation.py`` (accuracy path).
+
+Breakdowns: modality (7, fixed order), category (4 layers, fixed order), sub-category (first-seen
+order). Predictions are read from ``answer_prediction``, or the v1 key ``model_prediction``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from afcot_benchmarks.common import (
+    answer_index,
+    audio_at,
+    choices_of,
+    field,
+    one_of,
+    prediction_of,
+    read_records,
+    resolve,
+)
+from afcot_benchmarks.option_text import OptionTextBenchmark
+from afcot_core.benchmark import EvalItem, Loaded
+from afcot_core.errors import BadInput
+
+MODALITIES = ("sound", "music", "speech", "mix-sound-music", "mix-sound-speech", "mix-music-speech",
+              "mix-sound-music-speech")
+CATEGORIES = ("Signal Layer", "Perception Layer", "Semantic Layer", "Cultural Layer")
+PREDICTION_KEYS = ("answer_prediction", "model_prediction")
+
+
+class MmarConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``file`` (JSONL, or the v1 JSON list) under ``data_dir``; audio under ``audio_root``."""
+
+    data_dir: str = "data/mmar"
+    file: str = "MMAR-meta.jsonl"
+    audio_root: str = ""
+    lettered: bool = False
+
+    def path(self) -> Path:
+        return resolve(self.data_dir, self.file)
+
+    def audio_dir(self) -> Path:
+        return Path(self.audio_root).expanduser() if self.audio_root else self.path().parent
+
+
+def category_of(record: dict[str, Any], where: str) -> str:
+    """The layer; a one-element list is read as its element (the official script would crash)."""
+    value = record.get("category")
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str):
+        raise BadInput(f"{where}.category: expected a string (or a one-element list)")
+    return one_of(value, CATEGORIES, f"{where}.category")
+
+
+def parse_item(record: dict[str, Any], where: str, audio_root: Path | None) -> EvalItem:
+    """One MMAR record; audio is ``audio_root/audio_path`` (never derived from the id)."""
+    choices = choices_of(record, where)
+    answer = field(record, "answer", where)
+    groups = {
+        "modality": one_of(field(record, "modality", where), MODALITIES, f"{where}.modality"),
+        "category": category_of(record, where),
+        "sub-category": field(record, "sub-category", where),
+    }
+    audio, looked = audio_at(audio_root, field(record, "audio_path", where)) if audio_root else (None, "")
+    return EvalItem(id=field(record, "id", where), question=field(record, "question", where), choices=choices,
+                    answer=answer, answer_index=answer_index(answer, choices), groups=groups, audio=audio,
+                    audio_path=looked, record=record)
+
+
+class Mmar(OptionTextBenchmark):
+    name = "mmar"
+    breakdowns = ("modality", "category", "sub-category")
+
+    def __init__(self, config: MmarConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.lettered = config.lettered
+
+    def group_order(self, breakdown: str) -> tuple[str, ...]:
+        return {"modality": MODALITIES, "category": CATEGORIES}.get(breakdown, ())
+
+    def load(self) -> Loaded:
+        path, root = self.config.path(), self.config.audio_dir()
+        items = [parse_item(r, f"{path}: item {i}", root) for i, r in enumerate(read_records(path))]
+        return Loaded(items, [it.id for it in items if it.audio is None])
+
+    def read_predictions(self, path: Path) -> list[tuple[EvalItem, str | None]]:
+        pairs = []
+        for i, record in enumerate(read_records(path)):
+            where = f"{path}: item {i}"
+            pairs.append((parse_item(record, where, None), prediction_of(record, PREDICTION_KEYS, where)))
+        return pairs
+
+    def export(self, pairs: Iterable[tuple[EvalItem, str | None]]) -> dict[str, str]:
+        rows = [{**item.record, "answer_prediction": answer or ""} for item, answer in pairs]
+        return {"mmar-predictions.jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)}
+
+
+def preflight(config: MmarConfig) -> list[str]:
+    path = config.path()
+    problems = [] if path.is_file() else [f"MMAR file not found: {path} (set data_dir or file)"]
+    if not config.audio_dir().is_dir():
+        problems.append(f"MMAR audio folder not found: {config.audio_dir()} (set audio_root)")
+    return problems

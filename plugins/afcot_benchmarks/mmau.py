@@ -1,0 +1,114 @@
+"""MMAU (Sakshi et al., ICLR 2025): test-mini and test, scored as the official ``evaluation.py``.
+
+Breakdowns: task (sound, music, speech), difficulty (easy, hard, medium, the official order) and
+sub-category (first-seen order); ``category`` (Reasoning / Information Extraction) is an extra,
+non-official breakdown, with the 13 list-valued entries (``["Reasoning"]``) read as their element.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from afcot_benchmarks.common import (
+    answer_index,
+    audio_at,
+    choices_of,
+    field,
+    one_of,
+    prediction_of,
+    read_records,
+    resolve,
+)
+from afcot_benchmarks.option_text import OptionTextBenchmark
+from afcot_core.benchmark import EvalItem, Loaded
+from afcot_core.errors import BadInput
+
+TASKS = ("sound", "music", "speech")
+DIFFICULTIES = ("easy", "hard", "medium")
+FILES = {"test-mini": "mmau-test-mini.json", "test": "mmau-test.json"}
+#: the key the official script reads first; the README's (and EvalAI's) key is accepted after it
+PREDICTION_KEYS = ("model_output", "model_prediction")
+
+
+class MmauConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where the official files are; ``file`` overrides ``data_dir``/``subset``."""
+
+    data_dir: str = "data/mmau"
+    subset: Literal["test-mini", "test"] = "test-mini"
+    file: str = ""
+    audio_root: str = ""
+    lettered: bool = False
+
+    def path(self) -> Path:
+        return Path(self.file).expanduser() if self.file else resolve(self.data_dir, FILES[self.subset])
+
+    def audio_dir(self) -> Path:
+        return Path(self.audio_root).expanduser() if self.audio_root else self.path().parent
+
+
+def category_of(value: Any, where: str) -> str:
+    """``category`` as a string; a list (13 test-mini items) is joined, as its single element."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return " + ".join(value)
+    raise BadInput(f"{where}.category: expected a string or a list of strings")
+
+
+def parse_item(record: dict[str, Any], where: str, audio_root: Path | None) -> EvalItem:
+    """One MMAU record; audio is looked up under ``audio_root`` (skipped when None)."""
+    choices = choices_of(record, where)
+    answer = field(record, "answer", where)
+    category = category_of(record.get("category", ""), where)
+    groups = {
+        "task": one_of(field(record, "task", where), TASKS, f"{where}.task"),
+        "difficulty": one_of(field(record, "difficulty", where), DIFFICULTIES, f"{where}.difficulty"),
+        "sub-category": field(record, "sub-category", where),
+        "category": category,
+    }
+    audio, looked = audio_at(audio_root, field(record, "audio_id", where)) if audio_root else (None, "")
+    return EvalItem(id=field(record, "id", where), question=field(record, "question", where), choices=choices,
+                    answer=answer, answer_index=answer_index(answer, choices), groups=groups, audio=audio,
+                    audio_path=looked, record=record)
+
+
+class Mmau(OptionTextBenchmark):
+    name = "mmau"
+    breakdowns = ("task", "difficulty", "sub-category", "category")
+
+    def __init__(self, config: MmauConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.lettered = config.lettered
+
+    def group_order(self, breakdown: str) -> tuple[str, ...]:
+        return {"task": TASKS, "difficulty": DIFFICULTIES}.get(breakdown, ())
+
+    def load(self) -> Loaded:
+        path, root = self.config.path(), self.config.audio_dir()
+        items = [parse_item(r, f"{path}: item {i}", root) for i, r in enumerate(read_records(path))]
+        return Loaded(items, [it.id for it in items if it.audio is None])
+
+    def read_predictions(self, path: Path) -> list[tuple[EvalItem, str | None]]:
+        pairs = []
+        for i, record in enumerate(read_records(path)):
+            where = f"{path}: item {i}"
+            pairs.append((parse_item(record, where, None), prediction_of(record, PREDICTION_KEYS, where)))
+        return pairs
+
+    def export(self, pairs: Iterable[tuple[EvalItem, str | None]]) -> dict[str, str]:
+        rows = [{**item.record, "model_output": answer or ""} for item, answer in pairs]
+        return {"mmau-predictions.json": json.dumps(rows, indent=2, ensure_ascii=False) + "\n"}
+
+
+def preflight(config: MmauConfig) -> list[str]:
+    path = config.path()
+    problems = [] if path.is_file() else [f"MMAU file not found: {path} (set data_dir, subset or file)"]
+    if not config.audio_dir().is_dir():
+        problems.append(f"MMAU audio folder not found: {config.audio_dir()} (set audio_root)")
+    return problems

@@ -1,0 +1,34 @@
+"""Registers AF-Reasoning-Eval, MMAU, MMAR and embedded-eval, and the ``afcot bench`` command."""
+
+from __future__ import annotations
+
+from afcot_core.hookspecs import hookimpl
+
+
+@hookimpl
+def register_benchmarks(register):
+    from afcot_benchmarks import af_eval, embedded_eval, mmar, mmau
+    from afcot_benchmarks.common import SELECT_ONE
+    from afcot_core.template import COT_SUFFIX
+
+    prompts = {"cot_suffix": COT_SUFFIX, "select_one": SELECT_ONE}
+    register("af-reasoning-eval", af_eval.AfReasoningEval, af_eval.AfEvalConfig,
+             "AF-Reasoning-Eval (AQA-MCQ, AQA-Yes/No, Classification-mini/-full): letter or option text",
+             preflight=af_eval.preflight, prompts={"cot_suffix": COT_SUFFIX})
+    register("mmau", mmau.Mmau, mmau.MmauConfig,
+             "MMAU test-mini / test, official string_match; task, difficulty, sub-category",
+             preflight=mmau.preflight, prompts=prompts)
+    register("mmar", mmar.Mmar, mmar.MmarConfig,
+             "MMAR, official string_match; modality, category, sub-category",
+             preflight=mmar.preflight, prompts=prompts)
+    register("embedded-eval", embedded_eval.EmbeddedEval, embedded_eval.EmbeddedEvalConfig,
+             "held-out items of the embedded world (lettered options, string_match)",
+             prompts={"cot_suffix": COT_SUFFIX})
+
+
+@hookimpl
+def register_commands(register):
+    from afcot_benchmarks import cli
+
+    register("bench", "score official prediction files, or run a model on a benchmark",
+             cli.configure, cli.run)

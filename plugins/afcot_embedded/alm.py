@@ -1,0 +1,190 @@
+"""The embedded ALM teacher: it answers from DSP measurements of the audio it is given.
+
+It never sees an item's labels or answer: only the prompt and the waveform. Its knowledge of what
+each class sounds like (for the "describe" and "fit" queries of Algorithm 8) comes from the
+``acoustics`` profiles in the embedded ontology.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+
+import msgspec
+
+from afcot_core import audio as audio_io
+from afcot_core.records import AudioRef, CoT
+from afcot_core.teacher import Batching, Request, Teacher
+from afcot_core.template import COT_SUFFIX, render
+from afcot_embedded.grammar import Clause, parse_clause, property_of, split_clauses
+from afcot_embedded.listen import Measurements, measure
+from afcot_embedded.world import leaf_classes
+
+_OPTION = re.compile(r"\(([A-G])\)\s*(.+?)(?=\s*\([A-G]\)|\Z)", re.DOTALL)
+_PROP_WORDS = {"texture": "texture", "pitch_direction": "pitch direction", "pitch_height": "pitch height",
+               "brightness": "brightness", "regularity": "event spacing", "tempo": "event rate",
+               "envelope": "envelope", "modulation": "level changes", "loudness_trend": "loudness trend"}
+
+
+class EmbeddedAlmConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Options of the embedded ALM."""
+
+    batching: Batching = Batching(max_batch=32, max_wait_ms=2.0)
+
+
+def answer_property(prop: str, m: Measurements) -> str:
+    """A one-sentence answer about ``prop``."""
+    if prop == "texture":
+        return {"tonal": "It is a tonal sound with a clear pitch.",
+                "noise-like": "It is a noise-like sound without a clear pitch.",
+                "impulsive": "It is made of short impulsive events."}[m.texture]
+    if prop in ("pitch_direction", "pitch_height"):
+        if m.pitch_hz is None:
+            return "There is no clear pitch."
+        if prop == "pitch_direction":
+            return f"The pitch is {m.pitch_direction}."
+        return f"The pitch is {m.pitch_height}, around {m.pitch_hz:.0f} Hz."
+    if prop == "loudness_trend":
+        return {"louder": "The sound gets louder towards the end.",
+                "quieter": "The sound gets quieter towards the end.",
+                "same level": "The sound stays at the same level."}[m.loudness_trend]
+    if prop == "loudness_level":
+        return f"The sound is {m.loudness_level} overall, at about {m.loudness_db:.0f} dB full scale."
+    if prop == "brightness":
+        return f"The timbre is {m.brightness}, with a spectral centroid near {m.centroid_hz:.0f} Hz."
+    if prop in ("regularity", "tempo", "event_count") and m.texture != "impulsive":
+        return "There are no separate events; it is one continuous sound."
+    if prop == "regularity":
+        return f"The events are {m.regularity}."
+    if prop == "tempo":
+        return f"The events repeat {m.tempo}, about {m.event_rate:.1f} per second."
+    if prop == "event_count":
+        return f"I hear {m.event_count} separate events."
+    if prop == "envelope":
+        return "The sound starts sharply and then decays." if m.envelope == "decays" else "The sound is sustained."
+    if prop == "modulation":
+        return {"steady": "The level stays steady without swells.", "regular swells": "The level swells regularly.",
+                "irregular swells": "The level swells irregularly."}[m.modulation]
+    if prop == "duration":
+        return f"The sound lasts about {m.duration:.1f} seconds."
+    raise KeyError(prop)
+
+
+def caption(m: Measurements) -> str:
+    kind = {"tonal": "tonal sound", "noise-like": "noise-like sound", "impulsive": "series of short impulsive events"}
+    text = f"A {m.loudness_level} {kind[m.texture]}"
+    if m.texture == "tonal" and m.pitch_hz:
+        text += f" with a {m.pitch_height} pitch that is {m.pitch_direction}"
+    elif m.texture == "impulsive":
+        text += f", {m.regularity} and {m.tempo}"
+    else:
+        text += f" with a {m.brightness} timbre"
+    text += f", lasting about {m.duration:.1f} seconds; "
+    if m.envelope == "decays":
+        return text + "it starts sharply and decays."
+    return text + {"louder": "it gets louder towards the end.", "quieter": "it gets quieter towards the end.",
+                   "same level": "its level stays about the same."}[m.loudness_trend]
+
+
+def fit(label: str, m: Measurements) -> str:
+    info = leaf_classes().get(label.strip().lower())
+    if info is None:
+        return f"I do not know what '{label}' sounds like."
+    diffs = []
+    for prop, expected in info.acoustics.items():
+        observed = m.value(prop)
+        if observed != expected:
+            diffs.append(f"{_PROP_WORDS[prop]}: the sound is {observed or 'without it'}, "
+                         f"while '{info.name}' is {expected}")
+    n = len(info.acoustics)
+    text = f"The sound fits '{info.name}' on {n - len(diffs)} of {n} properties."
+    return text + ("" if not diffs else " It differs in " + "; and in ".join(diffs) + ".")
+
+
+def describe(label: str) -> str:
+    info = leaf_classes().get(label.strip().lower())
+    return f"I do not know what '{label}' sounds like." if info is None else info.description
+
+
+def _score(option: str, m: Measurements) -> tuple[int, int]:
+    """How many of the option's clauses hold, and how many were understood."""
+    clauses = [c for part in re.split(r"\band\b", option) if (c := parse_clause(part))]
+    return sum(_holds(c, m) for c in clauses), len(clauses)
+
+
+def _holds(clause: Clause, m: Measurements) -> bool:
+    observed = m.value(clause.prop)
+    return observed is not None and clause.holds(observed)
+
+
+def answer_question(prompt: str, m: Measurements) -> str:
+    """Answer a benchmark-style question, with options; in the tagged format when asked for it."""
+    cot = "<CONCLUSION>" in prompt
+    body = prompt.replace(COT_SUFFIX, "")
+    first = _OPTION.search(body)
+    question = body[: first.start()] if first else body
+    question = question.split("Choose the correct option")[0].strip()
+    options = [(letter, text.strip().rstrip(".").strip()) for letter, text in _OPTION.findall(body)]
+    labels = [t.lower() for _, t in options]
+    notes: list[str] = []
+    if options and all(t in leaf_classes() for t in labels):
+        notes = [fit(t, m) for t in labels]
+        scores = [int(re.search(r"on (\d+) of", n).group(1)) / int(re.search(r"of (\d+)", n).group(1))
+                  for n in notes]
+    else:
+        clauses = [c for part in split_clauses(question) if (c := parse_clause(part))]
+        notes = [answer_property(c.prop, m) for c in clauses]
+        if options and set(labels) <= {"yes", "no"}:
+            verdict = "yes" if clauses and all(_holds(c, m) for c in clauses) else "no"
+            scores = [1.0 if t == verdict else 0.0 for t in labels]
+        else:
+            scores = [s / max(n, 1) for s, n in (_score(t, m) for t in labels)]
+            notes += [answer_property(p, m) for p in {c.prop for t in labels for c in map(parse_clause, re.split(
+                r"\band\b", t)) if c}]
+    if not options:
+        return caption(m)
+    best = max(range(len(options)), key=lambda i: scores[i])
+    letter, text = options[best]
+    answer = f"({letter}) {text}"
+    if not cot:
+        return answer
+    return render(CoT(summary=f"The question asks: {question} I will listen for the properties that decide it.",
+                      caption=caption(m), reasoning=" ".join(dict.fromkeys(notes)) or "I listened to the audio.",
+                      conclusion=answer))
+
+
+def respond(prompt: str, m: Measurements | None) -> str:
+    """The ALM's reply to ``prompt`` given the measurements of its audio (None when there is none)."""
+    if match := re.search(r"acoustic properties of '([^']+)'", prompt):
+        return describe(match.group(1))
+    if m is None:
+        return "I need to hear the audio to answer that."
+    if match := re.search(r"fit with the label '([^']+)'", prompt):
+        return fit(match.group(1), m)
+    if re.search(r"\(A\)", prompt):
+        return answer_question(prompt, m)
+    if "caption" in prompt.lower():
+        return caption(m)
+    prop = property_of(prompt)
+    return answer_property(prop, m) if prop else "I cannot tell that from the audio."
+
+
+class EmbeddedAlm(Teacher):
+    role = "alm"
+    model = "embedded-alm"
+
+    def __init__(self, config: EmbeddedAlmConfig) -> None:
+        super().__init__(config.batching)
+        self._measured: OrderedDict[str, Measurements] = OrderedDict()
+
+    def listen(self, ref: AudioRef) -> Measurements:
+        key = ref.sha256 or str(ref.path)
+        if key not in self._measured:
+            wave, sr = audio_io.load(ref)
+            self._measured[key] = measure(wave, sr)
+            if len(self._measured) > 512:
+                self._measured.popitem(last=False)
+        return self._measured[key]
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        return [respond(r.prompt, self.listen(r.audio) if r.audio is not None else None) for r in requests]

@@ -1,0 +1,61 @@
+"""The embedded corpus as an item source: deterministic under ``seed``, generated lazily per partition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import msgspec
+import numpy as np
+
+from afcot_core.audio import audio_ref_from_wave
+from afcot_core.protocols import Source
+from afcot_core.records import Item
+from afcot_embedded.world import SAMPLE_RATE, aqa_question, classification_question, leaf_classes, synthesize
+
+
+class EmbeddedSourceConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Options of the embedded corpus."""
+
+    items: int = 200
+    seed: int = 0
+    classification_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.items < 0:
+            raise ValueError("items must be >= 0")
+        if not 0.0 <= self.classification_fraction <= 1.0:
+            raise ValueError("classification_fraction must be between 0 and 1")
+
+
+def make_item(index: int, seed: int, classification_fraction: float) -> Item:
+    """Item ``index`` of the corpus with ``seed``: the same arguments always give the same item."""
+    rng = np.random.default_rng([seed, index])
+    labels = sorted(leaf_classes())
+    label = labels[int(rng.integers(len(labels)))]
+    clip = synthesize(label, rng)
+    classification = rng.random() < classification_fraction
+    q = classification_question(clip, rng) if classification else aqa_question(clip, rng)
+    return Item(
+        id=f"embedded-{seed}-{index:06d}",
+        audio=audio_ref_from_wave(clip.wave, SAMPLE_RATE),
+        question=q.question,
+        answer=q.answer,
+        kind="classification" if classification else "aqa",
+        choices=q.choices,
+        source="embedded",
+        labels=[label],
+    )
+
+
+class EmbeddedSource(Source):
+    def __init__(self, config: EmbeddedSourceConfig) -> None:
+        self.config = config
+
+    def count(self) -> int:
+        return self.config.items
+
+    def partitions(self, size: int) -> Iterator[Iterable[Item]]:
+        c = self.config
+        for start in range(0, c.items, size):
+            stop = min(c.items, start + size)
+            yield (make_item(i, c.seed, c.classification_fraction) for i in range(start, stop))

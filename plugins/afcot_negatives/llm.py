@@ -1,0 +1,114 @@
+"""The ``llm`` sampler: the paper's ``LLM_create_options`` for short free-text AQA answers.
+
+- a yes/no answer gets the other one (the options are then ``[yes, no]``);
+- an answer longer than ``max_words`` words stays open (``None``);
+- any other answer gets ``k`` distractors written by a text LLM teacher, asked with the versioned
+  prompt ``distractors_v1.txt`` for JSON ``{"distractors": [...]}``.
+
+A reply whose distractors are fewer than ``k`` once the answer, excluded labels and repeats are
+removed is asked again; after ``retries`` the item is rejected.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from afcot_core.errors import Rejected
+from afcot_core.jsonreply import ReplyError, parse_json_reply
+from afcot_core.negatives import AsyncNegativeSampler, Seed
+from afcot_core.ontology import label_key
+from afcot_negatives import DISTRACTOR_PROMPT
+
+PROMPT_VERSION = "distractors_v1"
+YES_NO = ("yes", "no")
+
+
+class LlmConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Options of the ``llm`` sampler."""
+
+    teacher: str = "embedded-llm"  # a registered teacher_llm
+    teacher_config: dict[str, Any] = msgspec.field(default_factory=dict)
+    max_words: int = 5
+    retries: int = 2
+
+
+class DistractorReply(msgspec.Struct):
+    distractors: list[str]
+
+
+def prompt_text() -> str:
+    return DISTRACTOR_PROMPT.read_text(encoding="utf-8")
+
+
+def render_prompt(question: str, answer: str, k: int = 3) -> str:
+    """The distractor prompt for one question (placeholders replaced literally, JSON braces kept)."""
+    text = prompt_text()
+    text = text.replace("{k}", str(k)).replace("{question}", question.strip())
+    return text.replace("{answer}", answer.strip())
+
+
+def yes_no(answer: str) -> str | None:
+    """"yes" or "no" when the answer is one of them (case and a final full stop ignored)."""
+    norm = answer.strip().lower().rstrip(".").strip()
+    return norm if norm in YES_NO else None
+
+
+class LlmSampler(AsyncNegativeSampler):
+    """Distractors from an LLM teacher; ``teacher`` may be passed directly (else built from the registry)."""
+
+    name = "llm"
+
+    def __init__(self, config: LlmConfig, teacher: Any = None) -> None:
+        self.config = config
+        self._teacher = teacher
+
+    @property
+    def teacher(self) -> Any:
+        if self._teacher is None:
+            from afcot_core import plugins
+
+            reg = plugins.default().registry("teacher_llm").get(self.config.teacher, "llm sampler teacher")
+            self._teacher = reg.build(msgspec.convert(self.config.teacher_config, reg.config))
+        return self._teacher
+
+    async def asample(self, answer: str, k: int = 3, *, exclude: Iterable[str] = (), question: str = "",
+                      seed: Seed = None, rng: random.Random | None = None) -> list[str] | None:
+        yn = yes_no(answer)
+        if yn is not None:
+            return [w for w in YES_NO if w != yn][:k]
+        if len(answer.split()) > self.config.max_words:
+            return None
+        banned = {label_key(answer), *(label_key(x) for x in exclude)}
+        prompt = render_prompt(question, answer, k)
+        problem = ""
+        for _ in range(1 + self.config.retries):
+            reply = await self.teacher.ask(prompt)
+            try:
+                proposed = parse_json_reply(reply.text, DistractorReply).distractors
+            except ReplyError as exc:
+                problem = str(exc)
+                continue
+            kept: list[str] = []
+            for text in (p.strip().rstrip(".").strip() for p in proposed):
+                key = label_key(text)
+                if key and key not in banned:
+                    banned.add(key)
+                    kept.append(text)
+            if len(kept) >= k:
+                return kept[:k]
+            problem = f"only {len(kept)} usable distractors in {proposed!r}"
+        raise Rejected(f"distractors: {problem} after {1 + self.config.retries} tries")
+
+
+def preflight(config: LlmConfig) -> list[str]:
+    from afcot_core import plugins
+
+    names = plugins.default().registry("teacher_llm").names()
+    if config.teacher not in names:
+        known = ", ".join(names) or "none"
+        return [f"llm sampler: unknown teacher_llm '{config.teacher}'; registered: {known}"]
+    return []

@@ -1,0 +1,68 @@
+"""The paper's validators: its accept rule and its format rules."""
+
+from __future__ import annotations
+
+import msgspec
+
+from afcot_core.protocols import Evidence, Validator
+from afcot_core.records import CoT, Item
+from afcot_core.template import TemplateError, parse_strict, remove_option, render
+
+
+class AcceptConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Options of the paper's accept rule."""
+
+    use_judge: bool = True
+
+
+class PaperAccept(Validator):
+    """Accept when the LLM's prediction ends with the ground truth, or the LLM judge says it is inferable."""
+
+    name = "paper-accept"
+    stages = ("evidence",)
+
+    def __init__(self, config: AcceptConfig) -> None:
+        self.config = config
+
+    def check(self, item: Item, evidence: Evidence, cot: CoT | None) -> str | None:
+        prediction = (evidence.prediction or "").strip().lower()
+        if prediction.endswith(remove_option(item.answer)):
+            return None
+        if self.config.use_judge and evidence.judge:
+            return None
+        return f"prediction '{evidence.prediction}' does not end with '{item.answer}' and the judge said no"
+
+
+class FormatConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Options of the format rules."""
+
+    min_caption_words: int = 3
+    min_sub_qas: int = 2
+
+
+class FormatRules(Validator):
+    """Caption of at least 3 words (not "None"), at least 2 sub-QAs, the four tags, conclusion = answer."""
+
+    name = "format"
+    stages = ("evidence", "final")
+
+    def __init__(self, config: FormatConfig) -> None:
+        self.config = config
+
+    def check(self, item: Item, evidence: Evidence, cot: CoT | None) -> str | None:
+        caption = evidence.caption.strip()
+        if not caption or caption.lower() == "none" or len(caption.split()) < self.config.min_caption_words:
+            return f"caption '{caption}' is shorter than {self.config.min_caption_words} words"
+        if len(evidence.chain) - 1 < self.config.min_sub_qas:
+            return f"{len(evidence.chain) - 1} sub-question answers, at least {self.config.min_sub_qas} required"
+        if cot is None:
+            return None
+        try:
+            parsed = parse_strict(render(cot))
+        except TemplateError as exc:
+            return f"template: {exc}"
+        if any(not part for part in (parsed.summary, parsed.caption, parsed.reasoning, parsed.conclusion)):
+            return "template: an empty part"
+        if parsed.conclusion != item.answer.strip():
+            return f"conclusion '{parsed.conclusion}' is not the answer '{item.answer}'"
+        return None

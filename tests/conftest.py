@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests never reach a hub: HF_HUB_OFFLINE is set for the whole session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "recipes" / "quickstart.toml"
+
+
+@pytest.fixture(scope="session")
+def plugins():
+    from afcot_core import plugins as loader
+
+    return loader.load()
+
+
+def afcot(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "afcot_core.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)

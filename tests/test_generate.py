@@ -1,0 +1,169 @@
+"""End to end: the quickstart recipe through the real CLI, resume, kill -9, bad audio, bad LLM JSON."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import msgspec
+import pytest
+import soundfile as sf
+import webdataset as wds
+from afcot_embedded.llm import EmbeddedLlm, EmbeddedLlmConfig
+
+from afcot_core import recipe as recipes
+from afcot_core import runner
+from afcot_core.errors import BadInput
+from afcot_core.hookspecs import hookimpl
+from afcot_core.teacher import Request
+from afcot_core.template import parse_strict
+
+from .conftest import QUICKSTART, afcot
+
+
+def test_quickstart_generate_under_60s_and_shards_read_back(tmp_path):
+    out = tmp_path / "run"
+    started = time.perf_counter()
+    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(out), "--stages", "generate")
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 60
+    assert (out / "recipe.lock.toml").exists() and (out / "logs" / "run.jsonl").exists()
+    shards = sorted(str(p) for p in (out / "generate").glob("shard-*.tar"))
+    assert len(shards) == 4
+    samples = list(wds.WebDataset(shards, shardshuffle=False))
+    assert samples
+    for sample in samples:
+        record = json.loads(sample["json"])
+        cot = parse_strict(sample["txt"].decode())
+        assert cot.conclusion == record["item"]["answer"]
+        wave, sr = sf.read(__import__("io").BytesIO(sample["flac"]))
+        assert sr == 16000 and len(wave) > 0
+    report = json.loads(afcot("inspect", str(out)).stdout)
+    assert report["accepted"] + report["rejected"] + report["failed"] == report["items"] == 200
+    assert report["failed"] == 0 and report["accepted"] == len(samples)
+    log = [json.loads(line) for line in (out / "logs" / "run.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "generate finished" for e in log)
+
+
+def test_rerun_resumes_without_duplicates(tmp_path, plugins):
+    recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=40", "generate.shard_size=10"])
+    first = runner.run(recipe, plugins, tmp_path, show_progress=False)
+    marker = tmp_path / "generate" / "shard-000002.done.json"
+    marker.unlink()  # as if the run died while writing shard 2
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "generate").glob("shard-*.tar")}
+    second = runner.run(recipe, plugins, tmp_path, show_progress=False)
+    assert first["generate"] == second["generate"]
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "generate").glob("shard-*.tar")}
+    assert {k for k in after if after[k] != before[k]} == {"shard-000002.tar"}
+    other = recipes.load(QUICKSTART, plugins, ["generate.source.items=40", "generate.shard_size=10",
+                                               "generate.source.seed=5"])
+    with pytest.raises(BadInput, match="different recipe"):
+        runner.run(other, plugins, tmp_path, show_progress=False)
+
+
+def test_kill_9_then_resume_gives_every_item_exactly_once(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "afcot_core.cli", "recipe", "run", str(QUICKSTART), "--out", str(out), "--quiet",
+            "--set", "generate.source.items=400", "--set", "generate.shard_size=20"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((out / "generate").glob("*.done.json"))) < 3:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((out / "generate").glob("*.done.json")))
+    assert 3 <= done_before < 20
+    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(out), "--quiet",
+                   "--set", "generate.source.items=400", "--set", "generate.shard_size=20")
+    assert result.returncode == 0, result.stderr
+    keys = [s["__key__"] for s in wds.WebDataset(sorted(str(p) for p in (out / "generate").glob("shard-*.tar")),
+                                                 shardshuffle=False)]
+    rejected = [json.loads(line)["item"]["id"] for p in (out / "generate").glob("rejects-*.jsonl")
+                for line in p.read_text().splitlines()]
+    assert len(keys) == len(set(keys))
+    assert len(keys) + len(rejected) == 400
+    assert not list((out / "generate").glob("*.tmp"))
+
+
+def test_manifest_with_broken_audio_rejects_those_items_and_goes_on(tmp_path, plugins):
+    from afcot_embedded.source import make_item
+
+    lines = []
+    for i in range(6):
+        item = make_item(i, 0, 1.0)
+        path = tmp_path / f"clip{i}.flac"
+        path.write_bytes(item.audio.data)
+        lines.append({"id": item.id, "audio": path.name, "question": item.question, "answer": item.answer,
+                      "kind": item.kind, "choices": item.choices})
+    (tmp_path / "clip1.flac").write_bytes(b"")                       # empty file
+    (tmp_path / "clip2.flac").write_bytes(b"fLaC\x00garbage" * 10)   # corrupt
+    lines[3]["audio"] = "missing.flac"                               # absent
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    sets = [f'generate.source={{use="manifest", path="{manifest}"}}']
+    result = runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "out", show_progress=False)
+    assert result["generate"]["accepted"] + result["generate"]["rejected"] == 6
+    rejects = {json.loads(x)["item"]["id"]: json.loads(x)["reason"]
+               for x in (tmp_path / "out/generate/rejects-000000.jsonl").read_text().splitlines()}
+    for i in (1, 2, 3):
+        assert rejects[lines[i]["id"]].startswith("audio: cannot decode")
+    assert str(tmp_path / "clip1.flac") in rejects[lines[1]["id"]]
+
+
+def test_malformed_manifest_line_is_bad_input_naming_file_and_line(tmp_path):
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text('{"id": "a", "audio": "a.flac", "question": "q", "answer": "x"}\n{"id": "b", "audio": 3}\n')
+    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(tmp_path / "o"),
+                   "--set", f'generate.source={{use="manifest", path="{manifest}"}}')
+    assert result.returncode == 2
+    assert f"{manifest}:2" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+class GarbledLlm(EmbeddedLlm):
+    """The scripted LLM, except that its predictions come back as broken JSON."""
+
+    model = "garbled"
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        replies = super().generate(requests)
+        return ['{"answer": "yes"' if '{"answer"' in r.prompt else reply
+                for r, reply in zip(requests, replies, strict=True)]
+
+
+class GarblePlugin:
+    @hookimpl
+    def register_teacher_llms(self, register):
+        register("garbled-llm", GarbledLlm, EmbeddedLlmConfig, "breaks its JSON")
+
+
+def test_malformed_teacher_json_rejects_with_reason_and_the_run_goes_on(tmp_path):
+    from afcot_core import plugins as loader
+
+    plugins = loader.load(extra={"garble": GarblePlugin()})
+    recipe = recipes.load(QUICKSTART, plugins, ["generate.llm.use=garbled-llm", "generate.source.items=20",
+                                                "generate.validators=[]"])
+    result = runner.run(recipe, plugins, tmp_path, show_progress=False)
+    assert result["generate"]["failed"] == 0 and result["generate"]["rejected"] == 20
+    reasons = [json.loads(x)["reason"] for x in (tmp_path / "generate/rejects-000000.jsonl").read_text().splitlines()]
+    assert sum("predict: malformed LLM JSON after 3 tries" in r for r in reasons) >= 15
+    record = json.loads((tmp_path / "generate/rejects-000000.jsonl").read_text().splitlines()[0])
+    assert record["trace"] and all(isinstance(c["prompt"], str) for c in record["trace"])
+
+
+def test_lock_file_records_resolved_config_plugins_and_prompt_hashes(tmp_path, plugins):
+    import tomllib
+
+    runner.run(recipes.load(QUICKSTART, plugins, ["generate.source.items=4"]), plugins, tmp_path,
+               show_progress=False)
+    lock = tomllib.loads((tmp_path / "recipe.lock.toml").read_text())
+    assert lock["recipe"]["generate"]["source"] == {"use": "embedded", "items": 4, "seed": 0,
+                                                    "classification_fraction": 0.5}
+    assert lock["recipe"]["generate"]["alm"]["batching"]["max_batch"] == 32
+    assert "paper" in lock["plugins"] and any(k.endswith("gate.v1") for k in lock["prompts"])
+    assert len(lock["fingerprint"]) == 64
+    assert msgspec.json.decode((tmp_path / "generate/shard-000000.done.json").read_bytes())["fingerprint"] == \
+        lock["fingerprint"]

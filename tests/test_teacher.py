@@ -1,0 +1,83 @@
+import asyncio
+
+import msgspec
+import pytest
+
+from afcot_core.jsonreply import ReplyError, parse_json_reply
+from afcot_core.teacher import Batching, Request, Teacher
+
+
+class Echo(Teacher):
+    """A tiny engine that records the batches it is given."""
+
+    role = "llm"
+    model = "echo"
+
+    def __init__(self, batching: Batching, fail_on: str | None = None) -> None:
+        super().__init__(batching)
+        self.batches: list[list[str]] = []
+        self.in_flight = self.peak = 0
+        self.fail_on = fail_on
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        import time
+
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        time.sleep(0.01)
+        self.in_flight -= 1
+        self.batches.append([r.prompt for r in requests])
+        if self.fail_on in [r.prompt for r in requests]:
+            raise RuntimeError("engine error")
+        return [r.prompt.upper() for r in requests]
+
+
+async def _ask_all(teacher: Teacher, prompts: list[str]):
+    return await asyncio.gather(*(teacher.ask(p) for p in prompts), return_exceptions=True)
+
+
+def test_concurrent_requests_are_coalesced_and_answers_stay_in_order():
+    teacher = Echo(Batching(max_batch=8, max_wait_ms=20))
+    prompts = [f"p{i}" for i in range(20)]
+    replies = asyncio.run(_ask_all(teacher, prompts))
+    assert [r.text for r in replies] == [p.upper() for p in prompts]
+    assert [len(b) for b in teacher.batches] == [8, 8, 4]
+    assert teacher.batch_sizes == [8, 8, 4]
+
+
+def test_max_concurrency_bounds_in_flight_batches():
+    teacher = Echo(Batching(max_batch=2, max_wait_ms=0, max_concurrency=3))
+    asyncio.run(_ask_all(teacher, [f"p{i}" for i in range(24)]))
+    assert 1 < teacher.peak <= 3
+
+
+def test_an_engine_error_fails_only_its_batch():
+    teacher = Echo(Batching(max_batch=2, max_wait_ms=5), fail_on="p1")
+    replies = asyncio.run(_ask_all(teacher, ["p0", "p1", "p2", "p3"]))
+    assert isinstance(replies[0], RuntimeError) and isinstance(replies[1], RuntimeError)
+    assert [r.text for r in replies[2:]] == ["P2", "P3"]
+
+
+def test_batching_config_is_checked():
+    with pytest.raises(ValueError):
+        Batching(max_batch=0)
+
+
+class Answer(msgspec.Struct):
+    answer: str
+
+
+@pytest.mark.parametrize("reply", [
+    '{"answer": "dog"}',
+    '```json\n{"answer": "dog"}\n```',
+    'Sure! Here it is: {"answer": "cat"} and finally {"answer": "dog"} hope that helps',
+    '<think>{"answer": "no"}</think>\n{"answer": "dog"}',
+])
+def test_json_replies_are_repaired(reply):
+    assert parse_json_reply(reply, Answer).answer == "dog"
+
+
+@pytest.mark.parametrize("reply", ["", "no json here", '{"answer": 3', '{"other": 1}', "[1, 2]"])
+def test_unusable_replies_raise(reply):
+    with pytest.raises(ReplyError):
+        parse_json_reply(reply, Answer)
