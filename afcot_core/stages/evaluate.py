@@ -98,6 +98,7 @@ class EvaluateStage:
                 raise BadInput(f"[evaluate] missing key 'evaluate.{key}'")
         settings = convert({k: v for k, v in table.items() if k not in ("model", "benchmarks")},
                            EvaluateSettings, "evaluate")
+        assert isinstance(settings, EvaluateSettings)
         entries = table["benchmarks"]
         if not isinstance(entries, list) or not entries:
             raise BadInput("[evaluate] evaluate.benchmarks: expected a non-empty array of tables")

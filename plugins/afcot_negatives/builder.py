@@ -107,8 +107,8 @@ def read_labelled(path: str | Path, split: str | None = None) -> list[LabelledCl
 def most_specific(ontology: Ontology, labels: tuple[str, ...], where: str) -> list[str]:
     """The labels that have no descendant among ``labels`` (unknown labels are a :class:`BadInput`)."""
     ids = {label: ontology.require(label, where).id for label in labels}
-    below = {d for label in labels for d in ontology.descendants(ids[label])}
-    return [label for label in labels if ids[label] not in below]
+    present = set(ids.values())
+    return [label for label in labels if not ontology.descendants(ids[label]) & present]
 
 
 def balanced_positions(n: int, k: int, rng: random.Random) -> list[int]:

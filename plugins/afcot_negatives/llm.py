@@ -93,10 +93,11 @@ class LlmSampler(AsyncNegativeSampler):
                 problem = str(exc)
                 continue
             kept: list[str] = []
+            seen = set(banned)
             for text in (p.strip().rstrip(".").strip() for p in proposed):
                 key = label_key(text)
-                if key and key not in banned:
-                    banned.add(key)
+                if key and key not in seen:
+                    seen.add(key)
                     kept.append(text)
             if len(kept) >= k:
                 return kept[:k]
