@@ -8,23 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from afcot_core.errors import BadInput
-from afcot_core.shards import read_markers
+from afcot_core.shards import iter_samples, read_markers
 
 
 def read_shard(path: Path) -> dict[str, dict[str, bytes]]:
     """The samples of a WebDataset tar: key → {extension: bytes}, in file order."""
-    samples: dict[str, dict[str, bytes]] = {}
     try:
-        with tarfile.open(path) as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                key, _, ext = member.name.partition(".")
-                fh = tar.extractfile(member)
-                samples.setdefault(key, {})[ext] = fh.read() if fh else b""
+        return dict(iter_samples(path))
     except (tarfile.TarError, OSError) as exc:
         raise BadInput(f"{path}: not a readable tar shard ({exc})") from None
-    return samples
 
 
 def _sample(samples: dict[str, dict[str, bytes]]) -> dict[str, Any] | None:

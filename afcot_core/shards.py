@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import tarfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -91,6 +92,25 @@ class ShardStore:
         marker = DoneMarker(index, counts, self.fingerprint, [shard.name, rejects.name])
         atomic_write(self.root / f"{name}.done.json", lambda tmp: tmp.write_bytes(msgspec.json.encode(marker)))
         return counts
+
+
+def iter_samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """The samples of a WebDataset tar, streamed: ``(key, {extension: bytes})`` in file order."""
+    key: str | None = None
+    parts: dict[str, bytes] = {}
+    with tarfile.open(path, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            name, _, ext = member.name.partition(".")
+            if key is not None and name != key:
+                yield key, parts
+                parts = {}
+            key = name
+            fh = tar.extractfile(member)
+            parts[ext] = fh.read() if fh else b""
+    if key is not None:
+        yield key, parts
 
 
 def read_markers(root: Path) -> list[DoneMarker]:

@@ -35,7 +35,7 @@ def missing_weights(model: str, key: str = "model") -> list[str]:
         f"{key}: weights for '{model}' are not on this machine (looked for a folder '{model}' and in the "
         f"Hugging Face cache {hf_cache_dir()}). Download them where there is network with "
         f"`huggingface-cli download {model}` and copy the cache here (or set HF_HUB_CACHE), "
-        f"or set {key} = \"/path/to/{model.rsplit('/', 1)[-1]}\" in this table (--set TABLE.{key}=...)"
+        f"or set {key} = \"/path/to/{model.rsplit('/', 1)[-1]}\" in this table"
     ]
 
 

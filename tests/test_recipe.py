@@ -75,3 +75,17 @@ def test_plan_lists_components_and_stages_must_exist(tmp_path):
     assert result.returncode == 0 and "alg6-aqa-subquestions" in result.stdout and "all inputs present" in result.stdout
     result = afcot("recipe", "run", str(QUICKSTART), "--stages", "train", "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "has no [train] section" in result.stderr
+
+
+def test_paper_recipes_validate_and_stop_before_work_without_weights(tmp_path):
+    root = QUICKSTART.parent.parent
+    for name, student in (("af2_sound_cot", "nvidia/audio-flamingo-2"), ("af3_sound_cot", "nvidia/audio-flamingo-3-hf")):
+        path = QUICKSTART.parent / f"{name}.toml"
+        assert afcot("recipe", "validate", str(path), cwd=root).returncode == 0
+        out = tmp_path / name
+        result = afcot("recipe", "run", str(path), "--out", str(out), cwd=root,
+                       env={"HF_HUB_CACHE": str(tmp_path / "empty-cache")})
+        assert result.returncode == 2
+        for model in ("Qwen/Qwen3-8B", "Qwen/Qwen2.5-Omni-7B", student):
+            assert f"huggingface-cli download {model}" in result.stderr
+        assert not out.exists()

@@ -79,3 +79,33 @@ def save_omni_thinker(folder: Path) -> Path:
     tok.save_pretrained(folder)
     whisper_features().save_pretrained(folder)
     return folder
+
+
+AF3_TEMPLATE = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant."
+                "<|im_end|>\\n' }}{% endif %}{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' }}"
+                "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+                "{% for c in m['content'] %}{% if c['type'] == 'audio' %}{{ '<sound>' }}{% endif %}{% endfor %}"
+                "{% for c in m['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}"
+                "{% endif %}{{ '<|im_end|>\\n' }}{% endfor %}"
+                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def save_af3(folder: Path) -> Path:
+    import torch
+    from transformers import AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration, AudioFlamingo3Processor
+
+    torch.manual_seed(0)
+    tok = byte_tokenizer()
+    ids = tok.convert_tokens_to_ids
+    config = AudioFlamingo3Config(
+        audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=32, num_hidden_layers=2,
+                          num_attention_heads=4, intermediate_size=64, num_mel_bins=128, max_source_positions=1500),
+        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=8192, pad_token_id=tok.pad_token_id, eos_token_id=ids("<|im_end|>"),
+                         tie_word_embeddings=False),
+        audio_token_id=ids("<sound>"))
+    AudioFlamingo3ForConditionalGeneration(config).save_pretrained(folder)
+    AudioFlamingo3Processor(feature_extractor=whisper_features(), tokenizer=tok, chat_template=AF3_TEMPLATE,
+                            audio_token="<sound>").save_pretrained(folder)
+    return folder

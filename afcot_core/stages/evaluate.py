@@ -162,6 +162,8 @@ class Evaluation:
             for it in items:
                 if it.id in done:
                     bar.record(self._verdict(it, done[it.id]))
+                elif it.audio is None:
+                    bar.record("failed")
             failures = await self._infer(todo, done, bar)
         return self._report(items, done, missing_audio, failures)
 
@@ -193,7 +195,8 @@ class Evaluation:
             good.append(line)
         if len(good) != len(lines) or (lines and not self.predictions_path.read_bytes().endswith(b"\n")):
             self.predictions_path.write_bytes(b"".join(g + b"\n" for g in good))
-        self.log.info("resuming", already_done=len(done))
+        if done:
+            self.log.info("resuming", already_done=len(done))
         return done
 
     async def _infer(self, items: list[EvalItem], done: dict[str, Prediction], bar: Any) -> dict[str, str]:
@@ -233,6 +236,13 @@ class Evaluation:
         return Prediction(id=item.id, output=output, answer=self.benchmark.extract(item, output),
                           repaired=first is not None, first_output=first, latency_s=round(latency, 4))
 
+    def _record(self, summary: dict[str, Any], missing_audio: list[str], failures: dict[str, str]) -> None:
+        """Add the run's counts, the ids without audio and the failed calls to ``run.json``."""
+        meta = self.out / "run.json"
+        doc = json.loads(meta.read_text(encoding="utf-8"))
+        doc.update(summary=summary, missing_audio=missing_audio, failures=failures)
+        meta.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+
     def _verdict(self, item: EvalItem, prediction: Prediction) -> str:
         if not item.answer:
             return "accepted"
@@ -248,6 +258,7 @@ class Evaluation:
         repaired = sum(1 for it in items if (p := done.get(it.id)) and p.repaired)
         summary: dict[str, Any] = {"dir": str(self.out), "items": len(items), "failed": len(failures),
                                    "missing_audio": len(missing_audio), "repaired": repaired}
+        self._record(summary, missing_audio, failures)
         if not any(it.answer for it in items):
             self.log.warning("answers are withheld; wrote the official submission file only")
             return {**summary, "scored": False}

@@ -256,6 +256,21 @@ def close_negatives(label: str, rng: np.random.Generator, k: int = 3) -> list[st
 
 
 def classification_question(clip: Clip, rng: np.random.Generator) -> Question:
-    choices = [clip.label, *close_negatives(clip.label, rng)]
+    """The label and three close negatives from the registered ``ontology`` negative sampler over this
+    world's ``ontology.json`` (siblings, then cousins); :func:`close_negatives` if it is not loaded."""
+    import msgspec
+
+    from afcot_core import plugins
+
+    seed = int(rng.integers(2**32))
+    samplers = plugins.default().registry("negative_sampler")
+    if "ontology" in samplers.names():
+        reg = samplers.get("ontology")
+        path = str(resources.files("afcot_embedded").joinpath("ontology.json"))
+        config = msgspec.convert({"ontology": path, "vocabulary": sorted(leaf_classes())}, reg.config)
+        negatives = reg.build(config).sample(clip.label, 3, seed=seed)
+    else:
+        negatives = close_negatives(clip.label, np.random.default_rng(seed))
+    choices = [clip.label, *negatives]
     order = rng.permutation(len(choices))
     return Question("Classify the sound.", clip.label, [choices[i] for i in order])

@@ -1,0 +1,1 @@
+"""The students: Audio Flamingo 3 (transformers) and Audio Flamingo 2 trainers."""
