@@ -114,7 +114,7 @@ def _collect(plugins: Plugins) -> None:
         registry = plugins.registries[role]
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             register = _registrar(registry, role, impl.plugin_name)
-            _guarded(plugins, impl.plugin_name, lambda impl=impl, register=register: impl.function(register))
+            _guarded(plugins, impl.plugin_name, functools.partial(impl.function, register))
     for impl in pm.hook.register_commands.get_hookimpls():
 
         def add(name: str, help: str, configure: Callable, run: Callable, _plugin: str = impl.plugin_name) -> None:
@@ -122,7 +122,7 @@ def _collect(plugins: Plugins) -> None:
                 raise ValueError(f"command '{name}' registered twice")
             plugins.commands[name] = Command(name, help, configure, run, _plugin)
 
-        _guarded(plugins, impl.plugin_name, lambda impl=impl, add=add: impl.function(add))
+        _guarded(plugins, impl.plugin_name, functools.partial(impl.function, add))
 
 
 def _guarded(plugins: Plugins, plugin: str, call: Callable[[], object]) -> None:

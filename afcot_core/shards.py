@@ -42,7 +42,7 @@ class DoneMarker(msgspec.Struct):
     files: list[str]
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` then fsync and rename ``tmp`` to ``path``; a crash leaves only a ``.tmp``."""
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)

@@ -21,7 +21,8 @@ def plugins():
     return loader.load()
 
 
-def afcot(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def afcot(*args: str, env: dict | None = None, cwd: Path | None = None,
+          timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess."""
     return subprocess.run([sys.executable, "-m", "afcot_core.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)

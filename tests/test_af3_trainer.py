@@ -1,10 +1,10 @@
 """The AF3 trainer on a tiny random AF3 saved like the real checkpoint, fed by quickstart shards."""
 
 import pytest
+from afcot_flamingo.af3 import collate, conversation, read_samples
 
 from afcot_core import recipe as recipes
 from afcot_core import runner
-from afcot_flamingo.af3 import collate, conversation, read_samples
 
 from .conftest import QUICKSTART
 from .tiny_models import save_af3

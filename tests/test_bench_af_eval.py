@@ -109,6 +109,21 @@ def test_bench_score_reads_the_manifest_with_predictions(tmp_path, capsys):
     assert scores["overall"]["correct"] == 1 and scores["subset"]["AQA-Yes/No"]["missing"] == 1
 
 
+def test_export_writes_one_official_file_per_subset_that_scores_the_same(bench, tmp_path, capsys):
+    items = bench.load().items
+    outputs = ["<CONCLUSION> (b) harbour </CONCLUSION>", "(c) leaves", None, "yes", "no"]
+    files = bench.export(list(zip(items, outputs, strict=True)))
+    assert sorted(files) == ["AQA_MCQ.predictions.json", "AQA_Yes_No.predictions.json"]
+    correct = 0
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        assert json.loads(text)["flamingo_task"].startswith("AF-Reasoning-Eval-AQA")
+        out = tmp_path / f"{name}.scores.json"
+        assert cli.main(["bench", "score", "af-reasoning-eval", str(tmp_path / name), "--json", str(out)]) == 0
+        correct += json.loads(out.read_text())["overall"]["correct"]
+    assert correct == score(bench, list(zip(items, outputs, strict=True))).overall.correct == 3
+
+
 def test_missing_audio_is_reported_not_raised(tmp_path):
     folder = tmp_path / "Clotho-AQA" / "audio_files"
     folder.mkdir(parents=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import ClassVar
 
@@ -49,7 +50,7 @@ class Scripted(Teacher):
         return [self.reply(r.prompt) for r in requests]
 
     def reply(self, prompt: str) -> str:
-        gold = GOLD[prompt.split("\n")[0]]
+        gold = GOLD.get(prompt.split("\n")[0], "Man")
         if "</REASONING>\n<CONCLUSION>" in prompt:
             return f" {gold} </CONCLUSION>"
         return TRUNCATED if self.mode == "truncate" else f"<CONCLUSION> {gold} </CONCLUSION>"
@@ -177,6 +178,21 @@ def test_failed_calls_count_as_wrong_and_are_retried_on_rerun(fake_plugins, audi
     assert [p["id"] for p in lines(predictions)] == ["AQA-MCQ/0", "AQA-MCQ/2", "AQA-MCQ/1"]
 
 
+def test_withheld_answers_give_the_submission_file_only(fake_plugins, tmp_path):
+    records = json.loads((AF_DIR.parent / "mmau_mini.json").read_text())
+    (tmp_path / "test-mini-audios").mkdir()
+    for r in records:
+        (tmp_path / r["audio_id"]).write_bytes(b"RIFF")
+    test_file = tmp_path / "mmau-test.json"
+    test_file.write_text(json.dumps([{**r, "answer": "", "split": "test"} for r in records]))
+    sec = EvaluateStage().parse({"model": {"use": "scripted"}, "benchmarks": [
+        {"use": "mmau", "data_dir": str(tmp_path), "subset": "test"}]}, fake_plugins)
+    summary = sec.run_into(tmp_path / "out", structlog.get_logger(), lambda n, t: Bar(n, t, False))["mmau"]
+    assert summary["scored"] is False and not (tmp_path / "out" / "mmau" / "report.json").exists()
+    submission = json.loads((tmp_path / "out" / "mmau" / "mmau-predictions.json").read_text())
+    assert [r["model_output"] for r in submission] == ["Man"] * 8 and submission[0]["id"] == "mmau-fx-01"
+
+
 def test_recipe_evaluate_stage_runs_and_round_trips(fake_plugins, audio_root, tmp_path):
     table = {"cot": True, "repair": False, "concurrency": 4, "limit": 2,
              "model": {"use": "scripted"},
@@ -219,3 +235,12 @@ def test_repair_rule():
     long = "<REASONING> " + "word. " * 100
     cut = repair_prefix(long)
     assert cut.endswith("word</REASONING>\n<CONCLUSION>") and len(cut) <= 512 + 26
+
+
+def test_the_documented_recipe_table_validates(plugins):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    block = next(b for b in docs.split("```toml")[1:] if "[evaluate]" in b).split("```")[0]
+    parsed = recipe.parse(tomllib.loads(block), plugins, Path("docs.toml"))
+    section = parsed.stages["evaluate"]
+    assert list(section.benchmarks) == ["embedded-eval", "af-eval", "mmau"]
+    assert section.settings.concurrency == 64 and section.model.registration.name == "embedded-alm"

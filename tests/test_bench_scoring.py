@@ -121,6 +121,12 @@ def test_bench_score_rejects_bad_records_with_exit_2(tmp_path, capsys, mutate, m
     assert code == 2 and message in stderr
 
 
+def test_bench_score_refuses_withheld_answers(tmp_path, capsys):
+    records = [{**r, "answer": "", "split": "test", "model_output": "Man"} for r in mmau_records()]
+    code, _, stderr = bench_score(capsys, "mmau", str(write(tmp_path / "test.json", records)))
+    assert code == 2 and "withheld" in stderr
+
+
 def test_bench_score_unreadable_files_exit_2(tmp_path, capsys):
     bad = tmp_path / "p.json"
     bad.write_text("{not json")

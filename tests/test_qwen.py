@@ -58,8 +58,8 @@ def test_qwen3_reply_is_the_text_after_think(plugins, qwen_folders):
 
 def test_generate_stage_runs_on_the_real_teachers(plugins, qwen_folders, tmp_path):
     qwen3, omni = qwen_folders
-    sets = ['generate.llm={use="qwen3", model="%s", device="cpu", dtype="float32", max_new_tokens=8}' % qwen3,
-            'generate.alm={use="qwen2.5-omni", model="%s", device="cpu", dtype="float32", max_new_tokens=8}' % omni,
+    sets = [f'generate.llm={{use="qwen3", model="{qwen3}", device="cpu", dtype="float32", max_new_tokens=8}}',
+            f'generate.alm={{use="qwen2.5-omni", model="{omni}", device="cpu", dtype="float32", max_new_tokens=8}}',
             "generate.source.items=4", "generate.json_retries=0"]
     result = runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path, show_progress=False)
     counts = result["generate"]

@@ -79,7 +79,8 @@ def test_plan_lists_components_and_stages_must_exist(tmp_path):
 
 def test_paper_recipes_validate_and_stop_before_work_without_weights(tmp_path):
     root = QUICKSTART.parent.parent
-    for name, student in (("af2_sound_cot", "nvidia/audio-flamingo-2"), ("af3_sound_cot", "nvidia/audio-flamingo-3-hf")):
+    students = {"af2_sound_cot": "nvidia/audio-flamingo-2", "af3_sound_cot": "nvidia/audio-flamingo-3-hf"}
+    for name, student in students.items():
         path = QUICKSTART.parent / f"{name}.toml"
         assert afcot("recipe", "validate", str(path), cwd=root).returncode == 0
         out = tmp_path / name

@@ -45,7 +45,7 @@ class EvaluateSettings(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Prediction(msgspec.Struct, omit_defaults=True):
-    """One line of ``predictions.jsonl``."""
+    """One line of ``predictions.jsonl``; ``answer`` is informative (scores re-extract from ``output``)."""
 
     id: str
     output: str
@@ -161,7 +161,7 @@ class Evaluation:
         with progress(self.benchmark.name, len(items)) as bar:
             for it in items:
                 if it.id in done:
-                    bar.record(self._verdict(it, done[it.id]))
+                    bar.record(self._verdict(it, done[it.id].output))
                 elif it.audio is None:
                     bar.record("failed")
             failures = await self._infer(todo, done, bar)
@@ -215,7 +215,7 @@ class Evaluation:
                 sink.write(msgspec.json.encode(prediction) + b"\n")
                 sink.flush()
                 done[item.id] = prediction
-                bar.record(self._verdict(item, prediction))
+                bar.record(self._verdict(item, prediction.output))
 
             await asyncio.gather(*(one(item) for item in items))
         if failures:
@@ -243,18 +243,19 @@ class Evaluation:
         doc.update(summary=summary, missing_audio=missing_audio, failures=failures)
         meta.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
 
-    def _verdict(self, item: EvalItem, prediction: Prediction) -> str:
-        if not item.answer:
+    def _verdict(self, item: EvalItem, output: str) -> str:
+        if not item.answer:  # withheld (MMAU test): nothing to judge
             return "accepted"
-        return "accepted" if self.benchmark.judge(item, prediction.answer).correct else "rejected"
+        return "accepted" if self.benchmark.judge(item, self.benchmark.extract(item, output)).correct else "rejected"
 
     def _report(self, items: list[EvalItem], done: dict[str, Prediction], missing_audio: list[str],
                 failures: dict[str, str]) -> dict[str, Any]:
-        raw = self.benchmark.extract_on_score  # the official file holds raw outputs, else final answers
-        exported = [(it, (p.output if raw else p.answer) if (p := done.get(it.id)) else None) for it in items]
-        for name, text in self.benchmark.export(exported).items():
+        outputs = [(it, p.output if (p := done.get(it.id)) else None) for it in items]
+        bench = self.benchmark
+        exported = outputs if bench.extract_on_score else [  # official files hold raw outputs or final answers
+            (it, None if out is None else bench.extract(it, out)) for it, out in outputs]
+        for name, text in bench.export(exported).items():
             (self.out / name).write_text(text, encoding="utf-8")
-        answers = [(it, p.answer if (p := done.get(it.id)) else None) for it in items]
         repaired = sum(1 for it in items if (p := done.get(it.id)) and p.repaired)
         summary: dict[str, Any] = {"dir": str(self.out), "items": len(items), "failed": len(failures),
                                    "missing_audio": len(missing_audio), "repaired": repaired}
@@ -262,7 +263,7 @@ class Evaluation:
         if not any(it.answer for it in items):
             self.log.warning("answers are withheld; wrote the official submission file only")
             return {**summary, "scored": False}
-        report = score(self.benchmark, answers, extract=False)
+        report = score(bench, outputs, extract=True)
         title = f"{self.benchmark.name}: {self.identity['model'].get('use', 'model')}"
         try:
             written = write_reports(report, self.out, title, plots=self.settings.plots)

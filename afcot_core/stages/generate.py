@@ -15,7 +15,7 @@ from afcot_core.errors import BadInput, Rejected
 from afcot_core.plugins import Plugins
 from afcot_core.protocols import Evidence, ItemContext, Sink, Source, Strategy, Validator
 from afcot_core.recipe import Component, component, convert
-from afcot_core.records import Item, Record
+from afcot_core.records import Item, Record, Verdict
 from afcot_core.shards import ShardCounts, ShardStore
 from afcot_core.teacher import Teacher
 
@@ -68,6 +68,7 @@ class GenerateStage:
             if key not in table:
                 raise BadInput(f"[generate] missing table [generate.{key}]")
         settings = convert({k: v for k, v in table.items() if k not in _COMPONENT_KEYS}, GenerateSettings, "generate")
+        assert isinstance(settings, GenerateSettings)
         strategies_table = table["strategies"]
         if not isinstance(strategies_table, dict) or not strategies_table:
             raise BadInput("[generate.strategies] expected a table mapping an item kind to a strategy")
@@ -151,9 +152,9 @@ class Generator:
         strategy = self.strategies.get(item.kind)
         name = self.section.strategies[item.kind].registration.name if strategy else "none"
 
-        def record(verdict: str, **kw: Any) -> Record:
+        def record(verdict: Verdict, **kw: Any) -> Record:
             return Record(item=item, strategy=name, verdict=verdict, trace=ctx.trace,
-                          fingerprint=self.ctx.fingerprint, **kw)  # type: ignore[arg-type]
+                          fingerprint=self.ctx.fingerprint, **kw)
 
         evidence: Evidence | None = None
         try:

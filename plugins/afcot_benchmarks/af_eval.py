@@ -164,7 +164,7 @@ class AfReasoningEval(Benchmark):
     def export(self, pairs: Iterable[tuple[EvalItem, str | None]]) -> dict[str, str]:
         by_subset: dict[str, dict[str, Any]] = {}
         for item, answer in pairs:
-            subset, key = item.id.split("/", 1)[0], item.id.rsplit("/", 1)[1]
+            subset, key = item.groups["subset"], item.id.rsplit("/", 1)[1]
             doc = by_subset.setdefault(subset, {**self._docs.get(subset, {}), "data": {}})
             doc["data"][key] = {**item.record, "prediction": answer or ""}
         return {f"{Path(FILES[s]).stem}.predictions.json": json.dumps(d, indent=2, ensure_ascii=False) + "\n"

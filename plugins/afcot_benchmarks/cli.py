@@ -62,6 +62,8 @@ def score_command(args: argparse.Namespace) -> int:
     pairs = benchmark.read_predictions(Path(args.file))
     if not pairs:
         raise BadInput(f"{args.file}: holds no items")
+    if not any(item.answer for item, _ in pairs):
+        raise BadInput(f"{args.file}: every answer is empty (withheld, as in MMAU test); it is scored upstream")
     extract = benchmark.extract_on_score if args.extract is None else args.extract
     report = score(benchmark, pairs, extract=extract, skip_missing=args.skip_missing)
     title = f"{benchmark.name}: {Path(args.file).name}"

@@ -58,7 +58,6 @@ def af3_preflight(config: Af3TrainConfig) -> list[str]:
 
 
 def af2_preflight(config: Af2TrainConfig) -> list[str]:
-    return missing_weights(config.model) + [
-        "trainer 'af2': the Audio Flamingo 2 architecture (AF-CLAP + gated cross-attention on Qwen2.5-3B) is not "
-        "part of this release; train Audio Flamingo 3 with `use = \"af3\"` instead"
-    ]
+    unavailable = ("trainer 'af2': the Audio Flamingo 2 architecture (AF-CLAP + gated cross-attention on Qwen2.5-3B) "
+                   "is not part of this release; train Audio Flamingo 3 with `use = \"af3\"` instead")
+    return [*missing_weights(config.model), unavailable]

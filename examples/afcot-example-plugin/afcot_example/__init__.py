@@ -1,0 +1,1 @@
+"""An example afcot plugin, installable with pip."""
