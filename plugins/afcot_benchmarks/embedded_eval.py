@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from afcot_benchmarks.common import answer_index, choices_of, field, prediction_of, read_records
+from afcot_benchmarks.common import answer_index, choices_of, field
 from afcot_benchmarks.option_text import OptionTextBenchmark
 from afcot_core.benchmark import EvalItem, Loaded
 from afcot_core.records import Item
@@ -57,15 +57,22 @@ def eval_item(item: Item) -> EvalItem | None:
                     audio=item.audio, record=record)
 
 
+def parse_record(record: dict[str, Any], where: str, audio_root: Path | None) -> EvalItem:
+    """An item of a predictions file written by :meth:`EmbeddedEval.export` (audio is not kept)."""
+    choices = choices_of(record, where)
+    answer = field(record, "answer", where)
+    return EvalItem(id=field(record, "id", where), question=field(record, "question", where), choices=choices,
+                    answer=answer, answer_index=answer_index(answer, choices),
+                    groups={"subset": field(record, "subset", where)}, record=record)
+
+
 class EmbeddedEval(OptionTextBenchmark):
     name = "embedded-eval"
+    prediction_keys = ("prediction",)
+    parse_item = staticmethod(parse_record)
     breakdowns = ("subset",)
     lettered = True
     extract_on_score = True
-
-    def __init__(self, config: EmbeddedEvalConfig) -> None:
-        super().__init__()
-        self.config = config
 
     def group_order(self, breakdown: str) -> tuple[str, ...]:
         return SUBSETS
@@ -78,18 +85,6 @@ class EmbeddedEval(OptionTextBenchmark):
                                                     registration.config))
         drawn = (eval_item(it) for part in source.partitions(self.config.items) for it in part)
         return Loaded([it for it in drawn if it is not None], [])
-
-    def read_predictions(self, path: Path) -> list[tuple[EvalItem, str | None]]:
-        pairs = []
-        for i, record in enumerate(read_records(path)):
-            where = f"{path}: item {i}"
-            choices = choices_of(record, where)
-            answer = field(record, "answer", where)
-            item = EvalItem(id=field(record, "id", where), question=field(record, "question", where),
-                            choices=choices, answer=answer, answer_index=answer_index(answer, choices),
-                            groups={"subset": field(record, "subset", where)}, record=record)
-            pairs.append((item, prediction_of(record, ("prediction",), where)))
-        return pairs
 
     def export(self, pairs: Iterable[tuple[EvalItem, str | None]]) -> dict[str, str]:
         rows: list[dict[str, Any]] = [{**item.record, "prediction": answer or ""} for item, answer in pairs]

@@ -19,12 +19,10 @@ from afcot_benchmarks.common import (
     choices_of,
     field,
     one_of,
-    prediction_of,
-    read_records,
     resolve,
 )
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.benchmark import EvalItem, Loaded
+from afcot_core.benchmark import EvalItem
 from afcot_core.errors import BadInput
 
 MODALITIES = ("sound", "music", "speech", "mix-sound-music", "mix-sound-speech", "mix-music-speech",
@@ -75,27 +73,12 @@ def parse_item(record: dict[str, Any], where: str, audio_root: Path | None) -> E
 
 class Mmar(OptionTextBenchmark):
     name = "mmar"
+    prediction_keys = PREDICTION_KEYS
+    parse_item = staticmethod(parse_item)
     breakdowns = ("modality", "category", "sub-category")
-
-    def __init__(self, config: MmarConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.lettered = config.lettered
 
     def group_order(self, breakdown: str) -> tuple[str, ...]:
         return {"modality": MODALITIES, "category": CATEGORIES}.get(breakdown, ())
-
-    def load(self) -> Loaded:
-        path, root = self.config.path(), self.config.audio_dir()
-        items = [parse_item(r, f"{path}: item {i}", root) for i, r in enumerate(read_records(path))]
-        return Loaded(items, [it.id for it in items if it.audio is None])
-
-    def read_predictions(self, path: Path) -> list[tuple[EvalItem, str | None]]:
-        pairs = []
-        for i, record in enumerate(read_records(path)):
-            where = f"{path}: item {i}"
-            pairs.append((parse_item(record, where, None), prediction_of(record, PREDICTION_KEYS, where)))
-        return pairs
 
     def export(self, pairs: Iterable[tuple[EvalItem, str | None]]) -> dict[str, str]:
         rows = [{**item.record, "answer_prediction": answer or ""} for item, answer in pairs]

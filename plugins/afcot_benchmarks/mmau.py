@@ -20,12 +20,10 @@ from afcot_benchmarks.common import (
     choices_of,
     field,
     one_of,
-    prediction_of,
-    read_records,
     resolve,
 )
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.benchmark import EvalItem, Loaded
+from afcot_core.benchmark import EvalItem
 from afcot_core.errors import BadInput
 
 TASKS = ("sound", "music", "speech")
@@ -79,27 +77,12 @@ def parse_item(record: dict[str, Any], where: str, audio_root: Path | None) -> E
 
 class Mmau(OptionTextBenchmark):
     name = "mmau"
+    prediction_keys = PREDICTION_KEYS
+    parse_item = staticmethod(parse_item)
     breakdowns = ("task", "difficulty", "sub-category", "category")
-
-    def __init__(self, config: MmauConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.lettered = config.lettered
 
     def group_order(self, breakdown: str) -> tuple[str, ...]:
         return {"task": TASKS, "difficulty": DIFFICULTIES}.get(breakdown, ())
-
-    def load(self) -> Loaded:
-        path, root = self.config.path(), self.config.audio_dir()
-        items = [parse_item(r, f"{path}: item {i}", root) for i, r in enumerate(read_records(path))]
-        return Loaded(items, [it.id for it in items if it.audio is None])
-
-    def read_predictions(self, path: Path) -> list[tuple[EvalItem, str | None]]:
-        pairs = []
-        for i, record in enumerate(read_records(path)):
-            where = f"{path}: item {i}"
-            pairs.append((parse_item(record, where, None), prediction_of(record, PREDICTION_KEYS, where)))
-        return pairs
 
     def export(self, pairs: Iterable[tuple[EvalItem, str | None]]) -> dict[str, str]:
         rows = [{**item.record, "model_output": answer or ""} for item, answer in pairs]

@@ -15,28 +15,29 @@ _PACKAGES = {
 }
 
 
-class QwenLlmConfig(msgspec.Struct, forbid_unknown_fields=True):
+class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What every Qwen teacher takes: the weights (hub id or folder), where and how they run, batching."""
+
+    backend: Backend = "transformers"
+    dtype: str = "bfloat16"
+    device: str = "cuda"
+    batching: Batching = Batching(max_batch=16, max_wait_ms=20.0)
+
+
+class QwenLlmConfig(_QwenConfig, kw_only=True):
     """The text teacher (paper: Qwen3-8B, thinking on, 4096 new tokens, reply after the last </think>)."""
 
     model: str = "Qwen/Qwen3-8B"
-    backend: Backend = "transformers"
-    dtype: str = "bfloat16"
-    device: str = "cuda"
     max_new_tokens: int = 4096
     enable_thinking: bool = True
-    batching: Batching = Batching(max_batch=16, max_wait_ms=20.0)
 
 
-class QwenOmniConfig(msgspec.Struct, forbid_unknown_fields=True):
+class QwenOmniConfig(_QwenConfig, kw_only=True):
     """The audio teacher (paper: Qwen2.5-Omni-7B thinker, greedy, 256 new tokens)."""
 
     model: str = "Qwen/Qwen2.5-Omni-7B"
-    backend: Backend = "transformers"
-    dtype: str = "bfloat16"
-    device: str = "cuda"
     max_new_tokens: int = 256
     system_prompt: str = "You are a sound understanding and classification model."
-    batching: Batching = Batching(max_batch=16, max_wait_ms=20.0)
 
 
 def preflight(config: QwenLlmConfig | QwenOmniConfig) -> list[str]:

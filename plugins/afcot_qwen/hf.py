@@ -42,22 +42,31 @@ def _generate(model: Any, tok: Any, enc: dict, max_new_tokens: int) -> list[list
     return out[:, enc["input_ids"].shape[1]:].tolist()
 
 
-class HfQwenLlm(Teacher):
+class _HfTeacher(Teacher):
+    """Loads a tokenizer and a model class from a local folder, in eval mode on the configured device."""
+
+    def __init__(self, config: QwenLlmConfig | QwenOmniConfig, model_class: Any) -> None:
+        import torch
+
+        super().__init__(config.batching)
+        self.model = config.model
+        path = _folder(config.model)
+        self.tok = _load_tokenizer(path)
+        self.lm = model_class.from_pretrained(path, dtype=getattr(torch, config.dtype)).to(config.device)
+        self.lm.eval()
+        self.path = path
+
+
+class HfQwenLlm(_HfTeacher):
     """Qwen3 as the text teacher; the reply is the text after the last ``</think>``."""
 
     role = "llm"
 
     def __init__(self, config: QwenLlmConfig) -> None:
-        import torch
         from transformers import AutoModelForCausalLM
 
-        super().__init__(config.batching)
+        super().__init__(config, AutoModelForCausalLM)
         self.config = config
-        self.model = config.model
-        path = _folder(config.model)
-        self.tok = _load_tokenizer(path)
-        self.lm = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype)).to(config.device)
-        self.lm.eval()
         self.think_end = self.tok.convert_tokens_to_ids("</think>")
 
     def generate(self, requests: list[Request]) -> list[str]:
@@ -78,24 +87,17 @@ def audio_token_count(valid_frames: int) -> int:
     return ((valid_frames - 1) // 2 + 1 - 2) // 2 + 1
 
 
-class HfQwenOmni(Teacher):
+class HfQwenOmni(_HfTeacher):
     """The Qwen2.5-Omni thinker as the audio teacher: system prompt, audio then text, greedy decoding."""
 
     role = "alm"
 
     def __init__(self, config: QwenOmniConfig) -> None:
-        import torch
         from transformers import Qwen2_5OmniThinkerForConditionalGeneration, WhisperFeatureExtractor
 
-        super().__init__(config.batching)
+        super().__init__(config, Qwen2_5OmniThinkerForConditionalGeneration)
         self.config = config
-        self.model = config.model
-        path = _folder(config.model)
-        self.tok = _load_tokenizer(path)
-        self.features = WhisperFeatureExtractor.from_pretrained(path)
-        self.lm = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
-            path, dtype=getattr(torch, config.dtype)).to(config.device)
-        self.lm.eval()
+        self.features = WhisperFeatureExtractor.from_pretrained(self.path)
 
     def _prompt(self, text: str, audio_tokens: int) -> str:
         audio = f"<|audio_bos|>{'<|AUDIO|>' * audio_tokens}<|audio_eos|>" if audio_tokens else ""
