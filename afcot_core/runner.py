@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import tomli_w
 
 import afcot_core
 from afcot_core import log as logging
+from afcot_core import weights
 from afcot_core.errors import BadInput
 from afcot_core.plugins import Plugins
 from afcot_core.progress import Bar
@@ -101,6 +103,7 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
     logging.configure(out_dir / "logs" / "run.jsonl", quiet=not show_progress)
     log = logging.get().bind(run=recipe.run.name)
     ctx = RunContext(out_dir, recipe, plugins, lock["fingerprint"], log, show_progress)
+    os.environ[weights.RUN_DIR_ENV] = str(out_dir.resolve())
     results: dict[str, Any] = {}
     for stage in chosen:
         started = time.perf_counter()

@@ -15,9 +15,21 @@ def hf_cache_dir() -> Path:
     return home / "hub"
 
 
+RUN_DIR_ENV = "AFCOT_RUN_DIR"
+
+
+def expand(value: str) -> str:
+    """``value`` with ``{run}`` replaced by the current run directory (set by the runner)."""
+    if "{run}" not in value:
+        return value
+    if RUN_DIR_ENV not in os.environ:
+        raise ValueError(f"'{value}' refers to {{run}}, which only exists inside `afcot recipe run`")
+    return value.replace("{run}", os.environ[RUN_DIR_ENV])
+
+
 def resolve(model: str) -> Path | None:
     """The folder holding ``model`` (a path, or a hub id found in the cache), or None."""
-    path = Path(model).expanduser()
+    path = Path(expand(model)).expanduser()
     if path.is_dir():
         return path
     if "/" not in model or model.startswith((".", "/", "~")):
@@ -28,8 +40,11 @@ def resolve(model: str) -> Path | None:
 
 
 def missing_weights(model: str, key: str = "model") -> list[str]:
-    """A problem message when ``model`` (the config field ``key``) is not on this machine, and how to provide it."""
-    if resolve(model) is not None:
+    """A problem message when ``model`` (the config field ``key``) is not on this machine, and how to provide it.
+
+    Paths under ``{run}`` are made by an earlier stage of the run and are not checked here.
+    """
+    if "{run}" in model or resolve(model) is not None:
         return []
     return [
         f"{key}: weights for '{model}' are not on this machine (looked for a folder '{model}' and in the "

@@ -21,7 +21,7 @@ def af3_folder(tmp_path_factory):
 def shards(tmp_path_factory, plugins):
     out = tmp_path_factory.mktemp("gen")
     runner.run(recipes.load(QUICKSTART, plugins, ["generate.source.items=12", "generate.shard_size=6"]), plugins,
-               out, show_progress=False)
+               out, stages=["generate"], show_progress=False)
     return out
 
 
@@ -48,13 +48,43 @@ def test_train_stage_lowers_the_loss_and_saves_a_loadable_checkpoint(af3_folder,
     from transformers import AudioFlamingo3ForConditionalGeneration
 
     shutil.copytree(shards / "generate", tmp_path / "generate")
-    text = QUICKSTART.read_text().replace('stages = ["generate"]', 'stages = ["generate", "train"]')
-    text += (f'\n[train]\nuse = "af3"\nmodel = "{af3_folder}"\ndevice = "cpu"\ndtype = "float32"\n'
-             "learning_rate = 0.003\nglobal_batch = 2\nper_device_batch = 2\nmax_steps = 4\nwarmup_ratio = 0.0\n"
-             'schedule = "constant"\n')
-    recipe_path = tmp_path / "r.toml"
-    recipe_path.write_text(text)
-    recipe = recipes.load(recipe_path, plugins, ["generate.source.items=12", "generate.shard_size=6"])
+    sets = ["generate.source.items=12", "generate.shard_size=6", f"train.model={af3_folder}",
+            "train.learning_rate=0.003", "train.global_batch=2", "train.per_device_batch=2", "train.max_steps=4"]
+    recipe = recipes.load(QUICKSTART, plugins, sets)
     result = runner.run(recipe, plugins, tmp_path, stages=["train"], show_progress=False)["train"]
     assert result["steps"] == 4 and result["last_loss"] < result["first_loss"]
     AudioFlamingo3ForConditionalGeneration.from_pretrained(result["checkpoint"])
+
+
+def test_quickstart_trains_and_evaluates_the_tiny_student(tmp_path):
+    """generate → train (random:tiny AF3) → evaluate ({run}/train/final as a teacher_alm), via the CLI."""
+    import json
+
+    from .conftest import afcot
+
+    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(tmp_path), "--quiet",
+                   "--set", "generate.source.items=16", "--set", "train.max_steps=2",
+                   "--set", "evaluate.benchmarks=[{use='embedded-eval', items=6}]",
+                   "--set", "evaluate.model.max_new_tokens=4")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["train"]["steps"] == 2
+    report = json.loads((tmp_path / "evaluate/embedded-eval/report.json").read_text())
+    assert report["overall"]["total"] == summary["evaluate"]["embedded-eval"]["total"] > 0
+    assert (tmp_path / "evaluate/embedded-eval/report.md").exists()
+
+
+def test_no_usable_samples_is_bad_input_not_a_hang(af3_folder, plugins, tmp_path):
+    import tarfile
+
+    import pytest
+
+    from afcot_core.errors import BadInput
+
+    (tmp_path / "data").mkdir()
+    tarfile.open(tmp_path / "data" / "shard-000000.tar", "w").close()
+    sets = [f"train.model={af3_folder}", f"train.data={tmp_path / 'data'}", "train.global_batch=2",
+            "train.per_device_batch=2", "train.max_steps=3"]
+    with pytest.raises(BadInput, match="no usable training samples"):
+        runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "run", stages=["train"],
+                   show_progress=False)

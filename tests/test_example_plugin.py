@@ -16,7 +16,8 @@ def test_pip_installed_plugin_registers_and_validates(tmp_path):
     listing = json.loads(afcot("plugins", "list", "--json", env=env).stdout)
     assert "min-reasoning-words" in listing["validator"]
     out = tmp_path / "run"
-    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(out), "--quiet", "--set", "generate.source.items=20",
+    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(out), "--quiet", "--stages", "generate",
+                   "--set", "generate.source.items=20",
                    "--set", 'generate.validators=[{use="min-reasoning-words", words=1000}]', env=env)
     assert result.returncode == 0, result.stderr
     rejects = [json.loads(x)["reason"] for x in (out / "generate/rejects-000000.jsonl").read_text().splitlines()]

@@ -50,23 +50,24 @@ def test_quickstart_generate_under_60s_and_shards_read_back(tmp_path):
 
 def test_rerun_resumes_without_duplicates(tmp_path, plugins):
     recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=40", "generate.shard_size=10"])
-    first = runner.run(recipe, plugins, tmp_path, show_progress=False)
+    first = runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
     marker = tmp_path / "generate" / "shard-000002.done.json"
     marker.unlink()  # as if the run died while writing shard 2
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "generate").glob("shard-*.tar")}
-    second = runner.run(recipe, plugins, tmp_path, show_progress=False)
+    second = runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
     assert first["generate"] == second["generate"]
     after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "generate").glob("shard-*.tar")}
     assert {k for k in after if after[k] != before[k]} == {"shard-000002.tar"}
     other = recipes.load(QUICKSTART, plugins, ["generate.source.items=40", "generate.shard_size=10",
                                                "generate.source.seed=5"])
     with pytest.raises(BadInput, match="different recipe"):
-        runner.run(other, plugins, tmp_path, show_progress=False)
+        runner.run(other, plugins, tmp_path, stages=["generate"], show_progress=False)
 
 
 def test_kill_9_then_resume_gives_every_item_exactly_once(tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "afcot_core.cli", "recipe", "run", str(QUICKSTART), "--out", str(out), "--quiet",
+            "--stages", "generate",
             "--set", "generate.source.items=400", "--set", "generate.shard_size=20"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     deadline = time.time() + 60
@@ -76,7 +77,7 @@ def test_kill_9_then_resume_gives_every_item_exactly_once(tmp_path):
     proc.wait()
     done_before = len(list((out / "generate").glob("*.done.json")))
     assert 3 <= done_before < 20
-    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(out), "--quiet",
+    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(out), "--quiet", "--stages", "generate",
                    "--set", "generate.source.items=400", "--set", "generate.shard_size=20")
     assert result.returncode == 0, result.stderr
     keys = [s["__key__"] for s in wds.WebDataset(sorted(str(p) for p in (out / "generate").glob("shard-*.tar")),
@@ -104,7 +105,8 @@ def test_manifest_with_broken_audio_rejects_those_items_and_goes_on(tmp_path, pl
     manifest = tmp_path / "items.jsonl"
     manifest.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     sets = [f'generate.source={{use="manifest", path="{manifest}"}}']
-    result = runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "out", show_progress=False)
+    result = runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "out", stages=["generate"],
+                        show_progress=False)
     assert result["generate"]["accepted"] + result["generate"]["rejected"] == 6
     rejects = {json.loads(x)["item"]["id"]: json.loads(x)["reason"]
                for x in (tmp_path / "out/generate/rejects-000000.jsonl").read_text().splitlines()}
@@ -116,7 +118,7 @@ def test_manifest_with_broken_audio_rejects_those_items_and_goes_on(tmp_path, pl
 def test_malformed_manifest_line_is_bad_input_naming_file_and_line(tmp_path):
     manifest = tmp_path / "items.jsonl"
     manifest.write_text('{"id": "a", "audio": "a.flac", "question": "q", "answer": "x"}\n{"id": "b", "audio": 3}\n')
-    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(tmp_path / "o"),
+    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(tmp_path / "o"), "--stages", "generate",
                    "--set", f'generate.source={{use="manifest", path="{manifest}"}}')
     assert result.returncode == 2
     assert f"{manifest}:2" in result.stderr
@@ -146,7 +148,7 @@ def test_malformed_teacher_json_rejects_with_reason_and_the_run_goes_on(tmp_path
     plugins = loader.load(extra={"garble": GarblePlugin()})
     recipe = recipes.load(QUICKSTART, plugins, ["generate.llm.use=garbled-llm", "generate.source.items=20",
                                                 "generate.validators=[]"])
-    result = runner.run(recipe, plugins, tmp_path, show_progress=False)
+    result = runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
     assert result["generate"]["failed"] == 0 and result["generate"]["rejected"] == 20
     reasons = [json.loads(x)["reason"] for x in (tmp_path / "generate/rejects-000000.jsonl").read_text().splitlines()]
     assert sum("predict: malformed LLM JSON after 3 tries" in r for r in reasons) >= 15
@@ -158,7 +160,7 @@ def test_lock_file_records_resolved_config_plugins_and_prompt_hashes(tmp_path, p
     import tomllib
 
     runner.run(recipes.load(QUICKSTART, plugins, ["generate.source.items=4"]), plugins, tmp_path,
-               show_progress=False)
+               stages=["generate"], show_progress=False)
     lock = tomllib.loads((tmp_path / "recipe.lock.toml").read_text())
     assert lock["recipe"]["generate"]["source"] == {"use": "embedded", "items": 4, "seed": 0,
                                                     "classification_fraction": 0.5}

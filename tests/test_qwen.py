@@ -61,7 +61,8 @@ def test_generate_stage_runs_on_the_real_teachers(plugins, qwen_folders, tmp_pat
     sets = [f'generate.llm={{use="qwen3", model="{qwen3}", device="cpu", dtype="float32", max_new_tokens=8}}',
             f'generate.alm={{use="qwen2.5-omni", model="{omni}", device="cpu", dtype="float32", max_new_tokens=8}}',
             "generate.source.items=4", "generate.json_retries=0"]
-    result = runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path, show_progress=False)
+    result = runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path, stages=["generate"],
+                        show_progress=False)
     counts = result["generate"]
     assert counts["accepted"] + counts["rejected"] + counts["failed"] == 4 and counts["failed"] == 0
     # random weights never write valid JSON: every item is rejected at its first LLM step, with the reason
@@ -72,6 +73,7 @@ def test_generate_stage_runs_on_the_real_teachers(plugins, qwen_folders, tmp_pat
 def test_missing_weights_stop_the_run_before_any_work(plugins, tmp_path):
     sets = ['generate.llm={use="qwen3", model="Qwen/Qwen3-8B"}']
     with pytest.raises(BadInput) as err:
-        runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "out", show_progress=False)
+        runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "out", stages=["generate"],
+                   show_progress=False)
     assert "Qwen/Qwen3-8B" in str(err.value) and "huggingface-cli download Qwen/Qwen3-8B" in str(err.value)
     assert not (tmp_path / "out").exists()

@@ -33,7 +33,7 @@ def test_quickstart_validates(plugins):
     ("items = 200", "itmes = 200", "[generate.source] unknown key 'itmes' (did you mean 'items'?)"),
     ("shard_size = 50", "shard_sise = 50", "(did you mean 'shard_size'?)"),
     ("[generate.sink]", "[generate.snk]", "missing table [generate.sink]"),
-    ('stages = ["generate"]', 'stages = ["generat"]', "unknown stage 'generat' (did you mean 'generate'?)"),
+    ('"generate", "train"', '"generat", "train"', "unknown stage 'generat' (did you mean 'generate'?)"),
 ])
 def test_bad_recipes_exit_2_with_key_path_and_suggestion(tmp_path, old, new, message):
     path = _quickstart_with(tmp_path, old, new)
@@ -73,8 +73,11 @@ def test_overrides_are_typed_and_checked(plugins):
 def test_plan_lists_components_and_stages_must_exist(tmp_path):
     result = afcot("recipe", "plan", str(QUICKSTART))
     assert result.returncode == 0 and "alg6-aqa-subquestions" in result.stdout and "all inputs present" in result.stdout
-    result = afcot("recipe", "run", str(QUICKSTART), "--stages", "train", "--out", str(tmp_path / "o"))
+    no_train = _write(tmp_path, QUICKSTART.read_text().split("\n[train]")[0].replace(
+        'stages = ["generate", "train", "evaluate"]', 'stages = ["generate"]'))
+    result = afcot("recipe", "run", str(no_train), "--stages", "train", "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "has no [train] section" in result.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_paper_recipes_validate_and_stop_before_work_without_weights(tmp_path):

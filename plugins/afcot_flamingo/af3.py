@@ -19,8 +19,8 @@ import soundfile as sf
 from afcot_core.errors import AfcotError, BadInput
 from afcot_core.shards import iter_samples, read_markers
 from afcot_core.template import student_prompt
-from afcot_core.weights import resolve
-from afcot_flamingo.config import Af3TrainConfig
+from afcot_core.weights import expand, resolve
+from afcot_flamingo.config import TINY, Af3TrainConfig
 
 SAMPLE_RATE = 16000
 Sample = tuple[np.ndarray, str, str]
@@ -104,8 +104,13 @@ class Af3Trainer:
         from transformers import AudioFlamingo3ForConditionalGeneration, AutoProcessor, get_scheduler
 
         c = self.config
-        data = Path(c.data) if c.data else data_dir
-        path = resolve(c.model)
+        data = Path(expand(c.data)) if c.data else data_dir
+        if c.model == TINY:
+            from afcot_flamingo.tiny import save_af3
+
+            path: Path | None = save_af3(out_dir / "init")
+        else:
+            path = resolve(c.model)
         if path is None:
             raise AfcotError(f"weights for '{c.model}' are not on this machine")
         on_cpu = c.device == "cpu" or not torch.cuda.is_available()
@@ -137,10 +142,12 @@ class Af3Trainer:
         model.train()
         step, losses = 0, []
         while step < steps:
+            batches = 0
             for raw in _batches(read_samples(mine, c.cot), c.per_device_batch):
                 batch = collate(processor, raw, c.max_length)
                 if batch is None:
                     continue
+                batches += 1
                 with accelerator.accumulate(model):
                     loss = model(**{k: v.to(accelerator.device) for k, v in batch.items()}).loss
                     accelerator.backward(loss)
@@ -154,6 +161,9 @@ class Af3Trainer:
                              lr=scheduler.get_last_lr()[0])
                     if step >= steps:
                         break
+            if batches == 0:
+                raise BadInput(f"[train] no usable training samples in {data} (none accepted, or all longer than "
+                               f"max_length {c.max_length})")
         final = out_dir / "final"
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:

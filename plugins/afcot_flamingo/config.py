@@ -12,6 +12,10 @@ _MODELS = {"torch": "pip install 'afcot[models]'", "transformers": "pip install 
            "accelerate": "pip install 'afcot[models]'"}
 
 
+#: ``model = "random:tiny"`` trains a tiny random-weight AF3 (the quickstart; no weights needed)
+TINY = "random:tiny"
+
+
 class Af3TrainConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Finetuning Audio Flamingo 3 on CoT shards (AF3 recipe: cosine, warmup 0.03, lr 1.5e-5, max length 8192)."""
 
@@ -54,7 +58,8 @@ class Af2TrainConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def af3_preflight(config: Af3TrainConfig) -> list[str]:
-    return missing_packages(_MODELS) + missing_weights(config.model)
+    weights = [] if config.model == TINY else missing_weights(config.model)
+    return missing_packages(_MODELS) + weights
 
 
 def af2_preflight(config: Af2TrainConfig) -> list[str]:

@@ -17,6 +17,20 @@ def _af2(config):
     raise AfcotError("trainer 'af2' is not available in this release; use 'af3'")
 
 
+def _student(config):
+    from afcot_flamingo.student import Af3Student
+
+    return Af3Student(config)
+
+
+@hookimpl
+def register_teacher_alms(register):
+    from afcot_flamingo.student import Af3StudentConfig, preflight
+
+    register("af3", _student, Af3StudentConfig, "an Audio Flamingo 3 checkpoint answering prompts (for evaluation)",
+             preflight=preflight)
+
+
 @hookimpl
 def register_trainers(register):
     from afcot_flamingo.config import Af2TrainConfig, Af3TrainConfig, af2_preflight, af3_preflight

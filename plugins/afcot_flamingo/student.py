@@ -1,0 +1,76 @@
+"""An Audio Flamingo 3 checkpoint (e.g. one this project trained) answering as a ``teacher_alm``,
+so that the evaluate stage and ``afcot bench run`` can score it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from afcot_core import audio as audio_io
+from afcot_core.errors import AfcotError
+from afcot_core.teacher import Batching, Request, Teacher
+from afcot_core.weights import missing_packages, missing_weights, resolve
+
+SAMPLE_RATE = 16000
+
+
+class Af3StudentConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """``model``: a folder or hub id; ``{run}`` is this run's directory (``"{run}/train/final"``)."""
+
+    model: str = "nvidia/audio-flamingo-3-hf"
+    device: str = "cuda"
+    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    max_new_tokens: int = 1024
+    batching: Batching = Batching(max_batch=8, max_wait_ms=20.0)
+
+
+def preflight(config: Af3StudentConfig) -> list[str]:
+    return missing_packages({"transformers": "pip install 'afcot[models]'"}) + missing_weights(config.model)
+
+
+class Af3Student(Teacher):
+    """Greedy AF3 answers: user turn = audio + prompt, in the checkpoint's own chat template."""
+
+    role = "alm"
+
+    def __init__(self, config: Af3StudentConfig) -> None:
+        import torch
+        from transformers import AudioFlamingo3ForConditionalGeneration, AutoProcessor
+
+        super().__init__(config.batching)
+        self.config = config
+        self.model = config.model
+        path = resolve(config.model)
+        if path is None:
+            raise AfcotError(f"AF3 weights '{config.model}' are not on this machine")
+        self.processor = AutoProcessor.from_pretrained(path)
+        self.lm = AudioFlamingo3ForConditionalGeneration.from_pretrained(
+            path, dtype=getattr(torch, config.dtype)).to(config.device)
+        self.lm.eval()
+
+    def _wave(self, request: Request) -> Any:
+        if request.audio is None:
+            raise AfcotError("the AF3 student needs audio for every request")
+        wave, sr = audio_io.load(request.audio)
+        if sr != SAMPLE_RATE:
+            import soxr
+
+            wave = soxr.resample(wave, sr, SAMPLE_RATE)
+        return wave
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        import torch
+
+        from afcot_flamingo.af3 import conversation
+
+        texts = [self.processor.apply_chat_template(conversation(r.prompt, None), tokenize=False,
+                                                    add_generation_prompt=True) for r in requests]
+        batch = self.processor(text=texts, audio=[self._wave(r) for r in requests], return_tensors="pt")
+        batch = {k: v.to(self.config.device) for k, v in batch.items() if k != "num_audio_tokens"}
+        batch["input_features"] = batch["input_features"].to(self.lm.dtype)
+        tok = self.processor.tokenizer
+        with torch.inference_mode():
+            out = self.lm.generate(**batch, max_new_tokens=self.config.max_new_tokens, do_sample=False,
+                                   pad_token_id=tok.pad_token_id)
+        return [t.strip() for t in tok.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)]
