@@ -169,3 +169,10 @@ def test_lock_file_records_resolved_config_plugins_and_prompt_hashes(tmp_path, p
     assert len(lock["fingerprint"]) == 64
     assert msgspec.json.decode((tmp_path / "generate/shard-000000.done.json").read_bytes())["fingerprint"] == \
         lock["fingerprint"]
+
+
+def test_sink_can_leave_out_audio_and_traces(tmp_path, plugins):
+    sets = ["generate.source.items=6", "generate.sink.audio=false", "generate.sink.trace=false"]
+    runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path, stages=["generate"], show_progress=False)
+    samples = list(wds.WebDataset(str(tmp_path / "generate/shard-000000.tar"), shardshuffle=False))
+    assert samples and all("flac" not in s and json.loads(s["json"])["trace"] == [] for s in samples)

@@ -19,6 +19,8 @@ class WebDatasetConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the WebDataset sink."""
 
     audio: bool = True
+    #: keep every teacher call (prompt, reply, latency) in the record; off saves space at scale
+    trace: bool = True
 
 
 def sample_key(item_id: str) -> str:
@@ -41,7 +43,8 @@ class WebDatasetSink(Sink):
                 if key in seen:
                     raise ValueError(f"duplicate sample key '{key}' (item id '{record.item.id}')")
                 seen.add(key)
-                slim = msgspec.structs.replace(record, item=item_without_audio_bytes(record.item))
+                slim = msgspec.structs.replace(record, item=item_without_audio_bytes(record.item),
+                                               trace=record.trace if self.config.trace else [])
                 parts = {"json": msgspec.json.encode(slim), "txt": render(record.cot).encode()}
                 if self.config.audio:
                     parts = {"flac": flac_bytes(record.item.audio), **parts}
