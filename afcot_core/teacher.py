@@ -34,10 +34,15 @@ class Batching(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 @dataclass(frozen=True)
 class Request:
-    """One prompt for a teacher; ``audio`` is None for text-only requests."""
+    """One prompt for a teacher; ``audio`` is None for text-only requests.
+
+    ``prefix`` is the start of the answer, already written: the teacher continues after it and
+    replies with the continuation only (used to repair a cut-off CoT).
+    """
 
     prompt: str
     audio: AudioRef | None = None
+    prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,12 +125,12 @@ class Teacher(ABC):
             return await asyncio.to_thread(self.generate, requests)
         return self.generate(requests)
 
-    async def ask(self, prompt: str, audio: AudioRef | None = None) -> Reply:
+    async def ask(self, prompt: str, audio: AudioRef | None = None, prefix: str = "") -> Reply:
         """One request; concurrent calls are batched."""
         if self._batcher is None:
             self._batcher = MicroBatcher(self._run_batch, self.batching)
         start = time.perf_counter()
-        text = await self._batcher.submit(Request(prompt, audio))
+        text = await self._batcher.submit(Request(prompt, audio, prefix))
         return Reply(text, time.perf_counter() - start)
 
     @property

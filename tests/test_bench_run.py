@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import ClassVar
 
 import msgspec
 import pytest
@@ -17,7 +16,7 @@ from afcot_core.errors import BadInput
 from afcot_core.hookspecs import hookimpl
 from afcot_core.progress import Bar
 from afcot_core.stages.evaluate import EvaluateStage, needs_repair, repair_prefix
-from afcot_core.teacher import Batching, Reply, Request, Teacher
+from afcot_core.teacher import Batching, Request, Teacher
 
 AF_DIR = Path(__file__).parent / "fixtures" / "bench" / "af_eval"
 TRUNCATED = "<SUMMARY> s </SUMMARY>\n<CAPTION> c </CAPTION>\n<REASONING> It sounds like water. Boats creak"
@@ -44,31 +43,22 @@ class Scripted(Teacher):
         self.mode = config.mode
 
     def generate(self, requests: list[Request]) -> list[str]:
-        CALLS.append([r.prompt for r in requests])
+        CALLS.append([r.prompt + r.prefix for r in requests])
         if any(word in r.prompt for r in requests for word in FAIL_ON):
             raise RuntimeError("engine fell over")
-        return [self.reply(r.prompt) for r in requests]
+        return [self.reply(r) for r in requests]
 
-    def reply(self, prompt: str) -> str:
-        gold = GOLD.get(prompt.split("\n")[0], "Man")
-        if "</REASONING>\n<CONCLUSION>" in prompt:
+    def reply(self, request: Request) -> str:
+        gold = GOLD.get(request.prompt.split("\n")[0], "Man")
+        if request.prefix.endswith("</REASONING>\n<CONCLUSION>"):
             return f" {gold} </CONCLUSION>"
         return TRUNCATED if self.mode == "truncate" else f"<CONCLUSION> {gold} </CONCLUSION>"
-
-
-class Continuing(Scripted):
-    continued: ClassVar[list[str]] = []
-
-    async def ask_continuation(self, prompt, prefix, audio):
-        Continuing.continued.append(prefix)
-        return Reply(f" {GOLD[prompt.split(chr(10))[0]]} </CONCLUSION>", 0.0)
 
 
 class FakePlugin:
     @hookimpl
     def register_teacher_alms(self, register):
         register("scripted", Scripted, ScriptedConfig, "test teacher")
-        register("continuing", Continuing, ScriptedConfig, "test teacher with assistant-prefix continuation")
 
 
 @pytest.fixture(scope="module")
@@ -149,16 +139,9 @@ def test_repair_regenerates_once_from_the_cut_reasoning(fake_plugins, audio_root
                 tmp_path / "b")
     assert (fixed["correct"], fixed["repaired"]) == (2, 2)
     prefix = TRUNCATED.split(".")[0] + "</REASONING>\n<CONCLUSION>"
-    assert any(p.endswith("\n" + prefix) for batch in CALLS for p in batch)
+    assert any(p.endswith(prefix) for batch in CALLS for p in batch)  # continued after the cut reasoning
     first = lines(tmp_path / "b" / "af-reasoning-eval" / "predictions.jsonl")[0]
     assert first["repaired"] and first["first_output"] == TRUNCATED and first["output"].startswith(prefix)
-
-
-def test_repair_uses_a_model_continuation_when_offered(fake_plugins, audio_root, tmp_path):
-    Continuing.continued.clear()
-    sec = section(fake_plugins, audio_root, model={"use": "continuing", "mode": "truncate"}, repair=True)
-    assert run(sec, tmp_path)["correct"] == 2
-    assert len(Continuing.continued) == 2 and not any("</REASONING>\n<CONCLUSION>" in p for b in CALLS for p in b)
 
 
 def test_failed_calls_count_as_wrong_and_are_retried_on_rerun(fake_plugins, audio_root, tmp_path):

@@ -118,3 +118,13 @@ def test_accept_rate_tracks_listening(plugins):
 
     honest, deaf = asyncio.run(rate(False)), asyncio.run(rate(True))
     assert honest > 0.8 and deaf < 0.5
+
+
+def test_the_alm_continues_after_a_prefix():
+    alm = EmbeddedAlm(EmbeddedAlmConfig())
+    ref = audio_ref_from_wave(synthesize("hiss", np.random.default_rng(2)).wave, SAMPLE_RATE)
+    prompt = f"Classify the sound.\n(A) rumble. (B) hiss. (C) wind. (D) surf. {COT_SUFFIX}"
+    prefix = "<SUMMARY> s </SUMMARY>\n<CAPTION> c </CAPTION>\n<REASONING> r </REASONING>\n<CONCLUSION>"
+    reply = asyncio.run(alm.ask(prompt, ref, prefix=prefix)).text
+    assert reply.strip() == "(B) hiss </CONCLUSION>"
+    assert extract_conclusion(prefix + reply) == "(B) hiss"

@@ -229,9 +229,7 @@ class Evaluation:
         output, latency, first = reply.text, reply.latency_s, None
         if self.settings.repair and needs_repair(output):
             first, prefix = output, repair_prefix(output)
-            cont = getattr(self.model, "ask_continuation", None)
-            again = await (cont(prompt, prefix, item.audio) if cont else self.model.ask(f"{prompt}\n{prefix}",
-                                                                                        item.audio))
+            again = await self.model.ask(prompt, item.audio, prefix=prefix)
             output, latency = prefix + again.text, latency + again.latency_s
         return Prediction(id=item.id, output=output, answer=self.benchmark.extract(item, output),
                           repaired=first is not None, first_output=first, latency_s=round(latency, 4))

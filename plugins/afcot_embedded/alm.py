@@ -169,6 +169,14 @@ def respond(prompt: str, m: Measurements | None) -> str:
     return answer_property(prop, m) if prop else "I cannot tell that from the audio."
 
 
+def continuation(reply: str, prefix: str) -> str:
+    """What follows ``prefix`` in ``reply``: after its last template tag when ``reply`` has that tag."""
+    tags = re.findall(r"<[A-Z]+>", prefix)
+    if not prefix or not tags or tags[-1] not in reply:
+        return reply
+    return reply.split(tags[-1], 1)[1]
+
+
 class EmbeddedAlm(Teacher):
     role = "alm"
     model = "embedded-alm"
@@ -187,4 +195,5 @@ class EmbeddedAlm(Teacher):
         return self._measured[key]
 
     def generate(self, requests: list[Request]) -> list[str]:
-        return [respond(r.prompt, self.listen(r.audio) if r.audio is not None else None) for r in requests]
+        replies = [respond(r.prompt, self.listen(r.audio) if r.audio is not None else None) for r in requests]
+        return [continuation(reply, r.prefix) for r, reply in zip(requests, replies, strict=True)]

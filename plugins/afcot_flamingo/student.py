@@ -65,7 +65,7 @@ class Af3Student(Teacher):
         from afcot_flamingo.af3 import conversation
 
         texts = [self.processor.apply_chat_template(conversation(r.prompt, None), tokenize=False,
-                                                    add_generation_prompt=True) for r in requests]
+                                                    add_generation_prompt=True) + r.prefix for r in requests]
         batch = self.processor(text=texts, audio=[self._wave(r) for r in requests], return_tensors="pt")
         batch = {k: v.to(self.config.device) for k, v in batch.items() if k != "num_audio_tokens"}
         batch["input_features"] = batch["input_features"].to(self.lm.dtype)

@@ -72,7 +72,7 @@ class HfQwenLlm(_HfTeacher):
     def generate(self, requests: list[Request]) -> list[str]:
         texts = [self.tok.apply_chat_template([{"role": "user", "content": r.prompt}], tokenize=False,
                                               add_generation_prompt=True, enable_thinking=self.config.enable_thinking)
-                 for r in requests]
+                 + r.prefix for r in requests]
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.config.device)
         replies = []
         for ids in _generate(self.lm, self.tok, dict(enc), self.config.max_new_tokens):
@@ -99,10 +99,10 @@ class HfQwenOmni(_HfTeacher):
         self.config = config
         self.features = WhisperFeatureExtractor.from_pretrained(self.path)
 
-    def _prompt(self, text: str, audio_tokens: int) -> str:
+    def _prompt(self, text: str, audio_tokens: int, prefix: str = "") -> str:
         audio = f"<|audio_bos|>{'<|AUDIO|>' * audio_tokens}<|audio_eos|>" if audio_tokens else ""
         return (f"<|im_start|>system\n{self.config.system_prompt}<|im_end|>\n"
-                f"<|im_start|>user\n{audio}{text}<|im_end|>\n<|im_start|>assistant\n")
+                f"<|im_start|>user\n{audio}{text}<|im_end|>\n<|im_start|>assistant\n{prefix}")
 
     def _wave(self, request: Request) -> np.ndarray:
         assert request.audio is not None
@@ -121,13 +121,14 @@ class HfQwenOmni(_HfTeacher):
             feats = self.features([self._wave(requests[i]) for i in with_audio], sampling_rate=SAMPLE_RATE,
                                   return_attention_mask=True, padding="max_length", return_tensors="pt")
             counts = [audio_token_count(int(n)) for n in feats["attention_mask"].sum(-1)]
-            prompts = [self._prompt(requests[i].prompt, n) for i, n in zip(with_audio, counts, strict=True)]
+            prompts = [self._prompt(requests[i].prompt, n, requests[i].prefix)
+                       for i, n in zip(with_audio, counts, strict=True)]
             enc = dict(self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False))
             enc["input_features"] = feats["input_features"].to(self.lm.dtype)
             enc["feature_attention_mask"] = feats["attention_mask"]
             self._decode(with_audio, enc, replies)
         if text_only:
-            prompts = [self._prompt(requests[i].prompt, 0) for i in text_only]
+            prompts = [self._prompt(requests[i].prompt, 0, requests[i].prefix) for i in text_only]
             self._decode(text_only, dict(self.tok(prompts, return_tensors="pt", padding=True,
                                                   add_special_tokens=False)), replies)
         return [replies[i] for i in range(len(requests))]
