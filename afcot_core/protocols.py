@@ -49,9 +49,9 @@ class ItemContext:
                                       cache_hit=reply.cache_hit))
         return reply.text
 
-    async def llm(self, prompt: str) -> str:
-        """Ask the text teacher (it never hears audio)."""
-        reply = await self._llm.ask(prompt)
+    async def llm(self, prompt: str, attempt: int = 0) -> str:
+        """Ask the text teacher (it never hears audio); ``attempt`` > 0 marks a re-ask."""
+        reply = await self._llm.ask(prompt, attempt=attempt)
         self.trace.append(TeacherCall(role="llm", model=self._llm.model, prompt=prompt, reply=reply.text,
                                       latency_s=reply.latency_s, cache_hit=reply.cache_hit))
         return reply.text
@@ -61,8 +61,8 @@ class ItemContext:
         from afcot_core.errors import Rejected
 
         last = ""
-        for _ in range(1 + self.json_retries):
-            text = await self.llm(prompt)
+        for attempt in range(1 + self.json_retries):
+            text = await self.llm(prompt, attempt)
             try:
                 return parse_json_reply(text, schema)
             except ReplyError as exc:

@@ -17,6 +17,7 @@ from typing import Literal
 
 import msgspec
 
+from afcot_core.cache import ReplayCache
 from afcot_core.records import AudioRef
 
 
@@ -115,6 +116,12 @@ class Teacher(ABC):
     def __init__(self, batching: Batching | None = None) -> None:
         self.batching = batching or Batching()
         self._batcher: MicroBatcher | None = None
+        self._cache: ReplayCache | None = None
+        self._scope = ""
+
+    def use_cache(self, cache: ReplayCache, scope: str) -> None:
+        """Answer repeated requests from ``cache``; ``scope`` identifies this teacher and its config."""
+        self._cache, self._scope = cache, scope
 
     @abstractmethod
     def generate(self, requests: list[Request]) -> list[str]:
@@ -125,12 +132,20 @@ class Teacher(ABC):
             return await asyncio.to_thread(self.generate, requests)
         return self.generate(requests)
 
-    async def ask(self, prompt: str, audio: AudioRef | None = None, prefix: str = "") -> Reply:
-        """One request; concurrent calls are batched."""
+    async def ask(self, prompt: str, audio: AudioRef | None = None, prefix: str = "", attempt: int = 0) -> Reply:
+        """One request; concurrent calls are batched, repeated ones answered from the replay cache.
+
+        ``attempt`` numbers re-asks of the same prompt, so that a retry is not answered from the cache.
+        """
+        key = ReplayCache.key(self._scope, f"{attempt}:{prompt}", prefix, audio) if self._cache else ""
+        if self._cache is not None and (hit := self._cache.get(key)) is not None:
+            return Reply(hit, 0.0, cache_hit=True)
         if self._batcher is None:
             self._batcher = MicroBatcher(self._run_batch, self.batching)
         start = time.perf_counter()
         text = await self._batcher.submit(Request(prompt, audio, prefix))
+        if self._cache is not None:
+            self._cache.put(key, text)
         return Reply(text, time.perf_counter() - start)
 
     @property

@@ -176,3 +176,17 @@ def test_sink_can_leave_out_audio_and_traces(tmp_path, plugins):
     runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path, stages=["generate"], show_progress=False)
     samples = list(wds.WebDataset(str(tmp_path / "generate/shard-000000.tar"), shardshuffle=False))
     assert samples and all("flac" not in s and json.loads(s["json"])["trace"] == [] for s in samples)
+
+
+def test_replay_cache_answers_every_call_of_a_redone_shard(tmp_path, plugins):
+    recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=12"])
+    first = runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
+    for done in (tmp_path / "generate").glob("*.done.json"):
+        done.unlink()  # as if the run died before marking the shard done
+    second = runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
+    assert first["generate"] == second["generate"]
+    records = [json.loads(s["json"]) for s in wds.WebDataset(str(tmp_path / "generate/shard-000000.tar"),
+                                                            shardshuffle=False)]
+    calls = [c for r in records for c in r["trace"]]
+    assert calls and all(c["cache_hit"] for c in calls)
+    assert (tmp_path / "generate" / "replay.sqlite").exists()

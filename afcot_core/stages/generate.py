@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from afcot_core import audio as audio_io
+from afcot_core.cache import ReplayCache, scope_of
 from afcot_core.errors import BadInput, Rejected
 from afcot_core.plugins import Plugins
 from afcot_core.protocols import Evidence, ItemContext, Sink, Source, Strategy, Validator
@@ -26,6 +27,8 @@ class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
     shard_size: int = 100
     concurrency: int = 64
     json_retries: int = 2
+    #: keep every teacher reply in ``generate/replay.sqlite``; a re-run or resume replays them
+    cache: bool = True
 
     def __post_init__(self) -> None:
         if self.shard_size < 1 or self.concurrency < 1 or self.json_retries < 0:
@@ -108,9 +111,17 @@ class Generator:
         self.final_checks = [v for v in validators if "final" in v.stages]
         sink: Sink = section.sink.build()
         self.store = ShardStore(ctx.out_dir / "generate", sink, ctx.fingerprint)
+        self.cache = ReplayCache(ctx.out_dir / "generate" / "replay.sqlite") if self.settings.cache else None
+        if self.cache is not None:
+            for teacher, comp in ((self.alm, section.alm), (self.llm, section.llm)):
+                teacher.use_cache(self.cache, scope_of(comp.registration.name, comp.to_table()))
 
     def run(self) -> dict[str, int]:
-        return asyncio.run(self._run())
+        try:
+            return asyncio.run(self._run())
+        finally:
+            if self.cache is not None:
+                self.cache.close()
 
     async def _run(self) -> dict[str, int]:
         rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -127,6 +138,8 @@ class Generator:
                     continue
                 started = time.perf_counter()
                 records = await self._shard(list(partition), bar)
+                if self.cache is not None:
+                    self.cache.flush()
                 counts = self.store.commit(index, records)
                 totals.add(counts)
                 self.ctx.log.info("shard written", shard=index, seconds=round(time.perf_counter() - started, 2),
