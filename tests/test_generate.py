@@ -190,3 +190,16 @@ def test_replay_cache_answers_every_call_of_a_redone_shard(tmp_path, plugins):
     calls = [c for r in records for c in r["trace"]]
     assert calls and all(c["cache_hit"] for c in calls)
     assert (tmp_path / "generate" / "replay.sqlite").exists()
+
+
+def test_ranks_split_the_partitions_between_them(tmp_path, plugins, monkeypatch):
+    recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=40", "generate.shard_size=10"])
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    done = {}
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
+        done[rank] = sorted(p.name for p in (tmp_path / "generate").glob("*.done.json"))
+    assert done["0"] == ["shard-000000.done.json", "shard-000002.done.json"]
+    assert len(done["1"]) == 4
+    assert (tmp_path / "generate/replay-rank1.sqlite").exists()

@@ -111,7 +111,10 @@ class Generator:
         self.final_checks = [v for v in validators if "final" in v.stages]
         sink: Sink = section.sink.build()
         self.store = ShardStore(ctx.out_dir / "generate", sink, ctx.fingerprint)
-        self.cache = ReplayCache(ctx.out_dir / "generate" / "replay.sqlite") if self.settings.cache else None
+        rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        self.rank, self.world = rank, world
+        name = "replay.sqlite" if world == 1 else f"replay-rank{rank}.sqlite"  # one writer per file
+        self.cache = ReplayCache(ctx.out_dir / "generate" / name) if self.settings.cache else None
         if self.cache is not None:
             for teacher, comp in ((self.alm, section.alm), (self.llm, section.llm)):
                 teacher.use_cache(self.cache, scope_of(comp.registration.name, comp.to_table()))
@@ -124,7 +127,7 @@ class Generator:
                 self.cache.close()
 
     async def _run(self) -> dict[str, int]:
-        rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        rank, world = self.rank, self.world
         totals = ShardCounts()
         total_items = getattr(self.source, "count", lambda: None)()
         with self.ctx.progress("generate", total_items) as bar:

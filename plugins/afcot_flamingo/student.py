@@ -10,7 +10,7 @@ import msgspec
 from afcot_core import audio as audio_io
 from afcot_core.errors import AfcotError
 from afcot_core.teacher import Batching, Request, Teacher
-from afcot_core.weights import missing_packages, missing_weights, resolve
+from afcot_core.weights import expand, missing_packages, missing_weights, resolve
 
 SAMPLE_RATE = 16000
 
@@ -43,7 +43,8 @@ class Af3Student(Teacher):
         self.model = config.model
         path = resolve(config.model)
         if path is None:
-            raise AfcotError(f"AF3 weights '{config.model}' are not on this machine")
+            hint = " (this run's own checkpoint: run the train stage first)" if "{run}" in config.model else ""
+            raise AfcotError(f"AF3 weights '{expand(config.model)}' are not on this machine{hint}")
         self.processor = AutoProcessor.from_pretrained(path)
         self.lm = AudioFlamingo3ForConditionalGeneration.from_pretrained(
             path, dtype=getattr(torch, config.dtype)).to(config.device)
