@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from afcot_core.errors import BadInput
+from afcot_core.files import read_json
 
 Relation = Literal["same", "ancestor", "descendant", "sibling", "cousin", "farther"]
 RESTRICTIONS = frozenset({"abstract", "blacklist"})
@@ -121,14 +121,7 @@ class Ontology:
     @classmethod
     def from_json(cls, path: str | Path) -> Ontology:
         """Load an AudioSet-format ontology file."""
-        path = Path(path)
-        try:
-            records = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise BadInput(f"{path}: ontology file not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadInput(f"{path}: not a readable JSON file ({exc})") from None
-        return cls.from_records(records, str(path))
+        return cls.from_records(read_json(path), str(path))
 
     def _check_acyclic(self) -> None:
         state: dict[str, int] = {}  # 1 = on the current path, 2 = done

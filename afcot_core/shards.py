@@ -7,7 +7,6 @@ For partition ``i`` the store holds ``shard-i.tar`` (accepted records, written b
 
 from __future__ import annotations
 
-import json
 import os
 import tarfile
 from collections.abc import Callable, Iterator
@@ -115,7 +114,3 @@ def iter_samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
 
 def read_markers(root: Path) -> list[DoneMarker]:
     return [msgspec.json.decode(p.read_bytes(), type=DoneMarker) for p in sorted(root.glob("shard-*.done.json"))]
-
-
-def read_rejects(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

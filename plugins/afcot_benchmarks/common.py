@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from afcot_core.benchmark import EvalItem
 from afcot_core.errors import BadInput
+from afcot_core.files import read_json
 from afcot_core.records import AudioRef
 from afcot_core.template import OPTION_LETTERS, extract_conclusion, format_question
 
@@ -17,16 +19,6 @@ SELECT_ONE = "Select one option from the provided choices:"
 
 _PAREN_LETTER = re.compile(r"^\(\s*([a-z])\s*\)\s*(.*)$", re.DOTALL)
 _PUNCT_LETTER = re.compile(r"^([a-z])[.):](?:\s+(.*))?$", re.DOTALL)
-
-
-def read_json(path: Path) -> Any:
-    """A JSON document; :class:`BadInput` naming the file when it is missing or invalid."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: not valid JSON: {exc}") from None
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -146,3 +138,17 @@ def lettered_answer(text: str, choices: Sequence[str]) -> str:
 
 def resolve(folder: str, name: str) -> Path:
     return Path(folder).expanduser() / name if name else Path(folder).expanduser()
+
+
+def option_item(record: dict[str, Any], where: str, groups: dict[str, str], audio_root: Path | None,
+                audio_key: str) -> EvalItem:
+    """An MMAU/MMAR-style record (id, question, choices, answer) as an item.
+
+    Its audio is looked up at ``audio_root / record[audio_key]`` (skipped when ``audio_root`` is None).
+    """
+    choices = choices_of(record, where)
+    answer = field(record, "answer", where)
+    audio, looked = audio_at(audio_root, field(record, audio_key, where)) if audio_root else (None, "")
+    return EvalItem(id=field(record, "id", where), question=field(record, "question", where), choices=choices,
+                    answer=answer, answer_index=answer_index(answer, choices), groups=groups, audio=audio,
+                    audio_path=looked, record=record)

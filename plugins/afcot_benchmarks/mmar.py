@@ -14,11 +14,9 @@ from typing import Any
 import msgspec
 
 from afcot_benchmarks.common import (
-    answer_index,
-    audio_at,
-    choices_of,
     field,
     one_of,
+    option_item,
     resolve,
 )
 from afcot_benchmarks.option_text import OptionTextBenchmark
@@ -58,17 +56,12 @@ def category_of(record: dict[str, Any], where: str) -> str:
 
 def parse_item(record: dict[str, Any], where: str, audio_root: Path | None) -> EvalItem:
     """One MMAR record; audio is ``audio_root/audio_path`` (never derived from the id)."""
-    choices = choices_of(record, where)
-    answer = field(record, "answer", where)
     groups = {
         "modality": one_of(field(record, "modality", where), MODALITIES, f"{where}.modality"),
         "category": category_of(record, where),
         "sub-category": field(record, "sub-category", where),
     }
-    audio, looked = audio_at(audio_root, field(record, "audio_path", where)) if audio_root else (None, "")
-    return EvalItem(id=field(record, "id", where), question=field(record, "question", where), choices=choices,
-                    answer=answer, answer_index=answer_index(answer, choices), groups=groups, audio=audio,
-                    audio_path=looked, record=record)
+    return option_item(record, where, groups, audio_root, "audio_path")
 
 
 class Mmar(OptionTextBenchmark):

@@ -15,11 +15,9 @@ from typing import Any, Literal
 import msgspec
 
 from afcot_benchmarks.common import (
-    answer_index,
-    audio_at,
-    choices_of,
     field,
     one_of,
+    option_item,
     resolve,
 )
 from afcot_benchmarks.option_text import OptionTextBenchmark
@@ -60,19 +58,13 @@ def category_of(value: Any, where: str) -> str:
 
 def parse_item(record: dict[str, Any], where: str, audio_root: Path | None) -> EvalItem:
     """One MMAU record; audio is looked up under ``audio_root`` (skipped when None)."""
-    choices = choices_of(record, where)
-    answer = field(record, "answer", where)
-    category = category_of(record.get("category", ""), where)
     groups = {
         "task": one_of(field(record, "task", where), TASKS, f"{where}.task"),
         "difficulty": one_of(field(record, "difficulty", where), DIFFICULTIES, f"{where}.difficulty"),
         "sub-category": field(record, "sub-category", where),
-        "category": category,
+        "category": category_of(record.get("category", ""), where),
     }
-    audio, looked = audio_at(audio_root, field(record, "audio_id", where)) if audio_root else (None, "")
-    return EvalItem(id=field(record, "id", where), question=field(record, "question", where), choices=choices,
-                    answer=answer, answer_index=answer_index(answer, choices), groups=groups, audio=audio,
-                    audio_path=looked, record=record)
+    return option_item(record, where, groups, audio_root, "audio_id")
 
 
 class Mmau(OptionTextBenchmark):

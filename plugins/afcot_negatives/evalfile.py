@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from afcot_core.errors import BadInput
+from afcot_core.files import read_json
 from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
 
 _OPTION = re.compile(r"\(([A-G])\) ")
@@ -76,12 +77,7 @@ def parse_entry(key: str, entry: Any, where: str) -> McqEntry:
 def read_eval_file(path: str | Path) -> tuple[dict[str, Any], list[McqEntry]]:
     """The header fields and the entries of an AF-Reasoning-Eval file, in key order."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"{path}: not a readable JSON file ({exc})") from None
+    doc = read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
         raise BadInput(f"{path}: expected an object with a 'data' object")
     keys = sorted(doc["data"], key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
