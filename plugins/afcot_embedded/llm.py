@@ -179,7 +179,9 @@ class ScriptedLlm:
         return {"summary": f"The question asks: {question} To answer it, I will first check {plan}."}
 
     def reasoning(self, prompt: str) -> dict:
-        useful = [a for _, a in _chain(prompt) if not any(u in a.lower() for u in _USELESS)]
+        # the caption is already its own part of the answer; unanswerable questions are disregarded
+        useful = [a for q, a in _chain(prompt)
+                  if "caption" not in q.lower() and not any(u in a.lower() for u in _USELESS)]
         if not useful:
             return {"reasoning": "The audio gives no usable evidence."}
         steps = ["First", "Next", "Then", "Also"]

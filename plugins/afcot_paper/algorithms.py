@@ -99,7 +99,7 @@ class Alg6(Strategy):
         subs = "\n".join(f"- {q}" for q, _ in evidence.chain[1:])
         summary, reasoning = await asyncio.gather(
             ctx.llm_json(fill("summary", question=question, sub_questions=subs), SummaryReply, "summary"),
-            ctx.llm_json(fill("reasoning", question=question, chain=chain_text(evidence.chain[1:])),
+            ctx.llm_json(fill("reasoning", question=question, chain=chain_text(evidence.chain)),
                          ReasoningReply, "reasoning"),
         )
         return CoT(summary=summary.summary, caption=evidence.caption, reasoning=reasoning.reasoning,
