@@ -9,6 +9,7 @@ their concurrent requests into batches for the engine (``max_batch``, ``max_wait
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -54,52 +55,67 @@ class Reply:
 
 
 class MicroBatcher:
-    """Coalesces concurrent ``submit`` calls into calls of ``run_batch`` on lists of requests."""
+    """Coalesces concurrent ``submit`` calls into calls of ``run_batch`` on lists of requests.
+
+    A batch is formed only when the engine has a free slot (at most ``max_concurrency`` batches in
+    flight), so requests that arrive while the engine is busy join the next batch. A partial batch
+    waits up to ``max_wait_ms`` for more requests; a full one goes at once.
+    """
 
     def __init__(self, run_batch: Callable[[list[Request]], Awaitable[list[str]]], batching: Batching) -> None:
         self._run_batch = run_batch
         self._batching = batching
         self._pending: list[tuple[Request, asyncio.Future[str]]] = []
-        self._timer: asyncio.TimerHandle | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._full: asyncio.Event | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.batch_sizes: list[int] = []
 
     async def submit(self, request: Request) -> str:
         loop = asyncio.get_running_loop()
+        if self._slots is None or self._full is None:
+            self._slots = asyncio.Semaphore(self._batching.max_concurrency)
+            self._full = asyncio.Event()
         future: asyncio.Future[str] = loop.create_future()
         self._pending.append((request, future))
         if len(self._pending) >= self._batching.max_batch:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._batching.max_wait_ms / 1000, self._flush)
+            self._full.set()
+        if self._dispatcher is None:
+            self._dispatcher = loop.create_task(self._dispatch())
         return await future
 
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        while self._pending:
-            batch = self._pending[: self._batching.max_batch]
-            self._pending = self._pending[self._batching.max_batch :]
-            task = asyncio.get_running_loop().create_task(self._run(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    async def _dispatch(self) -> None:
+        assert self._slots is not None and self._full is not None
+        size, wait = self._batching.max_batch, self._batching.max_wait_ms / 1000
+        try:
+            while self._pending:
+                await self._slots.acquire()
+                if len(self._pending) < size and wait > 0:
+                    self._full.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._full.wait(), wait)
+                batch, self._pending = self._pending[:size], self._pending[size:]
+                task = asyncio.get_running_loop().create_task(self._run(batch))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            self._dispatcher = None
 
     async def _run(self, batch: list[tuple[Request, asyncio.Future[str]]]) -> None:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._batching.max_concurrency)
-        async with self._slots:
-            self.batch_sizes.append(len(batch))
-            try:
-                replies = await self._run_batch([r for r, _ in batch])
-                if len(replies) != len(batch):
-                    raise RuntimeError(f"engine returned {len(replies)} replies for {len(batch)} requests")
-            except Exception as exc:
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                return
+        assert self._slots is not None
+        self.batch_sizes.append(len(batch))
+        try:
+            replies = await self._run_batch([r for r, _ in batch])
+            if len(replies) != len(batch):
+                raise RuntimeError(f"engine returned {len(replies)} replies for {len(batch)} requests")
+        except Exception as exc:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        finally:
+            self._slots.release()
         for (_, fut), reply in zip(batch, replies, strict=True):
             if not fut.done():
                 fut.set_result(reply)

@@ -3,7 +3,9 @@
 Prints ratios against a baseline measured in the same run:
   1. the generate stage, items/s: one item at a time and unbatched teachers (baseline) vs the defaults;
   2. a latency-model engine (fixed cost per call + small cost per request, like a GPU forward):
-     sequential requests (baseline) vs concurrent requests coalesced by the micro-batcher.
+     sequential requests (baseline) vs concurrent requests coalesced by the micro-batcher;
+  3. the generate stage with a slow LLM (40 ms per engine call): one partition at a time (baseline) vs two in
+     flight, so the next partition starts while the last items of the previous one finish.
 
     python benchmarks/bench_generate.py [--items 400]
 """
@@ -17,16 +19,35 @@ import tempfile
 import time
 from pathlib import Path
 
+from afcot_embedded.llm import EmbeddedLlm, EmbeddedLlmConfig
+
 from afcot_core import plugins as loader
 from afcot_core import recipe as recipes
 from afcot_core import runner
+from afcot_core.hookspecs import hookimpl
 from afcot_core.teacher import Batching, Request, Teacher
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class SlowLlm(EmbeddedLlm):
+    """The scripted LLM behind an engine that costs 40 ms per call, like a GPU forward."""
+
+    offload = True
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        time.sleep(0.04)
+        return super().generate(requests)
+
+
+class SlowPlugin:
+    @hookimpl
+    def register_teacher_llms(self, register):
+        register("slow-llm", SlowLlm, EmbeddedLlmConfig, "scripted LLM with 40 ms per engine call")
+
+
 def generate_rate(items: int, overrides: list[str]) -> tuple[float, dict]:
-    plugins = loader.load()
+    plugins = loader.load(extra={"slow": SlowPlugin()})
     recipe = recipes.load(ROOT / "recipes" / "quickstart.toml", plugins, [f"generate.source.items={items}",
                                                                           *overrides])
     with tempfile.TemporaryDirectory() as out:
@@ -80,6 +101,11 @@ def main() -> None:
     seq, conc = engine_rate(256, False), engine_rate(256, True)
     print(f"latency-model engine, 256 requests: sequential {seq:.0f} req/s, micro-batched {conc:.0f} req/s, "
           f"ratio {conc / seq:.1f}x")
+    slow = ["generate.llm.use=slow-llm", "generate.shard_size=32", "generate.concurrency=32"]
+    one, _ = generate_rate(args.items, [*slow, "generate.shards_in_flight=1"])
+    two, _ = generate_rate(args.items, [*slow, "generate.shards_in_flight=2"])
+    print(f"generate with a slow LLM, {args.items} items: one partition at a time {one:.1f} items/s, "
+          f"two in flight {two:.1f} items/s, ratio {two / one:.2f}x")
 
 
 if __name__ == "__main__":

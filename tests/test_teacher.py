@@ -81,3 +81,27 @@ def test_json_replies_are_repaired(reply):
 def test_unusable_replies_raise(reply):
     with pytest.raises(ReplyError):
         parse_json_reply(reply, Answer)
+
+
+class Slow(Echo):
+    def generate(self, requests):
+        import time
+
+        time.sleep(0.05)
+        return super().generate(requests)
+
+
+def test_requests_arriving_while_the_engine_is_busy_join_the_next_batch():
+    teacher = Slow(Batching(max_batch=64, max_wait_ms=1))
+
+    async def scenario():
+        first = asyncio.create_task(teacher.ask("early"))
+        await asyncio.sleep(0.01)  # the engine is now busy with the first batch
+        late = []
+        for i in range(10):
+            late.append(asyncio.create_task(teacher.ask(f"late{i}")))
+            await asyncio.sleep(0.002)
+        await asyncio.gather(first, *late)
+
+    asyncio.run(scenario())
+    assert [len(b) for b in teacher.batches] == [1, 10]

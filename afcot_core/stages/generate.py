@@ -29,10 +29,12 @@ class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
     json_retries: int = 2
     #: keep every teacher reply in ``generate/replay.sqlite``; a re-run or resume replays them
     cache: bool = True
+    #: partitions worked on at once: the next one starts while the last items of the previous finish
+    shards_in_flight: int = 2
 
     def __post_init__(self) -> None:
-        if self.shard_size < 1 or self.concurrency < 1 or self.json_retries < 0:
-            raise ValueError("shard_size and concurrency must be >= 1, json_retries >= 0")
+        if min(self.shard_size, self.concurrency, self.shards_in_flight) < 1 or self.json_retries < 0:
+            raise ValueError("shard_size, concurrency and shards_in_flight must be >= 1, json_retries >= 0")
 
 
 @dataclass
@@ -127,32 +129,38 @@ class Generator:
                 self.cache.close()
 
     async def _run(self) -> dict[str, int]:
-        rank, world = self.rank, self.world
         totals = ShardCounts()
+        slots = asyncio.Semaphore(self.settings.concurrency)  # items in flight, across partitions
+        running: set[asyncio.Task[ShardCounts]] = set()
+
+        async def settle(return_when: str) -> None:
+            nonlocal running
+            finished, running = await asyncio.wait(running, return_when=return_when)
+            for task in finished:
+                totals.add(task.result())
+
         total_items = getattr(self.source, "count", lambda: None)()
         with self.ctx.progress("generate", total_items) as bar:
             for index, partition in enumerate(self.source.partitions(self.settings.shard_size)):
-                if index % world != rank:
+                if index % self.world != self.rank:
                     continue
                 done = self.store.done(index)
                 if done is not None:
                     totals.add(done)
                     bar.advance(done)
                     continue
-                started = time.perf_counter()
-                records = await self._shard(list(partition), bar)
-                if self.cache is not None:
-                    self.cache.flush()
-                counts = self.store.commit(index, records)
-                totals.add(counts)
-                self.ctx.log.info("shard written", shard=index, seconds=round(time.perf_counter() - started, 2),
-                                  **msgspec.to_builtins(counts))
+                if len(running) >= self.settings.shards_in_flight:
+                    await settle(asyncio.FIRST_COMPLETED)
+                running.add(asyncio.create_task(self._shard(index, list(partition), slots, bar)))
+            if running:
+                await settle(asyncio.ALL_COMPLETED)
         self.ctx.log.info("generate finished", alm_batches=_mean(self.alm.batch_sizes),
                           llm_batches=_mean(self.llm.batch_sizes), **msgspec.to_builtins(totals))
         return msgspec.to_builtins(totals)
 
-    async def _shard(self, items: list[Item], bar: Any) -> list[Record]:
-        slots = asyncio.Semaphore(self.settings.concurrency)
+    async def _shard(self, index: int, items: list[Item], slots: asyncio.Semaphore, bar: Any) -> ShardCounts:
+        """Process one partition's items concurrently, then commit its shard."""
+        started = time.perf_counter()
 
         async def one(item: Item) -> Record:
             async with slots:
@@ -160,7 +168,13 @@ class Generator:
             bar.record(record.verdict)
             return record
 
-        return list(await asyncio.gather(*(one(item) for item in items)))
+        records = list(await asyncio.gather(*(one(item) for item in items)))
+        if self.cache is not None:
+            self.cache.flush()
+        counts = self.store.commit(index, records)
+        self.ctx.log.info("shard written", shard=index, seconds=round(time.perf_counter() - started, 2),
+                          **msgspec.to_builtins(counts))
+        return counts
 
     async def process(self, item: Item) -> Record:
         """Run one item through its strategy and the validators; never raises."""
