@@ -66,6 +66,7 @@ class MicroBatcher:
         self._run_batch = run_batch
         self._batching = batching
         self._pending: list[tuple[Request, asyncio.Future[str]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._full: asyncio.Event | None = None
         self._dispatcher: asyncio.Task[None] | None = None
@@ -74,7 +75,8 @@ class MicroBatcher:
 
     async def submit(self, request: Request) -> str:
         loop = asyncio.get_running_loop()
-        if self._slots is None or self._full is None:
+        if self._loop is not loop or self._full is None:  # a teacher may serve several event loops in turn
+            self._loop, self._pending, self._dispatcher = loop, [], None
             self._slots = asyncio.Semaphore(self._batching.max_concurrency)
             self._full = asyncio.Event()
         future: asyncio.Future[str] = loop.create_future()

@@ -105,3 +105,9 @@ def test_requests_arriving_while_the_engine_is_busy_join_the_next_batch():
 
     asyncio.run(scenario())
     assert [len(b) for b in teacher.batches] == [1, 10]
+
+
+def test_a_teacher_serves_one_event_loop_after_another():
+    teacher = Echo(Batching(max_batch=4, max_wait_ms=5))
+    for _ in range(3):
+        assert [r.text for r in asyncio.run(_ask_all(teacher, ["a", "b"]))] == ["A", "B"]
