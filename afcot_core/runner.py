@@ -102,6 +102,8 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
     (out_dir / "recipe.lock.toml").write_text(tomli_w.dumps(_toml_safe(lock)), encoding="utf-8")
     logging.configure(out_dir / "logs" / "run.jsonl", quiet=not show_progress)
     log = logging.get().bind(run=recipe.run.name)
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        log = log.bind(rank=int(os.environ.get("RANK", 0)))
     ctx = RunContext(out_dir, recipe, plugins, lock["fingerprint"], log, show_progress)
     os.environ[weights.RUN_DIR_ENV] = str(out_dir.resolve())
     results: dict[str, Any] = {}

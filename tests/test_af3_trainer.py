@@ -88,3 +88,26 @@ def test_no_usable_samples_is_bad_input_not_a_hang(af3_folder, plugins, tmp_path
     with pytest.raises(BadInput, match="no usable training samples"):
         runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "run", stages=["train"],
                    show_progress=False)
+
+
+def test_ddp_on_two_cpu_processes(shards, tmp_path):
+    """torchrun, 2 processes, gloo: shards split by rank, gradients synchronised, one checkpoint."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from transformers import AudioFlamingo3ForConditionalGeneration
+
+    shutil.copytree(shards / "generate", tmp_path / "generate")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "afcot_core.cli",
+         "recipe", "run", str(QUICKSTART), "--out", str(tmp_path), "--stages", "train", "--quiet",
+         "--set", "generate.source.items=12", "--set", "generate.shard_size=6", "--set", "train.global_batch=4",
+         "--set", "train.per_device_batch=2", "--set", "train.max_steps=2"],
+        capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    events = [json.loads(line) for line in (tmp_path / "logs" / "run.jsonl").read_text().splitlines()]
+    steps = [(e["rank"], e["step"]) for e in events if e["event"] == "train step"]
+    assert sorted(steps) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    AudioFlamingo3ForConditionalGeneration.from_pretrained(tmp_path / "train" / "final")

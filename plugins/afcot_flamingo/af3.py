@@ -105,14 +105,6 @@ class Af3Trainer:
 
         c = self.config
         data = Path(expand(c.data)) if c.data else data_dir
-        if c.model == TINY:
-            from afcot_flamingo.tiny import save_af3
-
-            path: Path | None = save_af3(out_dir / "init")
-        else:
-            path = resolve(c.model)
-        if path is None:
-            raise AfcotError(f"weights for '{c.model}' are not on this machine")
         on_cpu = c.device == "cpu" or not torch.cuda.is_available()
         accelerator = Accelerator(cpu=on_cpu, mixed_precision="no" if on_cpu or c.dtype == "float32" else "bf16")
         world, rank = accelerator.num_processes, accelerator.process_index
@@ -121,6 +113,16 @@ class Af3Trainer:
             raise BadInput(f"[train] global_batch {c.global_batch} is not a multiple of per_device_batch "
                            f"{c.per_device_batch} x {world} processes")
         accelerator.gradient_accumulation_steps = accum
+        path: Path | None = resolve(c.model)
+        if c.model == TINY:
+            from afcot_flamingo.tiny import save_af3
+
+            path = out_dir / "init"
+            with accelerator.main_process_first():  # one process writes it, the others read it
+                if accelerator.is_main_process:
+                    save_af3(path)
+        if path is None:
+            raise AfcotError(f"weights for '{c.model}' are not on this machine")
         set_seed(c.seed)
         shards = sorted(data.glob("shard-*.tar"))
         if not shards:
