@@ -51,7 +51,11 @@ def audio_ref_from_path(path: str | Path) -> AudioRef:
 
 
 def _key(ref: AudioRef) -> str:
-    return ref.sha256 or f"path:{ref.path}"
+    if ref.sha256:
+        return ref.sha256
+    if ref.data is not None:
+        return hashlib.sha256(ref.data).hexdigest()
+    return f"path:{ref.path}"
 
 
 def load(ref: AudioRef) -> tuple[np.ndarray, int]:
@@ -81,6 +85,21 @@ def load(ref: AudioRef) -> tuple[np.ndarray, int]:
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return mono, int(sr)
+
+
+def resample(wave: np.ndarray, sr: int, rate: int) -> np.ndarray:
+    """``wave`` at ``rate`` Hz (soxr, high quality); unchanged when it already is."""
+    if sr == rate:
+        return wave
+    import soxr
+
+    return soxr.resample(wave, sr, rate)
+
+
+def load_at(ref: AudioRef, rate: int) -> np.ndarray:
+    """Decode ``ref`` to a mono float32 wave at ``rate`` Hz (what model processors expect)."""
+    wave, sr = load(ref)
+    return resample(wave, sr, rate)
 
 
 def flac_bytes(ref: AudioRef) -> bytes:

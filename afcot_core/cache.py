@@ -6,13 +6,12 @@ and the audio (content hash, or path + size + mtime for files).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from afcot_core.digest import digest
 from afcot_core.records import AudioRef
 
 
@@ -30,7 +29,7 @@ def audio_identity(audio: AudioRef | None) -> str:
 
 def scope_of(name: str, config: Any) -> str:
     """The cache scope of a teacher: its registered name and resolved config."""
-    return hashlib.sha256(json.dumps([name, config], sort_keys=True, default=str).encode()).hexdigest()
+    return digest([name, config])
 
 
 class ReplayCache:
@@ -46,8 +45,7 @@ class ReplayCache:
 
     @staticmethod
     def key(scope: str, prompt: str, prefix: str, audio: AudioRef | None) -> str:
-        parts = json.dumps([scope, prompt, prefix, audio_identity(audio)])
-        return hashlib.sha256(parts.encode()).hexdigest()
+        return digest([scope, prompt, prefix, audio_identity(audio)])
 
     def get(self, key: str) -> str | None:
         row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from afcot_core.errors import Rejected
 from afcot_core.jsonreply import ReplyError, parse_json_reply
 from afcot_core.records import AudioRef, CoT, Item, Kind, Record, TeacherCall
 from afcot_core.teacher import Teacher
@@ -58,8 +59,6 @@ class ItemContext:
 
     async def llm_json(self, prompt: str, schema: type[T], step: str) -> T:
         """Ask the LLM for JSON of ``schema``; repaired, retried, else the item is rejected at ``step``."""
-        from afcot_core.errors import Rejected
-
         last = ""
         for attempt in range(1 + self.json_retries):
             text = await self.llm(prompt, attempt)

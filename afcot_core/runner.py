@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import tomli_w
 import afcot_core
 from afcot_core import log as logging
 from afcot_core import weights
+from afcot_core.digest import digest
 from afcot_core.errors import BadInput
 from afcot_core.plugins import Plugins
 from afcot_core.progress import Bar
@@ -72,8 +72,7 @@ def lock_document(recipe: Recipe, plugins: Plugins) -> dict[str, Any]:
         "plugins": dict(sorted(plugins.versions.items())),
         "prompts": dict(sorted(prompts.items())),
     }
-    digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
-    return {"fingerprint": digest, **doc}
+    return {"fingerprint": digest(doc), **doc}
 
 
 def plan(recipe: Recipe, stages: list[str] | None = None) -> str:

@@ -10,7 +10,6 @@ concurrency, so the model's micro-batcher coalesces them. With ``repair`` on, an
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import msgspec
 
 from afcot_core.benchmark import Benchmark, EvalItem, score, write_reports
+from afcot_core.digest import digest
 from afcot_core.errors import BadInput
 from afcot_core.plugins import Plugins
 from afcot_core.recipe import Component, component, convert
@@ -141,8 +141,7 @@ class Evaluation:
     def __init__(self, benchmark: Benchmark, model: Teacher, settings: EvaluateSettings, out: Path,
                  identity: dict[str, Any], log: Any) -> None:
         self.benchmark, self.model, self.settings, self.out, self.log = benchmark, model, settings, out, log
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
-        self.fingerprint = digest.hexdigest()
+        self.fingerprint = digest(identity)
         self.identity = identity
         self.predictions_path = out / "predictions.jsonl"
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from afcot_core.audio import audio_ref_from_path
 from afcot_core.benchmark import EvalItem
 from afcot_core.errors import BadInput
 from afcot_core.files import read_json
@@ -88,7 +89,7 @@ def audio_at(root: Path, relative: str) -> tuple[AudioRef | None, str]:
     path = root / relative
     if not path.is_file():
         return None, str(path)
-    return AudioRef(path=str(path), format=path.suffix.lstrip(".").lower()), str(path)
+    return audio_ref_from_path(path), str(path)
 
 
 def answer_index(answer: str, choices: Sequence[str]) -> int | None:

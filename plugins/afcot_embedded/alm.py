@@ -16,9 +16,9 @@ from afcot_core import audio as audio_io
 from afcot_core.records import AudioRef, CoT
 from afcot_core.teacher import Batching, Request, Teacher
 from afcot_core.template import COT_SUFFIX, render
-from afcot_embedded.grammar import Clause, parse_clause, property_of, split_clauses
+from afcot_embedded.grammar import Clause, option_clauses, parse_clause, property_of, split_clauses
 from afcot_embedded.listen import Measurements, measure
-from afcot_embedded.world import leaf_classes
+from afcot_embedded.world import ClassInfo, leaf_classes
 
 _OPTION = re.compile(r"\(([A-G])\)\s*(.+?)(?=\s*\([A-G]\)|\Z)", re.DOTALL)
 _PROP_WORDS = {"texture": "texture", "pitch_direction": "pitch direction", "pitch_height": "pitch height",
@@ -86,16 +86,17 @@ def caption(m: Measurements) -> str:
                    "same level": "its level stays about the same."}[m.loudness_trend]
 
 
+def mismatches(info: ClassInfo, m: Measurements) -> list[tuple[str, object, str]]:
+    """The class's acoustic properties that the measurements contradict: (property, observed, expected)."""
+    return [(prop, m.value(prop), expected) for prop, expected in info.acoustics.items() if m.value(prop) != expected]
+
+
 def fit(label: str, m: Measurements) -> str:
     info = leaf_classes().get(label.strip().lower())
     if info is None:
         return f"I do not know what '{label}' sounds like."
-    diffs = []
-    for prop, expected in info.acoustics.items():
-        observed = m.value(prop)
-        if observed != expected:
-            diffs.append(f"{_PROP_WORDS[prop]}: the sound is {observed or 'without it'}, "
-                         f"while '{info.name}' is {expected}")
+    diffs = [f"{_PROP_WORDS[prop]}: the sound is {observed or 'without it'}, while '{info.name}' is {expected}"
+             for prop, observed, expected in mismatches(info, m)]
     n = len(info.acoustics)
     text = f"The sound fits '{info.name}' on {n - len(diffs)} of {n} properties."
     return text + ("" if not diffs else " It differs in " + "; and in ".join(diffs) + ".")
@@ -108,7 +109,7 @@ def describe(label: str) -> str:
 
 def _score(option: str, m: Measurements) -> tuple[int, int]:
     """How many of the option's clauses hold, and how many were understood."""
-    clauses = [c for part in re.split(r"\band\b", option) if (c := parse_clause(part))]
+    clauses = [c for c in option_clauses(option) if c]
     return sum(_holds(c, m) for c in clauses), len(clauses)
 
 
@@ -129,8 +130,8 @@ def answer_question(prompt: str, m: Measurements) -> str:
     notes: list[str] = []
     if options and all(t in leaf_classes() for t in labels):
         notes = [fit(t, m) for t in labels]
-        scores = [int(re.search(r"on (\d+) of", n).group(1)) / int(re.search(r"of (\d+)", n).group(1))
-                  for n in notes]
+        infos = [leaf_classes()[t] for t in labels]
+        scores = [1 - len(mismatches(info, m)) / len(info.acoustics) for info in infos]
     else:
         clauses = [c for part in split_clauses(question) if (c := parse_clause(part))]
         notes = [answer_property(c.prop, m) for c in clauses]
@@ -139,8 +140,7 @@ def answer_question(prompt: str, m: Measurements) -> str:
             scores = [1.0 if t == verdict else 0.0 for t in labels]
         else:
             scores = [s / max(n, 1) for s, n in (_score(t, m) for t in labels)]
-            notes += [answer_property(p, m) for p in {c.prop for t in labels for c in map(parse_clause, re.split(
-                r"\band\b", t)) if c}]
+            notes += [answer_property(p, m) for p in {c.prop for t in labels for c in option_clauses(t) if c}]
     if not options:
         return caption(m)
     best = max(range(len(options)), key=lambda i: scores[i])

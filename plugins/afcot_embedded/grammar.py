@@ -184,5 +184,10 @@ def join_clauses(clauses: list[str]) -> str:
     return text[0].upper() + text[1:] + "?"
 
 
+def option_clauses(option: str) -> list[Clause | None]:
+    """The clauses of an answer option ("the pitch rises and it gets quieter"); None where not understood."""
+    return [parse_clause(part) for part in re.split(r"\band\b", option)]
+
+
 def join_statements(statements: list[str]) -> str:
     return " and ".join(statements)

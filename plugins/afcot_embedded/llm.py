@@ -20,6 +20,7 @@ from afcot_embedded.grammar import (
     SUB_QUESTIONS,
     Clause,
     find_value,
+    option_clauses,
     parse_clause,
     property_of,
     read_number,
@@ -76,8 +77,9 @@ def _chain(prompt: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _option_clauses(option: str) -> list[Clause | None]:
-    return [parse_clause(part) for part in re.split(r"\band\b", option)]
+def _statements(options: list[str]) -> bool:
+    """Whether the options are statements to check (not just yes / no)."""
+    return bool(options) and not {o.lower() for o in options} <= {"yes", "no"}
 
 
 class Evidence:
@@ -111,8 +113,8 @@ def _derive(question: str, options: list[str], ev: Evidence) -> str:
         best = max(ev.fits.values())
         top = [label for label, s in ev.fits.items() if s == best]
         return top[0] if len(top) == 1 else "unsure"
-    if options and {o.lower() for o in options} != {"yes", "no"}:
-        holding = [o for o in options if all(ev.truth(c) is True for c in _option_clauses(o))]
+    if _statements(options):
+        holding = [o for o in options if all(ev.truth(c) is True for c in option_clauses(o))]
         return holding[0] if len(holding) == 1 else "unsure"
     truths = [ev.truth(parse_clause(c)) for c in split_clauses(question)]
     if False in truths:
@@ -125,9 +127,9 @@ def _inferable(question: str, options: list[str], ev: Evidence, answer: str) -> 
     answer = remove_option(answer)
     if ev.fits:
         return ev.fits.get(answer, -1.0) == max(ev.fits.values())
-    if options and {o.lower() for o in options} != {"yes", "no"}:
+    if _statements(options):
         def ruled_out(o: str) -> bool:
-            return any(ev.truth(c) is False for c in _option_clauses(o))
+            return any(ev.truth(c) is False for c in option_clauses(o))
         gt = next((o for o in options if o.lower() == answer), None)
         return gt is not None and not ruled_out(gt) and all(ruled_out(o) for o in options if o is not gt)
     truths = [ev.truth(parse_clause(c)) for c in split_clauses(question)]
@@ -154,10 +156,9 @@ class ScriptedLlm:
 
     def gate(self, prompt: str) -> dict:
         question, options = _question(prompt)
-        parts = [c for o in options for c in re.split(r"\band\b", o)] if options else split_clauses(question)
-        props = list(dict.fromkeys(c.prop for part in parts if (c := parse_clause(part))))
-        if options and {o.lower() for o in options} <= {"yes", "no"}:
-            props = list(dict.fromkeys(c.prop for part in split_clauses(question) if (c := parse_clause(part))))
+        clauses = [c for o in options for c in option_clauses(o)] if _statements(options) else \
+            [parse_clause(part) for part in split_clauses(question)]
+        props = list(dict.fromkeys(c.prop for c in clauses if c))
         if len(props) < 2:
             return {"require_step_by_step": 0, "sub_questions": []}
         return {"require_step_by_step": 1, "sub_questions": [SUB_QUESTIONS[p] for p in props]}

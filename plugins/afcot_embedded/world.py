@@ -10,6 +10,7 @@ from importlib import resources
 
 import numpy as np
 
+from afcot_core.negatives import NegativeSampler
 from afcot_embedded.grammar import VALUES, Clause, join_clauses, join_statements
 
 SAMPLE_RATE = 16000
@@ -255,20 +256,28 @@ def close_negatives(label: str, rng: np.random.Generator, k: int = 3) -> list[st
     return chosen
 
 
-def classification_question(clip: Clip, rng: np.random.Generator) -> Question:
-    """The label and three close negatives from the registered ``ontology`` negative sampler over this
-    world's ``ontology.json`` (siblings, then cousins); :func:`close_negatives` if it is not loaded."""
+@functools.cache
+def _ontology_sampler() -> NegativeSampler | None:
+    """The registered ``ontology`` negative sampler over this world's classes, built once; None if not loaded."""
     import msgspec
 
     from afcot_core import plugins
 
-    seed = int(rng.integers(2**32))
     samplers = plugins.default().registry("negative_sampler")
-    if "ontology" in samplers.names():
-        reg = samplers.get("ontology")
-        path = str(resources.files("afcot_embedded").joinpath("ontology.json"))
-        config = msgspec.convert({"ontology": path, "vocabulary": sorted(leaf_classes())}, reg.config)
-        negatives = reg.build(config).sample(clip.label, 3, seed=seed)
+    if "ontology" not in samplers.names():
+        return None
+    reg = samplers.get("ontology")
+    path = str(resources.files("afcot_embedded").joinpath("ontology.json"))
+    return reg.build(msgspec.convert({"ontology": path, "vocabulary": sorted(leaf_classes())}, reg.config))
+
+
+def classification_question(clip: Clip, rng: np.random.Generator) -> Question:
+    """The label and three close negatives from the registered ``ontology`` negative sampler over this
+    world's ``ontology.json`` (siblings, then cousins); :func:`close_negatives` if it is not loaded."""
+    seed = int(rng.integers(2**32))
+    sampler = _ontology_sampler()
+    if sampler is not None:
+        negatives = sampler.sample(clip.label, 3, seed=seed) or []
     else:
         negatives = close_negatives(clip.label, np.random.default_rng(seed))
     choices = [clip.label, *negatives]

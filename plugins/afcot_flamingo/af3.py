@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from afcot_core.audio import resample
 from afcot_core.errors import AfcotError, BadInput
 from afcot_core.shards import iter_samples, read_markers
 from afcot_core.template import student_prompt
@@ -36,11 +37,7 @@ def read_samples(shards: list[Path], cot: bool) -> Iterator[Sample]:
                 target = parts["txt"].decode("utf-8")
             except (KeyError, ValueError, RuntimeError) as exc:
                 raise BadInput(f"{shard}: sample '{key}' is unreadable ({exc})") from None
-            wave = wave.mean(axis=1)
-            if sr != SAMPLE_RATE:
-                import soxr
-
-                wave = soxr.resample(wave, sr, SAMPLE_RATE)
+            wave = resample(wave.mean(axis=1), sr, SAMPLE_RATE)
             yield wave, student_prompt(item["question"], item.get("choices"), cot), target
 
 

@@ -53,12 +53,7 @@ class Af3Student(Teacher):
     def _wave(self, request: Request) -> Any:
         if request.audio is None:
             raise AfcotError("the AF3 student needs audio for every request")
-        wave, sr = audio_io.load(request.audio)
-        if sr != SAMPLE_RATE:
-            import soxr
-
-            wave = soxr.resample(wave, sr, SAMPLE_RATE)
-        return wave
+        return audio_io.load_at(request.audio, SAMPLE_RATE)
 
     def generate(self, requests: list[Request]) -> list[str]:
         import torch

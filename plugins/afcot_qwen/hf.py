@@ -106,12 +106,7 @@ class HfQwenOmni(_HfTeacher):
 
     def _wave(self, request: Request) -> np.ndarray:
         assert request.audio is not None
-        wave, sr = audio_io.load(request.audio)
-        if sr != SAMPLE_RATE:
-            import soxr
-
-            wave = soxr.resample(wave, sr, SAMPLE_RATE)
-        return wave[: 30 * SAMPLE_RATE]
+        return audio_io.load_at(request.audio, SAMPLE_RATE)[: 30 * SAMPLE_RATE]
 
     def generate(self, requests: list[Request]) -> list[str]:
         replies: dict[int, str] = {}
