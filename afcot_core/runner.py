@@ -31,6 +31,9 @@ class RunContext:
     fingerprint: str
     log: Any
     show_progress: bool = True
+    #: this process's place in a torchrun / accelerate job (RANK, WORLD_SIZE); 0 of 1 otherwise
+    rank: int = 0
+    world: int = 1
 
     def progress(self, name: str, total: int | None) -> Bar:
         return Bar(name, total, self.show_progress)
@@ -100,10 +103,9 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "recipe.lock.toml").write_text(tomli_w.dumps(_toml_safe(lock)), encoding="utf-8")
     logging.configure(out_dir / "logs" / "run.jsonl", quiet=not show_progress)
-    log = logging.get().bind(run=recipe.run.name)
-    if int(os.environ.get("WORLD_SIZE", 1)) > 1:
-        log = log.bind(rank=int(os.environ.get("RANK", 0)))
-    ctx = RunContext(out_dir, recipe, plugins, lock["fingerprint"], log, show_progress)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    log = logging.get().bind(run=recipe.run.name, **({"rank": rank} if world > 1 else {}))
+    ctx = RunContext(out_dir, recipe, plugins, lock["fingerprint"], log, show_progress, rank, world)
     os.environ[weights.RUN_DIR_ENV] = str(out_dir.resolve())
     results: dict[str, Any] = {}
     for stage in chosen:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -113,9 +112,8 @@ class Generator:
         self.final_checks = [v for v in validators if "final" in v.stages]
         sink: Sink = section.sink.build()
         self.store = ShardStore(ctx.out_dir / "generate", sink, ctx.fingerprint)
-        rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-        self.rank, self.world = rank, world
-        name = "replay.sqlite" if world == 1 else f"replay-rank{rank}.sqlite"  # one writer per file
+        self.rank, self.world = ctx.rank, ctx.world
+        name = "replay.sqlite" if self.world == 1 else f"replay-rank{self.rank}.sqlite"  # one writer per file
         self.cache = ReplayCache(ctx.out_dir / "generate" / name) if self.settings.cache else None
         if self.cache is not None:
             for teacher, comp in ((self.alm, section.alm), (self.llm, section.llm)):

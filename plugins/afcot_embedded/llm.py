@@ -82,7 +82,7 @@ def _statements(options: list[str]) -> bool:
     return bool(options) and not {o.lower() for o in options} <= {"yes", "no"}
 
 
-class Evidence:
+class Facts:
     """What the chain says about each property, and the fit scores of labels."""
 
     def __init__(self, chain: list[tuple[str, str]]) -> None:
@@ -107,7 +107,7 @@ class Evidence:
         return clause.holds(self.values[clause.prop])
 
 
-def _derive(question: str, options: list[str], ev: Evidence) -> str:
+def _derive(question: str, options: list[str], ev: Facts) -> str:
     """The LLM's answer from the evidence, or "unsure"."""
     if ev.fits:
         best = max(ev.fits.values())
@@ -122,7 +122,7 @@ def _derive(question: str, options: list[str], ev: Evidence) -> str:
     return "yes" if truths and None not in truths else "unsure"
 
 
-def _inferable(question: str, options: list[str], ev: Evidence, answer: str) -> bool:
+def _inferable(question: str, options: list[str], ev: Facts, answer: str) -> bool:
     """The judge: is ``answer`` consistent with, and singled out by, the evidence?"""
     answer = remove_option(answer)
     if ev.fits:
@@ -165,12 +165,12 @@ class ScriptedLlm:
 
     def predict(self, prompt: str) -> dict:
         question, options = _question(prompt)
-        return {"answer": _derive(question, options, Evidence(_chain(prompt)))}
+        return {"answer": _derive(question, options, Facts(_chain(prompt)))}
 
     def validate(self, prompt: str) -> dict:
         question, options = _question(prompt)
         answer = _line(prompt, "Ground truth answer")
-        return {"validation": int(_inferable(question, options, Evidence(_chain(prompt)), answer))}
+        return {"validation": int(_inferable(question, options, Facts(_chain(prompt)), answer))}
 
     def summary(self, prompt: str) -> dict:
         question, _ = _question(prompt)
