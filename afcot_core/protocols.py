@@ -11,7 +11,7 @@ from typing import Literal, TypeVar
 from afcot_core.errors import Rejected
 from afcot_core.jsonreply import ReplyError, parse_json_reply
 from afcot_core.records import AudioRef, CoT, Item, Kind, Record, TeacherCall
-from afcot_core.teacher import Teacher
+from afcot_core.teacher import Teacher, request_seed
 
 T = TypeVar("T")
 
@@ -37,22 +37,28 @@ class Evidence:
 class ItemContext:
     """The teachers as one item sees them: every call is recorded in ``trace``."""
 
-    def __init__(self, alm: Teacher, llm: Teacher, json_retries: int = 2) -> None:
+    def __init__(self, alm: Teacher, llm: Teacher, json_retries: int = 2, item_id: str = "",
+                 run_seed: int = 0) -> None:
         self._alm, self._llm = alm, llm
         self.json_retries = json_retries
+        self.item_id, self.run_seed = item_id, run_seed
         self.trace: list[TeacherCall] = []
 
-    async def alm(self, prompt: str, audio: AudioRef | None) -> str:
+    def seed(self, step: str, attempt: int = 0) -> int:
+        """The sampling seed of this item's ``step`` at ``attempt`` (reproducible, fresh per re-ask)."""
+        return request_seed(self.run_seed, self.item_id, step, attempt)
+
+    async def alm(self, prompt: str, audio: AudioRef | None, step: str = "alm") -> str:
         """Ask the audio teacher; ``audio=None`` uses it as a text-only knowledge source."""
-        reply = await self._alm.ask(prompt, audio)
+        reply = await self._alm.ask(prompt, audio, seed=self.seed(f"{step}:{prompt}"))
         self.trace.append(TeacherCall(role="alm", model=self._alm.model, prompt=prompt, reply=reply.text,
                                       with_audio=audio is not None, latency_s=reply.latency_s,
                                       cache_hit=reply.cache_hit))
         return reply.text
 
-    async def llm(self, prompt: str, attempt: int = 0) -> str:
+    async def llm(self, prompt: str, attempt: int = 0, step: str = "llm") -> str:
         """Ask the text teacher (it never hears audio); ``attempt`` > 0 marks a re-ask."""
-        reply = await self._llm.ask(prompt, attempt=attempt)
+        reply = await self._llm.ask(prompt, attempt=attempt, seed=self.seed(step, attempt))
         self.trace.append(TeacherCall(role="llm", model=self._llm.model, prompt=prompt, reply=reply.text,
                                       latency_s=reply.latency_s, cache_hit=reply.cache_hit))
         return reply.text
@@ -61,7 +67,7 @@ class ItemContext:
         """Ask the LLM for JSON of ``schema``; repaired, retried, else the item is rejected at ``step``."""
         last = ""
         for attempt in range(1 + self.json_retries):
-            text = await self.llm(prompt, attempt)
+            text = await self.llm(prompt, attempt, step)
             try:
                 return parse_json_reply(text, schema)
             except ReplyError as exc:

@@ -35,6 +35,11 @@ class RunContext:
     rank: int = 0
     world: int = 1
 
+    @property
+    def seed(self) -> int:
+        """The run seed (``[run] seed``); every sampled teacher request derives its own seed from it."""
+        return self.recipe.run.seed
+
     def progress(self, name: str, total: int | None) -> Bar:
         return Bar(name, total, self.show_progress)
 

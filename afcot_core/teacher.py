@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,17 @@ class Request:
     prompt: str
     audio: AudioRef | None = None
     prefix: str = ""
+    #: sampling seed of this request (see :func:`request_seed`); None lets the backend use its own
+    seed: int | None = None
+
+
+def request_seed(run_seed: int, item_id: str, step: str, attempt: int) -> int:
+    """The seed of one request: a function of the run seed, the item, the step and the attempt only.
+
+    So a sampled reply is reproducible across runs, resumes and ranks, and a re-ask gets a fresh sample.
+    """
+    digest = hashlib.blake2b(f"{run_seed}\x1f{item_id}\x1f{step}\x1f{attempt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)
@@ -150,7 +162,8 @@ class Teacher(ABC):
             return await asyncio.to_thread(self.generate, requests)
         return self.generate(requests)
 
-    async def ask(self, prompt: str, audio: AudioRef | None = None, prefix: str = "", attempt: int = 0) -> Reply:
+    async def ask(self, prompt: str, audio: AudioRef | None = None, prefix: str = "", attempt: int = 0,
+                  seed: int | None = None) -> Reply:
         """One request; concurrent calls are batched, repeated ones answered from the replay cache.
 
         ``attempt`` numbers re-asks of the same prompt, so that a retry is not answered from the cache.
@@ -161,7 +174,7 @@ class Teacher(ABC):
         if self._batcher is None:
             self._batcher = MicroBatcher(self._run_batch, self.batching)
         start = time.perf_counter()
-        text = await self._batcher.submit(Request(prompt, audio, prefix))
+        text = await self._batcher.submit(Request(prompt, audio, prefix, seed))
         if self._cache is not None:
             self._cache.put(key, text)
         return Reply(text, time.perf_counter() - start)

@@ -176,7 +176,7 @@ class Generator:
 
     async def process(self, item: Item) -> Record:
         """Run one item through its strategy and the validators; never raises."""
-        ctx = ItemContext(self.alm, self.llm, self.settings.json_retries)
+        ctx = ItemContext(self.alm, self.llm, self.settings.json_retries, item.id, self.ctx.seed)
         strategy = self.strategies.get(item.kind)
         name = self.section.strategies[item.kind].registration.name if strategy else "none"
 
