@@ -21,12 +21,6 @@ TAGS = ("SUMMARY", "CAPTION", "REASONING", "CONCLUSION")
 COT_SUFFIX = "Output the answer with <SUMMARY>, <CAPTION>, <REASONING>, and <CONCLUSION> tags."
 OPTION_LETTERS = "ABCDEFG"
 
-_STRICT = re.compile(
-    r"\A\s*"
-    + r"\s*".join(rf"<{t}>(?P<{t.lower()}>.*?)</{t}>" for t in TAGS)
-    + r"\s*\Z",
-    re.DOTALL,
-)
 _ANY_TAG = re.compile(r"<\s*(/?)\s*(summary|caption|reasoning|conclusion)\s*>", re.IGNORECASE)
 
 
@@ -54,50 +48,80 @@ def render(cot: CoT) -> str:
 
 
 def parse_strict(text: str) -> CoT:
-    """Parse text that follows the template exactly (upper-case tags, in order, each once).
+    """Parse text that follows the template exactly: upper-case tags, in order, each once, no part empty.
 
-    Raises :class:`TemplateError` naming the first problem found.
+    Only whitespace may surround the tagged parts, and no part may hold a template tag (in any case).
+    Runs in linear time: one scan over the tags, no backtracking. Raises :class:`TemplateError`
+    naming the first problem found.
     """
-    m = _STRICT.match(text)
-    if m is None:
-        raise TemplateError(_diagnose(text))
-    fields = {k: v.strip() for k, v in m.groupdict().items()}
+    marks = list(_ANY_TAG.finditer(text))
+    expected = [(closing, t) for t in TAGS for closing in (False, True)]
+    for i, want in enumerate(expected):
+        if i >= len(marks):
+            return _fail(f"missing {_tag(*want)}")
+        got = (marks[i].group(1) == "/", marks[i].group(2).upper())
+        if got != want:
+            inside = i % 2 == 1 and got[1] != want[1]
+            return _fail(f"<{want[1]}> contains a nested template tag {marks[i].group(0)}" if inside
+                         else f"expected {_tag(*want)} but found {marks[i].group(0)}")
+        if marks[i].group(0) != _tag(*want):
+            return _fail(f"expected {_tag(*want)} but found {marks[i].group(0)}")
+    if len(marks) > len(expected):
+        return _fail(f"extra template tag {marks[len(expected)].group(0)} after </CONCLUSION>")
+    gaps = [text[: marks[0].start()], text[marks[-1].end():]]
+    gaps += [text[marks[i].end(): marks[i + 1].start()] for i in range(1, len(marks) - 1, 2)]
+    if any(gap.strip() for gap in gaps):
+        return _fail("text outside the four tagged parts")
+    fields = {t.lower(): text[marks[2 * i].end(): marks[2 * i + 1].start()].strip() for i, t in enumerate(TAGS)}
     for name, value in fields.items():
-        if _ANY_TAG.search(value):
-            raise TemplateError(f"<{name.upper()}> contains a nested template tag")
+        if not value:
+            return _fail(f"<{name.upper()}> is empty")
     return CoT(**fields)
 
 
-def _diagnose(text: str) -> str:
-    found = [(m.group(1) == "/", m.group(2)) for m in _ANY_TAG.finditer(text)]
-    expected = [(closing, t) for t in TAGS for closing in (False, True)]
-    for i, want in enumerate(expected):
-        if i >= len(found):
-            return f"missing {'</' if want[0] else '<'}{want[1]}>"
-        if found[i] != want:
-            got = f"{'</' if found[i][0] else '<'}{found[i][1]}>"
-            return f"expected {'</' if want[0] else '<'}{want[1]}> but found {got}"
-    if len(found) > len(expected):
-        return "extra template tags after </CONCLUSION>"
-    return "text outside the four tagged parts"
+def _tag(closing: bool, name: str) -> str:
+    return f"<{'/' if closing else ''}{name}>"
+
+
+def _fail(message: str) -> CoT:
+    raise TemplateError(message)
 
 
 def parse_lenient(text: str) -> ParsedCoT:
-    """Recover what can be recovered; never raises.
+    """Recover what can be recovered; never raises, linear in the length of ``text``.
 
-    Tags are case-insensitive, a missing closer ends at the next opening tag (or the end), text
-    outside the tags is ignored, and for a part that appears several times the last one wins.
+    Tags are case-insensitive. A part runs to its own closer, so tag-like text inside a closed part
+    stays part of its content; a part without a closer ends at the next opening tag (or the end).
+    Text outside the tags is ignored, and for a part that appears several times the last one wins.
     """
     if not isinstance(text, str):
         return ParsedCoT()
-    found: dict[str, str] = {}
     marks = list(_ANY_TAG.finditer(text))
-    for i, m in enumerate(marks):
+    # for each mark, the index of the next closer / opener of the same name (scanning back once)
+    next_close: list[int | None] = [None] * len(marks)
+    next_open: list[int | None] = [None] * len(marks)
+    seen_close: dict[str, int] = {}
+    seen_open: dict[str, int] = {}
+    for i in range(len(marks) - 1, -1, -1):
+        name = marks[i].group(2).lower()
+        next_close[i], next_open[i] = seen_close.get(name), seen_open.get(name)
+        (seen_close if marks[i].group(1) else seen_open)[name] = i
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(marks):
+        m = marks[i]
         if m.group(1):
+            i += 1
             continue
-        name = m.group(2).lower()
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        found[name] = text[m.end() : end].strip()
+        close, reopen = next_close[i], next_open[i]
+        if close is not None and (reopen is None or close < reopen):
+            found[m.group(2).lower()] = text[m.end(): marks[close].start()].strip()
+            i = close + 1
+            continue
+        following = next((j for j in range(i + 1, len(marks)) if not marks[j].group(1)), None)
+        end = marks[following].start() if following is not None else len(text)
+        found[m.group(2).lower()] = text[m.end(): end].strip()
+        i = following if following is not None else len(marks)
     return ParsedCoT(**found)
 
 
@@ -107,9 +131,14 @@ def extract_conclusion(text: str) -> str | None:
 
 
 def remove_option(answer: str) -> str:
-    """Lower-case ``answer`` and drop a leading option tag such as ``(b)``, ``b.``, ``b)`` or ``b:``."""
+    """Lower-case ``answer`` and drop a leading option tag such as ``(b)``, ``b.``, ``b)`` or ``b:``.
+
+    Unlike the released helper, the tag must open the answer, and an answer that is only a tag is kept
+    whole: an empty result would make every prediction "end with" it.
+    """
     text = answer.strip().lower()
-    return re.sub(r"^\(?[a-g][\).:]\s*", "", text, count=1).strip() if re.match(r"^\(?[a-g][\).:]", text) else text
+    rest = re.sub(r"^\(?[a-g][\).:]\s*", "", text, count=1).strip()
+    return rest or text
 
 
 def format_question(question: str, choices: list[str] | None) -> str:

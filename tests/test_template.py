@@ -1,4 +1,5 @@
 import contextlib
+import time
 
 import pytest
 from hypothesis import given
@@ -6,6 +7,7 @@ from hypothesis import strategies as st
 
 from afcot_core.records import CoT
 from afcot_core.template import (
+    _ANY_TAG,
     TemplateError,
     extract_conclusion,
     format_question,
@@ -86,3 +88,68 @@ def test_remove_option(answer, expected):
 def test_format_question_lists_options():
     assert format_question("Q?", ["x", "y"]) == "Q? Choose the correct option from the following options:\n(A) x\n(B) y"
     assert format_question("Q?", None) == "Q?"
+
+
+# part texts that may hold tag-like text, whitespace or nothing at all
+tag_like = st.sampled_from(["<SUMMARY>", "</CAPTION>", "<conclusion>", "< Reasoning >", "<CAPTION", "<tag>", "<>"])
+messy_part = st.lists(st.one_of(tag_like, st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+                                st.sampled_from([" ", "\n", "\t"])), max_size=6).map("".join)
+
+
+@given(messy_part, messy_part, messy_part, messy_part)
+def test_strict_parse_accepts_exactly_the_clean_complete_parts(s, c, r, x):
+    parts = (s, c, r, x)
+    text = render(CoT(summary=s, caption=c, reasoning=r, conclusion=x))
+    clean = all(p.strip() and not _ANY_TAG.search(p) for p in parts)
+    if clean:
+        assert parse_strict(text) == CoT(summary=s.strip(), caption=c.strip(), reasoning=r.strip(),
+                                         conclusion=x.strip())
+    else:
+        with pytest.raises(TemplateError):
+            parse_strict(text)
+
+
+@given(messy_part, messy_part, messy_part, messy_part)
+def test_lenient_parse_keeps_tag_like_text_inside_a_closed_part(s, c, r, x):
+    parts = {"summary": s, "caption": c, "reasoning": r, "conclusion": x}
+    parsed = parse_lenient(render(CoT(**parts)))
+    for name, value in parts.items():
+        if not any(m.group(2).lower() == name for m in _ANY_TAG.finditer(value)):  # its own tag: ambiguous
+            assert getattr(parsed, name) == value.strip()
+
+
+def test_lenient_parse_does_not_cut_a_part_at_a_tag_in_its_text():
+    parsed = parse_lenient(render(CoT(summary="s", caption="the <CONCLUSION> tag", reasoning="r", conclusion="x")))
+    assert parsed.caption == "the <CONCLUSION> tag"
+    assert parsed.conclusion == "x"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("<SUMMARY> a </SUMMARY><CAPTION>  </CAPTION><REASONING> c </REASONING><CONCLUSION> d </CONCLUSION>",
+     "<CAPTION> is empty"),
+    ("<SUMMARY> a <caption> x </SUMMARY><CAPTION> b </CAPTION><REASONING> c </REASONING><CONCLUSION> d </CONCLUSION>",
+     "nested"),
+    ("<SUMMARY> a </SUMMARY><CAPTION> b </CAPTION><REASONING> c <CONCLUSION> e </CONCLUSION> </REASONING>"
+     "<CONCLUSION> d </CONCLUSION>", "nested"),
+    ("<SUMMARY> a </SUMMARY><CAPTION> b </CAPTION><REASONING> c </REASONING><CONCLUSION> d </CONCLUSION>"
+     "<CONCLUSION> e </CONCLUSION>", "extra"),
+])
+def test_strict_parse_rejects_missing_parts_and_nested_tags(text, problem):
+    with pytest.raises(TemplateError, match=problem):
+        parse_strict(text)
+
+
+def test_parsers_are_linear_on_a_hostile_20_kb_reply():
+    unit = "</SUMMARY><CAPTION></CAPTION><REASONING></REASONING><CONCLUSION></CONCLUSION>"
+    text = "<SUMMARY>" + unit * (20_000 // len(unit)) + "x"
+    started = time.perf_counter()
+    with pytest.raises(TemplateError):
+        parse_strict(text)
+    parse_lenient(text)
+    assert time.perf_counter() - started < 0.5  # the backtracking pattern took minutes on this input
+
+
+def test_remove_option_never_empties_an_answer():
+    assert remove_option("(B)") == "(b)"
+    assert remove_option("(b) ") == "(b)"
+    assert remove_option("club)") == "club)"
