@@ -11,7 +11,7 @@ from typing import Literal, TypeVar
 from afcot_core.errors import Rejected
 from afcot_core.jsonreply import ReplyError, parse_json_reply
 from afcot_core.records import AudioRef, CoT, Item, Kind, Record, TeacherCall
-from afcot_core.teacher import Teacher, request_seed
+from afcot_core.teacher import Reply, Teacher, request_seed
 
 T = TypeVar("T")
 
@@ -35,44 +35,67 @@ class Evidence:
 
 
 class ItemContext:
-    """The teachers as one item sees them: every call is recorded in ``trace``."""
+    """The teachers as one item sees them: every call is recorded in ``trace``, in the order it was issued.
+
+    Calls made concurrently (``asyncio.gather``) keep the order in which they were asked, not the order
+    in which they were answered, so a record does not depend on timing. ``replies`` lists what the
+    teachers said, with ``usable`` false for replies the item could not use (malformed JSON): only
+    usable replies of an item that ends well are stored in the replay cache.
+    """
 
     def __init__(self, alm: Teacher, llm: Teacher, json_retries: int = 2, item_id: str = "",
                  run_seed: int = 0) -> None:
         self._alm, self._llm = alm, llm
         self.json_retries = json_retries
         self.item_id, self.run_seed = item_id, run_seed
-        self.trace: list[TeacherCall] = []
+        self._calls: list[TeacherCall | None] = []
+        self.replies: list[tuple[Teacher, Reply]] = []
+        self._unusable: set[int] = set()
+
+    @property
+    def trace(self) -> list[TeacherCall]:
+        return [call for call in self._calls if call is not None]
 
     def seed(self, step: str, attempt: int = 0) -> int:
         """The sampling seed of this item's ``step`` at ``attempt`` (reproducible, fresh per re-ask)."""
         return request_seed(self.run_seed, self.item_id, step, attempt)
 
+    async def _ask(self, teacher: Teacher, prompt: str, audio: AudioRef | None, attempt: int, seed: int,
+                   with_audio: bool) -> Reply:
+        slot = len(self._calls)
+        self._calls.append(None)  # the place of this call in the trace is taken when it is asked
+        reply = await teacher.ask(prompt, audio, attempt=attempt, seed=seed)
+        self._calls[slot] = TeacherCall(role=teacher.role, model=teacher.model, prompt=prompt, reply=reply.text,
+                                        with_audio=with_audio, latency_s=reply.latency_s,
+                                        cache_hit=reply.cache_hit)
+        self.replies.append((teacher, reply))
+        return reply
+
     async def alm(self, prompt: str, audio: AudioRef | None, step: str = "alm") -> str:
         """Ask the audio teacher; ``audio=None`` uses it as a text-only knowledge source."""
-        reply = await self._alm.ask(prompt, audio, seed=self.seed(f"{step}:{prompt}"))
-        self.trace.append(TeacherCall(role="alm", model=self._alm.model, prompt=prompt, reply=reply.text,
-                                      with_audio=audio is not None, latency_s=reply.latency_s,
-                                      cache_hit=reply.cache_hit))
+        reply = await self._ask(self._alm, prompt, audio, 0, self.seed(f"{step}:{prompt}"), audio is not None)
         return reply.text
 
     async def llm(self, prompt: str, attempt: int = 0, step: str = "llm") -> str:
         """Ask the text teacher (it never hears audio); ``attempt`` > 0 marks a re-ask."""
-        reply = await self._llm.ask(prompt, attempt=attempt, seed=self.seed(step, attempt))
-        self.trace.append(TeacherCall(role="llm", model=self._llm.model, prompt=prompt, reply=reply.text,
-                                      latency_s=reply.latency_s, cache_hit=reply.cache_hit))
+        reply = await self._ask(self._llm, prompt, None, attempt, self.seed(step, attempt), False)
         return reply.text
 
     async def llm_json(self, prompt: str, schema: type[T], step: str) -> T:
         """Ask the LLM for JSON of ``schema``; repaired, retried, else the item is rejected at ``step``."""
         last = ""
         for attempt in range(1 + self.json_retries):
-            text = await self.llm(prompt, attempt, step)
+            reply = await self._ask(self._llm, prompt, None, attempt, self.seed(step, attempt), False)
             try:
-                return parse_json_reply(text, schema)
+                return parse_json_reply(reply.text, schema)
             except ReplyError as exc:
                 last = str(exc)
+                self._unusable.add(id(reply))
         raise Rejected(f"{step}: malformed LLM JSON after {1 + self.json_retries} tries ({last})")
+
+    def usable_replies(self) -> list[tuple[Teacher, Reply]]:
+        """The replies worth keeping in the replay cache: all but the malformed ones."""
+        return [(t, r) for t, r in self.replies if id(r) not in self._unusable]
 
 
 class Strategy(ABC):
@@ -99,6 +122,9 @@ class Validator(ABC):
 
     name: str = ""
     stages: tuple[Literal["evidence", "final"], ...] = ("final",)
+    #: True when a rejection by this validator means a teacher reply was unusable (garbage, not prose):
+    #: the replies of an item it rejects are then not kept in the replay cache
+    judges_replies: bool = False
 
     @abstractmethod
     def check(self, item: Item, evidence: Evidence, cot: CoT | None) -> str | None:

@@ -35,7 +35,11 @@ class Item(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TeacherCall(msgspec.Struct, frozen=True, kw_only=True):
-    """One request to a teacher and its reply, kept in a record's trace."""
+    """One request to a teacher and its reply, kept in a record's trace.
+
+    ``latency_s`` and ``cache_hit`` describe this process's run, not the data: stored records carry
+    them as 0 and false (see :func:`canonical`), so a resumed or cached run writes the same bytes.
+    """
 
     role: Literal["alm", "llm"]
     model: str
@@ -72,3 +76,11 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
 def item_without_audio_bytes(item: Item) -> Item:
     """A copy of ``item`` whose audio keeps its metadata but drops in-memory bytes (for JSON sidecars)."""
     return msgspec.structs.replace(item, audio=msgspec.structs.replace(item.audio, data=None))
+
+
+def canonical(record: Record) -> Record:
+    """``record`` as it is stored: wall-clock and cache facts of the trace cleared, audio bytes kept."""
+    if not any(call.latency_s or call.cache_hit for call in record.trace):
+        return record
+    trace = [msgspec.structs.replace(call, latency_s=0.0, cache_hit=False) for call in record.trace]
+    return msgspec.structs.replace(record, trace=trace)

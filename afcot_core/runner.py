@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from afcot_core.errors import BadInput
 from afcot_core.plugins import Plugins
 from afcot_core.progress import Bar
 from afcot_core.recipe import STAGES, Recipe
+from afcot_core.shards import atomic_write, check_fingerprint
 
 
 @dataclass
@@ -56,34 +60,79 @@ def select_stages(recipe: Recipe, stages: list[str] | None) -> list[str]:
     return [s for s in STAGES if s in stages]
 
 
-def preflight(recipe: Recipe, stages: list[str]) -> list[str]:
+def preflight(recipe: Recipe, stages: list[str], out: Path | None = None) -> list[str]:
+    """What is missing for ``stages``, including outputs of stages left out that ``out`` must already hold."""
     problems: list[str] = []
-    for stage in stages:
-        for comp in recipe.stages[stage].components():
-            problems += comp.preflight()
+    with weights.planning(Path(out or recipe.run.out or Path("runs") / recipe.run.name), stages):
+        for stage in stages:
+            for comp in recipe.stages[stage].components():
+                problems += comp.preflight()
     return problems
 
 
 def lock_document(recipe: Recipe, plugins: Plugins) -> dict[str, Any]:
-    """The resolved recipe, plugin versions and prompt hashes; its hash is the run's fingerprint."""
+    """The resolved recipe, the versions of the plugins it uses and its prompt hashes, with the fingerprint.
+
+    The fingerprint covers only what decides the data: afcot's version, the run seed, each stage's
+    components with their resolved configs (without run-only settings such as the cache switch or
+    concurrency), the versions of the plugins providing them and the hash of every prompt text.
+    Installing an unrelated plugin or turning the replay cache off leaves it unchanged.
+    """
     resolved: dict[str, Any] = {"run": {"name": recipe.run.name, "seed": recipe.run.seed,
                                         "stages": recipe.run.stages}}
+    identity: dict[str, Any] = {"seed": recipe.run.seed}
     prompts: dict[str, str] = {}
+    used: set[str] = set()
     for stage, section in recipe.stages.items():
         resolved[stage] = section.to_table()
+        identity[stage] = getattr(section, "identity_table", section.to_table)()
         for comp in section.components():
+            used.add(comp.registration.plugin)
             for key, text in comp.registration.prompts.items():
                 prompts[f"{comp.registration.name}/{key}"] = hashlib.sha256(text.encode()).hexdigest()
     doc = {
         "afcot": {"version": afcot_core.__version__, "hook_api": afcot_core.HOOK_API},
         "recipe": resolved,
-        "plugins": dict(sorted(plugins.versions.items())),
+        "plugins": {name: plugins.versions.get(name, "") for name in sorted(used)},
         "prompts": dict(sorted(prompts.items())),
     }
-    return {"fingerprint": digest(doc), **doc}
+    fingerprint = digest({**doc, "recipe": identity})
+    return {"fingerprint": fingerprint, **doc}
 
 
-def plan(recipe: Recipe, stages: list[str] | None = None) -> str:
+def rank_and_world() -> tuple[int, int]:
+    """This process's RANK and WORLD_SIZE (0 of 1 when neither is set); :class:`BadInput` when they are wrong."""
+    rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+    if rank is None and world is None:
+        return 0, 1
+    if rank is None or world is None:
+        raise BadInput(f"RANK={rank} WORLD_SIZE={world}: set both (torchrun and accelerate do) or neither")
+    try:
+        r, w = int(rank), int(world)
+    except ValueError:
+        raise BadInput(f"RANK={rank!r} WORLD_SIZE={world!r}: expected integers") from None
+    if w < 1 or not 0 <= r < w:
+        raise BadInput(f"RANK={r} WORLD_SIZE={w}: expected WORLD_SIZE >= 1 and 0 <= RANK < WORLD_SIZE")
+    return r, w
+
+
+@contextlib.contextmanager
+def exclusive(out_dir: Path, rank: int) -> Iterator[None]:
+    """Hold ``<out>/.lock-rank<r>`` for the run: a second process with the same rank gets :class:`BadInput`."""
+    path = out_dir / f".lock-rank{rank}"
+    with path.open("a") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BadInput(f"{out_dir}: another afcot process with rank {rank} is running there ({path} is "
+                           "locked); wait for it or use another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def plan(recipe: Recipe, stages: list[str] | None = None, out: Path | None = None) -> str:
     """A readable account of what ``run`` would do."""
     lines = [f"recipe {recipe.path} (run '{recipe.run.name}', seed {recipe.run.seed})"]
     for stage in select_stages(recipe, stages):
@@ -91,7 +140,7 @@ def plan(recipe: Recipe, stages: list[str] | None = None) -> str:
         for comp in recipe.stages[stage].components():
             reg = comp.registration
             lines.append(f"  [{comp.where}] {reg.role} '{reg.name}' ({reg.plugin}): {reg.description}")
-    problems = preflight(recipe, select_stages(recipe, stages))
+    problems = preflight(recipe, select_stages(recipe, stages), out)
     lines += [f"missing: {p}" for p in problems] or ["all inputs present"]
     return "\n".join(lines)
 
@@ -100,25 +149,34 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
         show_progress: bool = True) -> dict[str, Any]:
     """Run ``stages`` of ``recipe`` into ``out``; nothing is created unless every check passes."""
     chosen = select_stages(recipe, stages)
-    problems = preflight(recipe, chosen)
+    problems = preflight(recipe, chosen, out)
     if problems:
         raise BadInput("cannot start, inputs are missing:\n  " + "\n  ".join(problems))
     out_dir = Path(out or recipe.run.out or Path("runs") / recipe.run.name)
+    rank, world = rank_and_world()
     lock = lock_document(recipe, plugins)
+    check_fingerprint(out_dir / "generate", lock["fingerprint"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "recipe.lock.toml").write_text(tomli_w.dumps(_toml_safe(lock)), encoding="utf-8")
-    logging.configure(out_dir / "logs" / "run.jsonl", quiet=not show_progress)
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    log = logging.get().bind(run=recipe.run.name, **({"rank": rank} if world > 1 else {}))
-    ctx = RunContext(out_dir, recipe, plugins, lock["fingerprint"], log, show_progress, rank, world)
-    os.environ[weights.RUN_DIR_ENV] = str(out_dir.resolve())
+    with exclusive(out_dir, rank):
+        check_fingerprint(out_dir / "generate", lock["fingerprint"])  # again, now that no one else writes
+        atomic_write(out_dir / "recipe.lock.toml",
+                     lambda tmp: tmp.write_text(tomli_w.dumps(_toml_safe(lock)), encoding="utf-8"),
+                     tmp_suffix=f".rank{rank}.tmp")
+        return _run_stages(recipe, plugins, out_dir, chosen, lock["fingerprint"], rank, world, show_progress)
+
+
+def _run_stages(recipe: Recipe, plugins: Plugins, out_dir: Path, chosen: list[str], fingerprint: str, rank: int,
+                world: int, show_progress: bool) -> dict[str, Any]:
+    log = logging.get(run=recipe.run.name, **({"rank": rank} if world > 1 else {}))  # bound when it logs
+    ctx = RunContext(out_dir, recipe, plugins, fingerprint, log, show_progress, rank, world)
     results: dict[str, Any] = {}
-    for stage in chosen:
-        started = time.perf_counter()
-        log.info("stage started", stage=stage, out=str(out_dir))
-        results[stage] = recipe.stages[stage].run(ctx)
-        log.info("stage finished", stage=stage, seconds=round(time.perf_counter() - started, 2))
-    return {"out": str(out_dir), "fingerprint": lock["fingerprint"], **results}
+    with logging.run_log(out_dir / "logs" / "run.jsonl", quiet=not show_progress), weights.run_dir(out_dir):
+        for stage in chosen:
+            started = time.perf_counter()
+            log.info("stage started", stage=stage, out=str(out_dir))
+            results[stage] = recipe.stages[stage].run(ctx)
+            log.info("stage finished", stage=stage, seconds=round(time.perf_counter() - started, 2))
+    return {"out": str(out_dir), "fingerprint": fingerprint, **results}
 
 
 def _toml_safe(value: Any) -> Any:

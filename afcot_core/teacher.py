@@ -4,6 +4,11 @@ A strategy awaits ``teacher.ask(prompt, audio)`` once per step of one item, exac
 paper's pseudo-code; many items run concurrently, and each teacher's :class:`MicroBatcher` turns
 their concurrent requests into batches for the engine (``max_batch``, ``max_wait_ms``,
 ``max_concurrency`` in-flight batches). A backend only implements ``generate(requests)``.
+
+Faults: every engine call has a timeout; a failed batch is split in halves until the failing
+request is alone, so it never fails its batch-mates; a lone failing request is retried with
+exponential backoff and jitter (:class:`RetryPolicy`), then raises :class:`TeacherError`. Errors
+that mean a bug in the backend (``TypeError``, ``AttributeError``...) are never retried.
 """
 
 from __future__ import annotations
@@ -11,16 +16,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import random
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from afcot_core.cache import ReplayCache
+from afcot_core.cache import ReplayCache, audio_identity
+from afcot_core.errors import PROGRAMMING_ERRORS, TeacherError
+from afcot_core.inflight import InFlight
 from afcot_core.records import AudioRef
+
+R = TypeVar("R")
 
 
 class Batching(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -33,6 +44,26 @@ class Batching(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.max_concurrency < 1 or self.max_wait_ms < 0:
             raise ValueError("max_batch and max_concurrency must be >= 1 and max_wait_ms >= 0")
+
+
+class RetryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How long an engine call may take and how often a failed request is tried again."""
+
+    #: seconds one engine call (one batch) may take before it is abandoned
+    timeout_s: float = 600.0
+    #: tries after the first one for a request whose engine call failed or timed out
+    retries: int = 3
+    #: delay before the first retry in seconds; doubled at each retry, with random jitter, at most 60 s
+    backoff_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0:
+            raise ValueError("timeout_s must be > 0, retries and backoff_s >= 0")
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before ``retry`` (0-based): exponential, capped, with "equal jitter"."""
+        ceiling = min(60.0, self.backoff_s * 2**retry)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 @dataclass(frozen=True)
@@ -64,6 +95,29 @@ class Reply:
     text: str
     latency_s: float
     cache_hit: bool = False
+    #: the replay-cache key of this request ("" when no cache is used); see :meth:`Teacher.remember`
+    key: str = ""
+
+
+async def in_daemon_thread(fn: Callable[..., R], *args: Any) -> R:
+    """``fn(*args)`` in a daemon thread: a call that hangs can be abandoned and never blocks the exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[R] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(result)
+
+    def work() -> None:
+        try:
+            result, error = fn(*args), None
+        except BaseException as exc:  # handed to the awaiting coroutine
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits for this call any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="afcot-teacher", daemon=True).start()
+    return await future
 
 
 class MicroBatcher:
@@ -74,9 +128,11 @@ class MicroBatcher:
     waits up to ``max_wait_ms`` for more requests; a full one goes at once.
     """
 
-    def __init__(self, run_batch: Callable[[list[Request]], Awaitable[list[str]]], batching: Batching) -> None:
+    def __init__(self, run_batch: Callable[[list[Request]], Awaitable[list[str]]], batching: Batching,
+                 timeout_s: float | None = None) -> None:
         self._run_batch = run_batch
         self._batching = batching
+        self._timeout_s = timeout_s
         self._pending: list[tuple[Request, asyncio.Future[str]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -120,16 +176,28 @@ class MicroBatcher:
         assert self._slots is not None
         self.batch_sizes.append(len(batch))
         try:
-            replies = await self._run_batch([r for r, _ in batch])
+            await self._answer(batch)
+        finally:
+            self._slots.release()
+
+    async def _answer(self, batch: list[tuple[Request, asyncio.Future[str]]]) -> None:
+        """One engine call for ``batch``; when it fails, each half is tried on its own (bugs excepted)."""
+        try:
+            replies = await asyncio.wait_for(self._run_batch([r for r, _ in batch]), self._timeout_s)
             if len(replies) != len(batch):
                 raise RuntimeError(f"engine returned {len(replies)} replies for {len(batch)} requests")
         except Exception as exc:
+            if len(batch) > 1 and not isinstance(exc, PROGRAMMING_ERRORS):
+                half = len(batch) // 2
+                await self._answer(batch[:half])
+                await self._answer(batch[half:])
+                return
+            if isinstance(exc, TimeoutError):
+                exc = TimeoutError(f"no reply within {self._timeout_s} s")
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        finally:
-            self._slots.release()
         for (_, fut), reply in zip(batch, replies, strict=True):
             if not fut.done():
                 fut.set_result(reply)
@@ -142,16 +210,33 @@ class Teacher(ABC):
     model: str = "unknown"
     #: run ``generate`` in a worker thread so the event loop keeps feeding other items
     offload: bool = True
+    #: replies depend on the request's seed (sampling); otherwise requests that differ only in seed are identical
+    sampled: bool = False
 
     def __init__(self, batching: Batching | None = None) -> None:
         self.batching = batching or Batching()
+        self.retry = RetryPolicy()
         self._batcher: MicroBatcher | None = None
         self._cache: ReplayCache | None = None
         self._scope = ""
+        self._inflight: InFlight[str] = InFlight()
 
     def use_cache(self, cache: ReplayCache, scope: str) -> None:
-        """Answer repeated requests from ``cache``; ``scope`` identifies this teacher and its config."""
+        """Answer repeated requests from ``cache``; ``scope`` identifies this teacher and its config.
+
+        Nothing is stored by :meth:`ask`: the caller stores the replies it accepted with :meth:`remember`.
+        """
         self._cache, self._scope = cache, scope
+
+    def use_retry(self, policy: RetryPolicy) -> None:
+        """Set the timeout and retries of engine calls (before the first request)."""
+        self.retry, self._batcher = policy, None
+
+    async def remember(self, replies: list[Reply]) -> None:
+        """Store ``replies`` (from :meth:`ask`, accepted by the caller) in the replay cache."""
+        entries = [(r.key, r.text) for r in replies if r.key and not r.cache_hit]
+        if self._cache is not None and entries:
+            await self._cache.put_many(entries)
 
     @abstractmethod
     def generate(self, requests: list[Request]) -> list[str]:
@@ -159,7 +244,7 @@ class Teacher(ABC):
 
     async def _run_batch(self, requests: list[Request]) -> list[str]:
         if self.offload:
-            return await asyncio.to_thread(self.generate, requests)
+            return await in_daemon_thread(self.generate, requests)
         return self.generate(requests)
 
     async def ask(self, prompt: str, audio: AudioRef | None = None, prefix: str = "", attempt: int = 0,
@@ -167,17 +252,32 @@ class Teacher(ABC):
         """One request; concurrent calls are batched, repeated ones answered from the replay cache.
 
         ``attempt`` numbers re-asks of the same prompt, so that a retry is not answered from the cache.
+        Raises :class:`TeacherError` when the engine keeps failing.
         """
-        key = ReplayCache.key(self._scope, f"{attempt}:{prompt}", prefix, audio) if self._cache else ""
-        if self._cache is not None and (hit := self._cache.get(key)) is not None:
-            return Reply(hit, 0.0, cache_hit=True)
-        if self._batcher is None:
-            self._batcher = MicroBatcher(self._run_batch, self.batching)
+        request = Request(prompt, audio, prefix, seed)
+        key = ReplayCache.key(self._scope, f"{attempt}:{seed}:{prompt}", prefix, audio) if self._cache else ""
+        if self._cache is not None and (hit := await self._cache.get(key)) is not None:
+            return Reply(hit, 0.0, cache_hit=True, key=key)
         start = time.perf_counter()
-        text = await self._batcher.submit(Request(prompt, audio, prefix, seed))
-        if self._cache is not None:
-            self._cache.put(key, text)
-        return Reply(text, time.perf_counter() - start)
+        same = (prompt, prefix, audio_identity(audio), seed if self.sampled else None)
+        text = await self._inflight.run(same, lambda: self._submit(request))  # identical requests: one call
+        return Reply(text, time.perf_counter() - start, key=key)
+
+    async def _submit(self, request: Request) -> str:
+        """The engine's reply through the micro-batcher; failed calls retried with backoff."""
+        if self._batcher is None:
+            self._batcher = MicroBatcher(self._run_batch, self.batching, self.retry.timeout_s)
+        for retry in range(self.retry.retries + 1):
+            try:
+                return await self._batcher.submit(request)
+            except PROGRAMMING_ERRORS:
+                raise
+            except Exception as exc:
+                if retry == self.retry.retries:
+                    raise TeacherError(f"{self.model}: {type(exc).__name__}: {exc} "
+                                       f"(after {retry + 1} tries)") from exc
+            await asyncio.sleep(self.retry.delay(retry))
+        raise AssertionError("unreachable")
 
     @property
     def batch_sizes(self) -> list[int]:

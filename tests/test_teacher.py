@@ -3,8 +3,9 @@ import asyncio
 import msgspec
 import pytest
 
+from afcot_core.errors import TeacherError
 from afcot_core.jsonreply import ReplyError, parse_json_reply
-from afcot_core.teacher import Batching, Request, Teacher
+from afcot_core.teacher import Batching, Request, RetryPolicy, Teacher
 
 
 class Echo(Teacher):
@@ -51,11 +52,12 @@ def test_max_concurrency_bounds_in_flight_batches():
     assert 1 < teacher.peak <= 3
 
 
-def test_an_engine_error_fails_only_its_batch():
+def test_an_engine_error_fails_only_the_failing_request():
     teacher = Echo(Batching(max_batch=2, max_wait_ms=5), fail_on="p1")
+    teacher.use_retry(RetryPolicy(retries=1, backoff_s=0.001))
     replies = asyncio.run(_ask_all(teacher, ["p0", "p1", "p2", "p3"]))
-    assert isinstance(replies[0], RuntimeError) and isinstance(replies[1], RuntimeError)
-    assert [r.text for r in replies[2:]] == ["P2", "P3"]
+    assert isinstance(replies[1], TeacherError) and "engine error" in str(replies[1])
+    assert [r.text for r in (replies[0], *replies[2:])] == ["P0", "P2", "P3"]
 
 
 def test_batching_config_is_checked():

@@ -1,4 +1,10 @@
-"""The generate stage: items → strategy (one coroutine per item) → validators → resumable shards."""
+"""The generate stage: items → strategy (one coroutine per item) → validators → resumable shards.
+
+Outcomes of an item: ``accepted`` and ``rejected`` (the data's verdict), or ``failed`` (a teacher kept
+failing after its retries). A shard with failed items is written but marked incomplete, the stage
+raises :class:`RunIncomplete` naming them, and the next run redoes that shard. Any other exception
+is a bug and stops the run.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +17,18 @@ import msgspec
 
 from afcot_core import audio as audio_io
 from afcot_core.cache import ReplayCache, scope_of
-from afcot_core.errors import BadInput, Rejected
+from afcot_core.errors import BadInput, Rejected, RunIncomplete, TeacherError
 from afcot_core.plugins import Plugins
 from afcot_core.protocols import Evidence, ItemContext, Sink, Source, Strategy, Validator
 from afcot_core.recipe import Component, component, convert
 from afcot_core.records import Item, Record, Verdict
 from afcot_core.shards import ShardCounts, ShardStore
-from afcot_core.teacher import Teacher
+from afcot_core.teacher import RetryPolicy, Teacher
 
 _COMPONENT_KEYS = ("source", "alm", "llm", "strategies", "validators", "sink")
+#: settings that change how a run goes, not the data it makes: left out of the fingerprint
+RUN_ONLY_SETTINGS = ("concurrency", "cache", "shards_in_flight", "teacher_timeout_s", "teacher_retries",
+                     "retry_backoff_s")
 
 
 class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -30,10 +39,20 @@ class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
     cache: bool = True
     #: partitions worked on at once: the next one starts while the last items of the previous finish
     shards_in_flight: int = 2
+    #: seconds one teacher engine call may take before it is abandoned and retried
+    teacher_timeout_s: float = 600.0
+    #: retries of a teacher request after an engine error or timeout; then the item is ``failed``
+    teacher_retries: int = 3
+    #: delay before the first retry in seconds, doubled at each retry (with jitter, at most 60 s)
+    retry_backoff_s: float = 1.0
 
     def __post_init__(self) -> None:
         if min(self.shard_size, self.concurrency, self.shards_in_flight) < 1 or self.json_retries < 0:
             raise ValueError("shard_size, concurrency and shards_in_flight must be >= 1, json_retries >= 0")
+        self.retry_policy()
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.teacher_timeout_s, self.teacher_retries, self.retry_backoff_s)
 
 
 @dataclass
@@ -60,8 +79,21 @@ class GenerateSection:
             "sink": self.sink.to_table(),
         }
 
+    def identity_table(self) -> dict[str, Any]:
+        """What decides the data (the fingerprint's part): the table without the run-only settings."""
+        return {k: v for k, v in self.to_table().items() if k not in RUN_ONLY_SETTINGS}
+
     def run(self, ctx: Any) -> dict[str, int]:
-        return Generator(self, ctx).run()
+        generator = Generator(self, ctx)
+        totals = generator.run()
+        if generator.failures:
+            shown = "\n  ".join(f"{item_id}: {reason}" for item_id, reason in generator.failures[:20])
+            more = len(generator.failures) - 20
+            tail = f"\n  ... and {more} more (see rejects-*.jsonl)" if more > 0 else ""
+            raise RunIncomplete(
+                f"{len(generator.failures)} items failed; their shards are left open and running the same command "
+                f"again redoes them:\n  {shown}{tail}")
+        return totals
 
 
 class GenerateStage:
@@ -111,13 +143,21 @@ class Generator:
         self.evidence_checks = [v for v in validators if "evidence" in v.stages]
         self.final_checks = [v for v in validators if "final" in v.stages]
         sink: Sink = section.sink.build()
-        self.store = ShardStore(ctx.out_dir / "generate", sink, ctx.fingerprint)
+        self.store = ShardStore(ctx.out_dir / "generate", sink, ctx.fingerprint, self._warn)
         self.rank, self.world = ctx.rank, ctx.world
+        #: (item id, reason) of every item that ended ``failed`` in this run
+        self.failures: list[tuple[str, str]] = []
+        self.cache_hits = self.calls = 0
+        for teacher in (self.alm, self.llm):
+            teacher.use_retry(self.settings.retry_policy())
         name = "replay.sqlite" if self.world == 1 else f"replay-rank{self.rank}.sqlite"  # one writer per file
-        self.cache = ReplayCache(ctx.out_dir / "generate" / name) if self.settings.cache else None
+        self.cache = ReplayCache(ctx.out_dir / "generate" / name, self._warn) if self.settings.cache else None
         if self.cache is not None:
             for teacher, comp in ((self.alm, section.alm), (self.llm, section.llm)):
                 teacher.use_cache(self.cache, scope_of(comp.registration.name, comp.to_table()))
+
+    def _warn(self, message: str) -> None:
+        self.ctx.log.warning(message)
 
     def run(self) -> dict[str, int]:
         try:
@@ -153,7 +193,8 @@ class Generator:
             if running:
                 await settle(asyncio.ALL_COMPLETED)
         self.ctx.log.info("generate finished", alm_batches=_mean(self.alm.batch_sizes),
-                          llm_batches=_mean(self.llm.batch_sizes), **msgspec.to_builtins(totals))
+                          llm_batches=_mean(self.llm.batch_sizes), calls=self.calls, cache_hits=self.cache_hits,
+                          **msgspec.to_builtins(totals))
         return msgspec.to_builtins(totals)
 
     async def _shard(self, index: int, items: list[Item], slots: asyncio.Semaphore, bar: Any) -> ShardCounts:
@@ -168,15 +209,30 @@ class Generator:
 
         records = list(await asyncio.gather(*(one(item) for item in items)))
         if self.cache is not None:
-            self.cache.flush()
-        counts = self.store.commit(index, records)
+            await self.cache.flush()  # the replies a shard rests on are durable before the shard is
+        counts = await asyncio.to_thread(self.store.commit, index, records)
         self.ctx.log.info("shard written", shard=index, seconds=round(time.perf_counter() - started, 2),
                           **msgspec.to_builtins(counts))
         return counts
 
     async def process(self, item: Item) -> Record:
-        """Run one item through its strategy and the validators; never raises."""
+        """Run one item through its strategy and the validators, then keep its good replies in the cache.
+
+        Teacher faults make a ``failed`` record; a bug (any other exception) propagates and stops the run.
+        """
         ctx = ItemContext(self.alm, self.llm, self.settings.json_retries, item.id, self.ctx.seed)
+        record, keep_replies = await self._outcome(item, ctx)
+        self.calls += len(ctx.replies)
+        self.cache_hits += sum(reply.cache_hit for _, reply in ctx.replies)
+        if record.verdict == "failed":
+            self.failures.append((item.id, record.reason or ""))
+        elif keep_replies:
+            for teacher in (self.alm, self.llm):
+                await teacher.remember([reply for t, reply in ctx.usable_replies() if t is teacher])
+        return record
+
+    async def _outcome(self, item: Item, ctx: ItemContext) -> tuple[Record, bool]:
+        """The item's record, and whether its teachers' replies are worth keeping."""
         strategy = self.strategies.get(item.kind)
         name = self.section.strategies[item.kind].registration.name if strategy else "none"
 
@@ -189,7 +245,7 @@ class Generator:
             if strategy is None:
                 raise Rejected(f"no strategy configured for item kind '{item.kind}'")
             try:
-                audio_io.load(item.audio)
+                await asyncio.to_thread(audio_io.load, item.audio)
             except audio_io.AudioError as exc:
                 raise Rejected(f"audio: {exc}") from None
             evidence = await strategy.gather(item, ctx)
@@ -198,17 +254,17 @@ class Generator:
             self._check(self.final_checks, item, evidence, cot)
         except Rejected as exc:
             return record("rejected", reason=exc.reason, chain=evidence.chain if evidence else [],
-                          prediction=evidence.prediction if evidence else None)
-        except Exception as exc:
-            return record("failed", reason=f"{type(exc).__name__}: {exc}")
-        return record("accepted", cot=cot, chain=evidence.chain, prediction=evidence.prediction)
+                          prediction=evidence.prediction if evidence else None), exc.keep_replies
+        except TeacherError as exc:
+            return record("failed", reason=f"teacher: {exc}"), False
+        return record("accepted", cot=cot, chain=evidence.chain, prediction=evidence.prediction), True
 
     @staticmethod
     def _check(validators: list[Validator], item: Item, evidence: Evidence, cot: Any) -> None:
         for validator in validators:
             reason = validator.check(item, evidence, cot)
             if reason:
-                raise Rejected(f"{validator.name}: {reason}")
+                raise Rejected(f"{validator.name}: {reason}", keep_replies=not validator.judges_replies)
 
 
 def _mean(values: list[int]) -> float:
