@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import afcot_core
+from afcot_core import usercommands
 from afcot_core.errors import BadInput
 
 
@@ -95,7 +96,7 @@ def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
                                  ("plan", cmd_recipe_plan, "show what a run would do and what is missing"),
                                  ("run", cmd_recipe_run, "run a recipe's stages into a run directory")):
         a = rsub.add_parser(name, help=helptext)
-        a.add_argument("file", help="recipe TOML file")
+        a.add_argument("file", help="recipe TOML file, or the name of a built-in recipe (afcot recipe list)")
         a.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a recipe value, e.g. generate.source.items=50")
         if name != "validate":
@@ -104,6 +105,8 @@ def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
             a.add_argument("--out", help="run directory (default: [run].out or runs/<name>)")
             a.add_argument("--quiet", action="store_true", help="no progress bar or console log")
         a.set_defaults(func=func)
+
+    usercommands.add(psub, rsub, sub)
 
     i = sub.add_parser("inspect", help="summarise a run directory or a shard")
     i.add_argument("path")

@@ -1,0 +1,58 @@
+"""The built-in recipes, found by name.
+
+They are the TOML files of the ``afcot_recipes`` package (the ``recipes/`` folder of the source tree), so an
+installed afcot runs ``afcot recipe run quickstart`` without a checkout. A path to a file always wins over a name.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+from afcot_core.errors import BadInput
+from afcot_core.registry import suggest
+
+PACKAGE = "afcot_recipes"
+
+
+def folder() -> Path:
+    """The folder holding the built-in recipes (inside the installed package)."""
+    return Path(str(importlib.resources.files(PACKAGE)))
+
+
+def names() -> list[str]:
+    """The names of the built-in recipes, sorted."""
+    return sorted(p.stem for p in folder().glob("*.toml"))
+
+
+def summary(name: str) -> str:
+    """The first comment line of a built-in recipe: what it does."""
+    for line in path(name).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+        if line.strip():
+            break
+    return ""
+
+
+def path(name: str) -> Path:
+    """The file of the built-in recipe ``name``; :class:`BadInput` with the known names otherwise."""
+    found = folder() / f"{name}.toml"
+    if "/" in name or "\\" in name or not found.is_file():
+        known = names()
+        raise BadInput(f"unknown built-in recipe '{name}'{suggest(name, known)}; built-in recipes: "
+                       f"{', '.join(known) or 'none'} (or give the path to a recipe file)")
+    return found
+
+
+def resolve(ref: str | Path) -> Path:
+    """A recipe reference as a file: an existing path as is, else the built-in recipe of that name."""
+    given = Path(ref)
+    if given.is_file():
+        return given
+    text = str(ref)
+    name = text.removesuffix(".toml")
+    if "/" in text or "\\" in text or name not in names():
+        hint = suggest(name, names()) if "/" not in text else ""
+        raise BadInput(f"{given}: recipe file not found{hint}; built-in recipes: {', '.join(names())}")
+    return path(name)

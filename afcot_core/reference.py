@@ -1,0 +1,198 @@
+"""The recipe reference: every registered component's config fields with type, default and meaning.
+
+A field's meaning is the ``#:`` comment on the line(s) right above it in its msgspec Struct (or a
+``msgspec.Meta(description=...)`` on its annotation). ``afcot docs recipes`` writes the page.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+import importlib.metadata as md
+import inspect
+import textwrap
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from afcot_core.plugins import GROUP, Plugins
+from afcot_core.registry import ROLES, Registration
+
+#: where a component of each role is named in a recipe
+TABLE_OF_ROLE = {
+    "source": "[generate.source]",
+    "teacher_alm": "[generate.alm], [evaluate.model]",
+    "teacher_llm": "[generate.llm]",
+    "strategy": "[generate.strategies.aqa], [generate.strategies.classification]",
+    "validator": "[[generate.validators]]",
+    "sink": "[generate.sink]",
+    "negative_sampler": "`afcot negatives ... --sampler NAME` and the components that draw wrong options",
+    "trainer": "[train]",
+    "benchmark": "[[evaluate.benchmarks]]",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config field as the reference shows it."""
+
+    name: str
+    type: str
+    default: str
+    meaning: str
+
+
+def comments(cls: type) -> dict[str, str]:
+    """The ``#:`` comment above each annotated field of ``cls`` and of its Struct bases."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass in (object, msgspec.Struct) or not issubclass(klass, msgspec.Struct):
+            continue
+        try:
+            lines, _ = inspect.getsourcelines(klass)
+        except (OSError, TypeError):
+            continue
+        body = ast.parse(textwrap.dedent("".join(lines))).body[0]
+        assert isinstance(body, ast.ClassDef)
+        for node in body.body:
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                above: list[str] = []
+                i = node.lineno - 2
+                while i >= 0 and lines[i].strip().startswith("#:"):
+                    above.insert(0, lines[i].strip()[2:].strip())
+                    i -= 1
+                if above:
+                    found[node.target.id] = " ".join(above)
+    return found
+
+
+def type_name(hint: Any) -> str:
+    """A short readable spelling of a type hint: ``int``, ``str | None``, ``list[str]``, ``"a" | "b"``."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if origin is typing.Literal:
+        return " | ".join(f'"{a}"' if isinstance(a, str) else repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin))
+        return f"{name}[{', '.join(type_name(a) for a in args)}]" if args else name
+    if hint is type(None):
+        return "None"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return " | ".join(f'"{m.value}"' for m in hint)
+    if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+        return f"table ({hint.__name__})"
+    return getattr(hint, "__name__", str(hint))
+
+
+def toml_value(value: Any) -> str:
+    """A default as it would be written in a recipe."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return toml_value(value.value)
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, msgspec.Struct):
+        value = msgspec.to_builtins(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _meta_description(hint: Any) -> str:
+    if typing.get_origin(hint) is typing.Annotated:
+        for meta in typing.get_args(hint)[1:]:
+            if isinstance(meta, msgspec.Meta) and meta.description:
+                return meta.description
+    return ""
+
+
+def fields(config: type[msgspec.Struct]) -> list[Field]:
+    """The reference rows of a config type, in declaration order."""
+    hints = typing.get_type_hints(config, include_extras=True)
+    meanings = comments(config)
+    rows = []
+    for info in msgspec.structs.fields(config):
+        if info.default is not msgspec.NODEFAULT:
+            default = toml_value(info.default)
+        elif info.default_factory is not msgspec.NODEFAULT:
+            default = toml_value(info.default_factory())
+        else:
+            default = "required"
+        hint = hints.get(info.name, info.type)
+        meaning = meanings.get(info.name) or _meta_description(hint)
+        rows.append(Field(info.encode_name, type_name(hint), default, meaning))
+    return rows
+
+
+def builtin_plugins() -> set[str]:
+    """Entry-point names of the plugins shipped in the afcot distribution itself."""
+    return {ep.name for ep in md.entry_points(group=GROUP) if ep.dist is not None and ep.dist.name == "afcot"}
+
+
+def builtin_registrations(plugins: Plugins) -> list[Registration]:
+    """Every built-in component, by role then name."""
+    mine = builtin_plugins()
+    return [plugins.registry(role).get(name) for role in ROLES for name in plugins.registry(role).names()
+            if plugins.registry(role).get(name).plugin in mine]
+
+
+def stage_tables() -> dict[str, type[msgspec.Struct]]:
+    """The recipe tables that belong to the core: ``[run]`` and the stages' own settings."""
+    from afcot_core.recipe import RunSection
+    from afcot_core.stages.evaluate import EvaluateSettings
+    from afcot_core.stages.generate import GenerateSettings
+
+    return {"[run]": RunSection, "[generate]": GenerateSettings, "[evaluate]": EvaluateSettings}
+
+
+def missing_meanings(plugins: Plugins) -> list[str]:
+    """``Config.field`` of every built-in config field without a meaning."""
+    configs = [*stage_tables().values(), *(r.config for r in builtin_registrations(plugins))]
+    return sorted({f"{c.__module__}.{c.__qualname__}.{f.name}" for c in configs for f in fields(c) if not f.meaning})
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(config: type[msgspec.Struct]) -> list[str]:
+    rows = fields(config)
+    if not rows:
+        return ["No keys besides `use`.", ""]
+    out = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for f in rows:
+        out.append(f"| `{f.name}` | `{_escape(f.type)}` | `{_escape(f.default)}` | {_escape(f.meaning)} |")
+    return [*out, ""]
+
+
+def render(plugins: Plugins) -> str:
+    """The whole reference page as Markdown."""
+    out = ["# Recipe reference", "",
+           "Generated by `afcot docs recipes` from the config types of the built-in components; do not edit by",
+           "hand. A component table names its component with `use = \"name\"`; its other keys are listed below.",
+           "Unknown keys are refused. See `recipes.md` for how a recipe is put together.", ""]
+    out += ["## Core tables", ""]
+    for table, config in stage_tables().items():
+        out += [f"### `{table}`", "", *_table(config)]
+    registrations = builtin_registrations(plugins)
+    for role in ROLES:
+        regs = [r for r in registrations if r.role == role]
+        if not regs:
+            continue
+        out += [f"## {role}", "", f"Named in {TABLE_OF_ROLE.get(role, 'a recipe')}.", ""]
+        for r in regs:
+            out += [f"### `{r.name}`", "", f"{r.description} (plugin `{r.plugin}`, config `{r.config.__name__}`)", "",
+                    *_table(r.config)]
+    return "\n".join(out).rstrip() + "\n"

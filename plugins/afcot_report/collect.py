@@ -1,0 +1,147 @@
+"""What a run directory says about itself, read for the report: lock, yields, samples, losses, benchmarks."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from afcot_core.errors import BadInput
+from afcot_core.records import Record
+from afcot_core.shards import iter_samples
+
+
+@dataclass
+class Yield:
+    """Counts of one strategy's records."""
+
+    accepted: int = 0
+    rejected: int = 0
+    failed: int = 0
+
+    @property
+    def items(self) -> int:
+        return self.accepted + self.rejected + self.failed
+
+
+@dataclass
+class Sample:
+    """A record to show, with its audio (encoded bytes) when the shard holds it."""
+
+    record: Record
+    audio: bytes | None = None
+    audio_type: str = "audio/flac"
+
+
+@dataclass
+class Benchmark:
+    """One evaluated benchmark: its Markdown report and its plots (PNG bytes by name)."""
+
+    name: str
+    markdown: str
+    plots: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class RunView:
+    """Everything the report page shows."""
+
+    root: Path
+    name: str
+    fingerprint: str
+    lock: str
+    yields: dict[str, Yield]
+    reasons: Counter[str]
+    accepted: list[Sample]
+    rejected: list[Sample]
+    losses: list[tuple[int, float]]
+    benchmarks: list[Benchmark]
+
+
+def reason_kind(reason: str | None) -> str:
+    """The step or validator that rejected a record: the text before the first colon."""
+    text = (reason or "no reason recorded").strip()
+    head, sep, _ = text.partition(":")
+    return head.strip() if sep and head.strip() else text
+
+
+def _records(generate: Path, samples: int) -> tuple[dict[str, Yield], Counter[str], list[Sample], list[Sample]]:
+    yields: dict[str, Yield] = {}
+    reasons: Counter[str] = Counter()
+    accepted: list[Sample] = []
+    rejected: list[Sample] = []
+    for shard in sorted(generate.glob("shard-*.tar")):
+        for _, parts in iter_samples(shard):
+            if "json" not in parts:
+                continue
+            record = msgspec.json.decode(parts["json"], type=Record)
+            yields.setdefault(record.strategy, Yield()).accepted += 1
+            if len(accepted) < samples:
+                ext = next((e for e in ("flac", "wav", "mp3") if e in parts), None)
+                accepted.append(Sample(record, parts.get(ext) if ext else None, f"audio/{ext or 'flac'}"))
+    for rejects in sorted(generate.glob("rejects-*.jsonl")):
+        for n, line in enumerate(rejects.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = msgspec.json.decode(line, type=Record)
+            except msgspec.DecodeError as exc:
+                raise BadInput(f"{rejects}:{n}: not a record: {exc}") from None
+            counts = yields.setdefault(record.strategy, Yield())
+            if record.verdict == "failed":
+                counts.failed += 1
+            else:
+                counts.rejected += 1
+            reasons[reason_kind(record.reason)] += 1
+            if len(rejected) < samples:
+                rejected.append(Sample(record))
+    return yields, reasons, accepted, rejected
+
+
+def _losses(root: Path) -> list[tuple[int, float]]:
+    """Training loss by step from the run's log (the last value of a step wins after a resume)."""
+    log = root / "logs" / "run.jsonl"
+    by_step: dict[int, float] = {}
+    if log.is_file():
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and event.get("event") == "train step" and "loss" in event:
+                by_step[int(event["step"])] = float(event["loss"])
+    return sorted(by_step.items())
+
+
+def _benchmarks(root: Path) -> list[Benchmark]:
+    found = []
+    for folder in sorted(p for p in (root / "evaluate").glob("*") if p.is_dir()):
+        report = folder / "report.md"
+        if not report.is_file():
+            continue
+        plots = {p.stem: p.read_bytes() for p in sorted(folder.glob("plots/*.png"))}
+        found.append(Benchmark(folder.name, report.read_text(encoding="utf-8"), plots))
+    return found
+
+
+def collect(root: Path, samples: int = 3) -> RunView:
+    """Read the run directory ``root``; :class:`BadInput` if it is not one."""
+    lock_path = root / "recipe.lock.toml"
+    if not root.is_dir():
+        raise BadInput(f"{root}: no such run directory")
+    if not lock_path.is_file():
+        raise BadInput(f"{root}: not a run directory (no recipe.lock.toml)")
+    lock = lock_path.read_text(encoding="utf-8")
+    try:
+        doc: dict[str, Any] = tomllib.loads(lock)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{lock_path}: not valid TOML: {exc}") from None
+    name = str(doc.get("recipe", {}).get("run", {}).get("name", root.name))
+    yields, reasons, accepted, rejected = _records(root / "generate", samples)
+    return RunView(root, name, str(doc.get("fingerprint", "")), lock, yields, reasons, accepted, rejected,
+                   _losses(root), _benchmarks(root))
