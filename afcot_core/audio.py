@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -17,8 +19,9 @@ class AudioError(ValueError):
     """Audio that cannot be used: unreadable, empty, silent of samples, or not finite."""
 
 
-_CACHE: OrderedDict[str, tuple[np.ndarray, int]] = OrderedDict()
+_CACHE: OrderedDict[str, tuple[np.ndarray, int]] = OrderedDict()  # decoded waves, least recently used first
 _CACHE_SIZE = 256
+_CACHE_LOCK = threading.Lock()  # worker threads decode at the same time
 
 
 def encode_flac(wave: np.ndarray, sample_rate: int) -> bytes:
@@ -50,20 +53,33 @@ def audio_ref_from_path(path: str | Path) -> AudioRef:
         return AudioRef(path=str(p), format=p.suffix.lstrip(".").lower())
 
 
-def _key(ref: AudioRef) -> str:
+def _key(ref: AudioRef) -> str | None:
+    """The cache key of ``ref``: its content hash, or its file's path, size and mtime; None when unreadable."""
     if ref.sha256:
         return ref.sha256
     if ref.data is not None:
         return hashlib.sha256(ref.data).hexdigest()
-    return f"path:{ref.path}"
+    if ref.path is None:
+        return None
+    try:
+        stat = os.stat(ref.path)
+    except OSError:
+        return None
+    return f"path:{os.path.abspath(ref.path)}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def load(ref: AudioRef) -> tuple[np.ndarray, int]:
-    """Decode ``ref`` to a mono float32 wave and its sample rate; :class:`AudioError` says why not."""
+    """Decode ``ref`` to a mono float32 wave and its sample rate; :class:`AudioError` says why not.
+
+    Decoded waves are kept in a small cache shared by threads; a file changed on disk is decoded again.
+    """
     key = _key(ref)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
+    if key is not None:
+        with _CACHE_LOCK:
+            cached = _CACHE.get(key)
+            if cached is not None:
+                _CACHE.move_to_end(key)
+                return cached
     where = ref.path or "in-memory audio"
     try:
         if ref.data is not None:
@@ -81,9 +97,11 @@ def load(ref: AudioRef) -> tuple[np.ndarray, int]:
         raise AudioError(f"{where} is empty (0 samples)")
     if not np.all(np.isfinite(mono)):
         raise AudioError(f"{where} contains non-finite samples")
-    _CACHE[key] = (mono, int(sr))
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    if key is not None:
+        with _CACHE_LOCK:
+            _CACHE[key] = (mono, int(sr))
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     return mono, int(sr)
 
 

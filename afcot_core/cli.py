@@ -1,9 +1,14 @@
-"""The ``afcot`` command line. Exit codes: 0 ok, 1 failure, 2 bad input."""
+"""The ``afcot`` command line. Exit codes: 0 ok, 1 failure, 2 bad input.
+
+Every command, a plugin's included, runs inside :func:`main`, which turns errors into exit codes and
+messages and ends quietly with 0 when the reader of stdout goes away (``afcot ... | head``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,21 @@ def _plugins() -> Any:
 
 
 def _stages(value: str | None) -> list[str] | None:
-    return [s.strip() for s in value.split(",") if s.strip()] if value else None
+    """``--stages a,b``: the named stages; None when the option is not given; an empty list is refused."""
+    if value is None:
+        return None
+    stages = [s.strip() for s in value.split(",") if s.strip()]
+    if not stages:
+        raise BadInput(f"--stages {value!r}: names no stage; give a comma-separated subset of generate,train,evaluate")
+    return stages
+
+
+def out_folder(value: str, option: str = "--out") -> Path:
+    """The folder an ``--out`` option names: it may not exist yet, but it may not be a file."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"{option} {path}: is a file, not a folder")
+    return path
 
 
 def _recipe(args: argparse.Namespace) -> Any:
@@ -65,8 +84,11 @@ def cmd_recipe_plan(args: argparse.Namespace) -> int:
 def cmd_recipe_run(args: argparse.Namespace) -> int:
     from afcot_core import runner
 
-    result = runner.run(_recipe(args), _plugins(), Path(args.out) if args.out else None, _stages(args.stages),
-                        show_progress=not args.quiet)
+    out = out_folder(args.out) if args.out else None
+    recipe = _recipe(args)
+    if out is None and recipe.run.out:
+        out_folder(recipe.run.out, option=f"{recipe.path}: [run] out =")
+    result = runner.run(recipe, _plugins(), out, _stages(args.stages), show_progress=not args.quiet)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -120,19 +142,19 @@ def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    plugins = None if argv[:1] in (["--version"],) else _plugins()
-    for name, error in sorted(plugins.failures.items() if plugins else []):
-        print(f"warning: plugin '{name}' was skipped: {error}", file=sys.stderr)
-    parser = build_parser(plugins)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+    """Run one command; its exit code. Bad input (a :class:`BadInput`, or a path of the wrong kind) exits 2."""
     try:
-        return int(args.func(args) or 0)
+        code = _dispatch(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's own flush at exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -140,6 +162,28 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _dispatch(argv: list[str]) -> int:
+    plugins = None if argv[:1] in (["--version"],) else _plugins()
+    for warning in plugins.warnings() if plugins else []:
+        print(f"warning: {warning}", file=sys.stderr)
+    parser = build_parser(plugins)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return int(args.func(args) or 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that nothing more is written to the closed pipe, not even at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (tests); nothing buffered can reach a pipe
+        pass
 
 
 if __name__ == "__main__":

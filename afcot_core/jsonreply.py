@@ -11,24 +11,51 @@ import msgspec
 T = TypeVar("T")
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+_TOKEN = re.compile(r'\\.|[{}"]', re.DOTALL)  # an escape pair, a brace or a quote
 
 
 class ReplyError(ValueError):
     """A reply that holds no JSON object of the expected shape."""
 
 
+def _object_spans(text: str, skip_strings: bool) -> list[tuple[int, int]]:
+    """``(start, end)`` of every balanced ``{...}`` in ``text``, in one pass; with ``skip_strings``, braces
+    inside JSON strings (between quotes, once a ``{`` is open) do not count."""
+    spans: list[tuple[int, int]] = []
+    opened: list[int] = []
+    in_string = False
+    for token in _TOKEN.finditer(text):
+        char = token.group()
+        if in_string:
+            in_string = char != '"'
+        elif char == "{":
+            opened.append(token.start())
+        elif char == "}" and opened:
+            spans.append((opened.pop(), token.end()))
+        elif char == '"' and skip_strings and opened:
+            in_string = True
+    return spans
+
+
 def _last_object(text: str) -> Any:
-    """The last complete JSON object in ``text`` (scanning back from each ``{``)."""
-    decoder = json.JSONDecoder()
-    for start in range(len(text) - 1, -1, -1):
-        if text[start] != "{":
-            continue
-        try:
-            obj, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            return obj
+    """The last complete JSON object in ``text``: of the balanced ``{...}`` spans, the one starting last that
+    decodes. The text decoded in all stays within a few times the reply's length, however many braces it has."""
+    budget = 4 * len(text) + 65536
+    tried: set[tuple[int, int]] = set()
+    for skip_strings in (True, False):  # the second pass copes with a stray quote in prose before the object
+        for start, end in sorted(_object_spans(text, skip_strings), reverse=True):
+            if (start, end) in tried:
+                continue
+            tried.add((start, end))
+            budget -= end - start
+            if budget < 0:
+                raise ReplyError("no JSON object in the reply (gave up on a reply with too many braces)")
+            try:
+                obj = json.loads(text[start:end])
+            except (json.JSONDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
+                continue
+            if isinstance(obj, dict):
+                return obj
     raise ReplyError("no JSON object in the reply")
 
 
@@ -41,7 +68,7 @@ def parse_json_reply(text: str, schema: type[T]) -> T:
         try:
             obj = json.loads(candidate)
             break
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             continue
     if not isinstance(obj, dict):
         obj = _last_object(text)

@@ -1,15 +1,44 @@
-"""Structured logging: a pretty console on stderr and, inside a run, a JSON-lines file."""
+"""Structured logging: a pretty console on stderr and, inside a run, a JSON-lines file.
+
+Console lines go through one rich :func:`console`, the same one progress bars draw on, so that in a
+terminal a log line is printed above a live bar and never into its line.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
+from rich.console import Console
+from rich.text import Text
 
 _file: TextIO | None = None
+
+
+@functools.cache
+def console() -> Console:
+    """The stderr console shared by log lines and progress bars (it follows ``sys.stderr`` when replaced)."""
+    return Console(stderr=True)
+
+
+class _ConsoleLogger:
+    """A structlog logger that prints rendered lines through :func:`console`."""
+
+    def msg(self, message: str) -> None:
+        out = console()
+        if out.is_terminal:
+            out.print(Text.from_ansi(message), soft_wrap=True, highlight=False)
+        else:
+            out.file.write(message + "\n")
+            out.file.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
 def _tee_json(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -22,15 +51,10 @@ def _tee_json(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 def configure(log_file: Path | None = None, quiet: bool = False) -> None:
     """Send events to the console (unless ``quiet``) and, when given, to ``log_file`` as JSON lines."""
     global _file
-    if _file is not None:
-        _file.close()
-        _file = None
+    close()
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         _file = log_file.open("a", encoding="utf-8")
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if quiet else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
     processors: list[Any] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -38,14 +62,35 @@ def configure(log_file: Path | None = None, quiet: bool = False) -> None:
     ]
     if quiet:
         processors.append(_drop)
-    processors.append(renderer)
-    structlog.configure(processors=processors, logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    structlog.configure(processors=processors, logger_factory=lambda *_: _ConsoleLogger(),
                         cache_logger_on_first_use=False)
+
+
+def close() -> None:
+    """Close the JSON-lines file, if one is open; later events reach the console only."""
+    global _file
+    if _file is not None:
+        _file.close()
+        _file = None
+
+
+@contextlib.contextmanager
+def run_log(log_file: Path, quiet: bool = False) -> Iterator[None]:
+    """Log to ``log_file`` inside the block; after it the file is closed and logging is as it was before."""
+    before = structlog.get_config()
+    configure(log_file, quiet)
+    try:
+        yield
+    finally:
+        close()
+        structlog.configure(**before)
 
 
 def _drop(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     raise structlog.DropEvent
 
 
-def get(name: str = "afcot") -> Any:
-    return structlog.get_logger(name)
+def get(name: str = "afcot", **values: Any) -> Any:
+    """A logger carrying ``values``; it takes the configuration current when it logs, not when it was made."""
+    return structlog.get_logger(name, **values)

@@ -1,9 +1,11 @@
 """Loading plugins safely and collecting their registrations.
 
-Every installed ``afcot`` entry point is loaded in its own guard: a plugin that fails to import,
-implements an unknown hook or raises while registering is reported and skipped; the rest load.
+Every installed ``afcot`` entry point is loaded in its own guard: a plugin that fails to import (any
+exception, ``SystemExit`` included), implements an unknown hook or raises while registering is reported and
+skipped; the rest load. The built-in plugins (those of the ``afcot`` distribution) register first, and a name
+registered twice in one role is refused with a warning naming both plugins: the first registration stays.
 ``AFCOT_PLUGINS`` (comma-separated entry-point names) is an allow-list; ``AFCOT_DISABLE_PLUGINS``
-removes names from whatever would load.
+removes names from whatever would load; a name in either that matches no installed plugin is warned about.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import msgspec
 import pluggy
 
 from afcot_core import hookspecs
-from afcot_core.registry import ROLES, NoConfig, Registration, Registry
+from afcot_core.registry import ROLES, NoConfig, Registration, Registry, suggest
 
 GROUP = "afcot"
+BUILTIN_DIST = "afcot"
 _HOOK_OF_ROLE = {
     "teacher_alm": "register_teacher_alms",
     "teacher_llm": "register_teacher_llms",
@@ -56,9 +59,18 @@ class Plugins:
     commands: dict[str, Command] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
 
     def registry(self, role: str) -> Registry:
         return self.registries[role]
+
+    def warnings(self) -> list[str]:
+        """One line per problem met while loading: skipped plugins, refused registrations, unmatched names."""
+        return [*self.notices, *(f"plugin '{name}': {error}" for name, error in sorted(self.failures.items()))]
+
+    def _fail(self, plugin: str, message: str) -> None:
+        previous = self.failures.get(plugin)
+        self.failures[plugin] = f"{previous}; {message}" if previous else message
 
 
 def _env_names(var: str) -> set[str] | None:
@@ -68,10 +80,22 @@ def _env_names(var: str) -> set[str] | None:
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
-def _selected(eps: Iterable[md.EntryPoint]) -> list[md.EntryPoint]:
+def _selected(eps: Iterable[md.EntryPoint], notices: list[str]) -> list[md.EntryPoint]:
+    """The entry points to load, built-in ones first; a note in ``notices`` for each unmatched env name."""
+    eps = list(eps)
     allow = _env_names("AFCOT_PLUGINS")
     deny = _env_names("AFCOT_DISABLE_PLUGINS") or set()
-    return [ep for ep in eps if (allow is None or ep.name in allow) and ep.name not in deny]
+    installed = sorted({ep.name for ep in eps})
+    for var, names in (("AFCOT_PLUGINS", allow or set()), ("AFCOT_DISABLE_PLUGINS", deny)):
+        for name in sorted(names - set(installed)):
+            notices.append(f"{var}: '{name}' matches no installed plugin{suggest(name, installed)}; "
+                           f"installed: {', '.join(installed) or 'none'}")
+    chosen = [ep for ep in eps if (allow is None or ep.name in allow) and ep.name not in deny]
+    return sorted(chosen, key=lambda ep: not _is_builtin(ep))
+
+
+def _is_builtin(ep: md.EntryPoint) -> bool:
+    return ep.dist is not None and ep.dist.name == BUILTIN_DIST
 
 
 def load(extra: dict[str, ModuleType | object] | None = None) -> Plugins:
@@ -80,7 +104,7 @@ def load(extra: dict[str, ModuleType | object] | None = None) -> Plugins:
     pm.add_hookspecs(hookspecs)
     plugins = Plugins(manager=pm, registries={r: Registry(r) for r in ROLES})
     candidates: list[tuple[str, Callable[[], object], str]] = []
-    for ep in _selected(md.entry_points(group=GROUP)):
+    for ep in _selected(md.entry_points(group=GROUP), plugins.notices):
         version = ep.dist.version if ep.dist is not None else "?"
         candidates.append((ep.name, ep.load, version))
     for name, obj in (extra or {}).items():
@@ -90,13 +114,15 @@ def load(extra: dict[str, ModuleType | object] | None = None) -> Plugins:
             module = loader()
             pm.register(module, name=name)
             _check_pending_of(pm, name)
-        except Exception as exc:  # a broken plugin must never take the CLI down
+        except BaseException as exc:  # a broken plugin must never take the CLI down, not even by sys.exit()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             if pm.has_plugin(name):
                 pm.unregister(name=name)
-            plugins.failures[name] = f"{type(exc).__name__}: {exc}"
+            plugins._fail(name, f"skipped: {type(exc).__name__}: {exc}")
             continue
         plugins.versions[name] = version
-    _collect(plugins)
+    _collect(plugins, [name for name, _, _ in candidates])
     return plugins
 
 
@@ -108,18 +134,26 @@ def _check_pending_of(pm: pluggy.PluginManager, name: str) -> None:
             raise pluggy.PluginValidationError(plugin, f"unknown hook '{hook.name}' (misspelled?)")
 
 
-def _collect(plugins: Plugins) -> None:
+def _collect(plugins: Plugins, order: list[str]) -> None:
+    """Call every registration hook, plugin by plugin in load order (built-ins first, whatever ``tryfirst``)."""
     pm = plugins.manager
+    rank = {name: i for i, name in enumerate(order)}
+
+    def impls(hook: Any) -> list[Any]:
+        return sorted(hook.get_hookimpls(), key=lambda impl: rank.get(impl.plugin_name, len(rank)))
+
     for role, hook_name in _HOOK_OF_ROLE.items():
         registry = plugins.registries[role]
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            register = _registrar(registry, role, impl.plugin_name)
+        for impl in impls(getattr(pm.hook, hook_name)):
+            register = _registrar(plugins, registry, role, impl.plugin_name)
             _guarded(plugins, impl.plugin_name, functools.partial(impl.function, register))
-    for impl in pm.hook.register_commands.get_hookimpls():
+    for impl in impls(pm.hook.register_commands):
 
         def add(name: str, help: str, configure: Callable, run: Callable, _plugin: str = impl.plugin_name) -> None:
             if name in plugins.commands:
-                raise ValueError(f"command '{name}' registered twice")
+                other = plugins.commands[name].plugin
+                plugins._fail(_plugin, f"command '{name}' refused: plugin '{other}' registered it first")
+                return
             plugins.commands[name] = Command(name, help, configure, run, _plugin)
 
         _guarded(plugins, impl.plugin_name, functools.partial(impl.function, add))
@@ -128,11 +162,13 @@ def _collect(plugins: Plugins) -> None:
 def _guarded(plugins: Plugins, plugin: str, call: Callable[[], object]) -> None:
     try:
         call()
-    except Exception as exc:
-        plugins.failures[plugin] = f"{type(exc).__name__} while registering: {exc}"
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        plugins._fail(plugin, f"{type(exc).__name__} while registering: {exc}")
 
 
-def _registrar(registry: Registry, role: str, plugin: str) -> Callable[..., None]:
+def _registrar(plugins: Plugins, registry: Registry, role: str, plugin: str) -> Callable[..., None]:
     def register(
         name: str,
         factory: Callable[[Any], Any],
@@ -141,6 +177,10 @@ def _registrar(registry: Registry, role: str, plugin: str) -> Callable[..., None
         preflight: Callable[[Any], list[str]] | None = None,
         prompts: dict[str, str] | None = None,
     ) -> None:
+        if name in registry.entries:
+            other = registry.entries[name].plugin
+            plugins._fail(plugin, f"{role} '{name}' registered twice: refused, the one of plugin '{other}' stays")
+            return
         registry.add(Registration(role, name, factory, config, description, plugin, preflight, prompts or {}))
 
     return register

@@ -1,28 +1,32 @@
-"""Progress bars with rate, ETA and accepted / rejected / failed counts."""
+"""Progress bars with rate, ETA and accepted / rejected / failed counts.
+
+The rate and the ETA count only the items worked on by this process: shards finished by an earlier run
+(a resume) move the bar but not the rate, and the bar says how many shards were skipped.
+"""
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from afcot_core import log
 from afcot_core.shards import ShardCounts
 
 
 class Bar:
-    """A progress bar for one stage; ``record`` counts one item's verdict."""
+    """A progress bar for one stage; ``record`` counts one item's verdict, ``advance`` a shard done before."""
 
     def __init__(self, name: str, total: int | None, enabled: bool) -> None:
+        self.name = name
+        self.total = total
         self.counts = ShardCounts()
+        self.skipped_shards = 0
+        self.skipped_items = 0
+        self.done_here = 0
+        self._started = time.monotonic()
+        self._announced = False
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -30,34 +34,62 @@ class Bar:
             TaskProgressColumn(),
             TextColumn("[cyan]{task.fields[rate]}"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            TextColumn("ETA {task.fields[eta]}"),
             TextColumn("[green]✓{task.fields[accepted]} [yellow]✗{task.fields[rejected]} [red]!{task.fields[failed]}"),
-            console=Console(stderr=True),
+            TextColumn("[dim]{task.fields[resumed]}"),
+            console=log.console(),
             disable=not enabled,
             transient=False,
         )
-        self._task = self._progress.add_task(name, total=total, accepted=0, rejected=0, failed=0, rate="")
+        self._task = self._progress.add_task(name, total=total, accepted=0, rejected=0, failed=0, rate="",
+                                             eta="-:--:--", resumed="")
 
     def __enter__(self) -> Bar:
+        self._started = time.monotonic()
         self._progress.start()
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._progress.stop()
+        self._announce()
+
+    @property
+    def rate(self) -> float | None:
+        """Items per second worked on by this process; None before the first."""
+        elapsed = time.monotonic() - self._started
+        return self.done_here / elapsed if self.done_here and elapsed > 0 else None
+
+    def eta(self) -> str:
+        """Time left at this process's rate, as h:mm:ss; dashes while unknown."""
+        rate = self.rate
+        if rate is None or self.total is None:
+            return "-:--:--"
+        seconds = int(max(self.total - self.counts.items, 0) / rate)
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
     def _refresh(self, advance: int) -> None:
+        rate = self.rate
+        resumed = f"({self.skipped_shards} shards done before)" if self.skipped_shards else ""
         self._progress.update(self._task, advance=advance, accepted=self.counts.accepted,
-                              rejected=self.counts.rejected, failed=self.counts.failed)
-        task = self._progress.tasks[0]
-        if task.speed:
-            self._progress.update(self._task, rate=f"{task.speed:.1f} it/s")
+                              rejected=self.counts.rejected, failed=self.counts.failed, eta=self.eta(),
+                              rate=f"{rate:.1f} it/s" if rate is not None else "", resumed=resumed)
+
+    def _announce(self) -> None:
+        """Log, once, how much of the stage an earlier run had finished."""
+        if self.skipped_shards and not self._announced:
+            self._announced = True
+            log.get().info("resumed", stage=self.name, shards_skipped=self.skipped_shards,
+                           items_skipped=self.skipped_items)
 
     def record(self, verdict: str) -> None:
         setattr(self.counts, verdict, getattr(self.counts, verdict) + 1)
+        self.done_here += 1
+        self._announce()
         self._refresh(1)
 
     def advance(self, done: ShardCounts) -> None:
-        """Count a shard finished by an earlier run."""
+        """Count a shard finished by an earlier run (it does not count towards the rate)."""
         self.counts.add(done)
+        self.skipped_shards += 1
+        self.skipped_items += done.items
         self._refresh(done.items)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -16,6 +19,34 @@ def hf_cache_dir() -> Path:
 
 
 RUN_DIR_ENV = "AFCOT_RUN_DIR"
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_planned: tuple[Path, tuple[str, ...]] | None = None
+
+
+@contextlib.contextmanager
+def run_dir(path: Path) -> Iterator[None]:
+    """Inside: ``{run}`` means ``path`` (through ``AFCOT_RUN_DIR``); after, the variable is as it was before."""
+    before = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(path.resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = before
+
+
+@contextlib.contextmanager
+def planning(path: Path, stages: list[str]) -> Iterator[None]:
+    """Inside: :func:`missing_weights` checks ``{run}/<stage>/...`` paths against ``path`` when ``<stage>`` is
+    not one of ``stages`` (nothing in this run will make them)."""
+    global _planned
+    before, _planned = _planned, (path, tuple(stages))
+    try:
+        yield
+    finally:
+        _planned = before
 
 
 def expand(value: str) -> str:
@@ -42,16 +73,41 @@ def resolve(model: str) -> Path | None:
 def missing_weights(model: str, key: str = "model") -> list[str]:
     """A problem message when ``model`` (the config field ``key``) is not on this machine, and how to provide it.
 
-    Paths under ``{run}`` are made by an earlier stage of the run and are not checked here.
+    A path under ``{run}/<stage>`` is made by that stage of the run: it is checked only inside :func:`planning`
+    when the planned stages leave ``<stage>`` out.
     """
-    if "{run}" in model or resolve(model) is not None:
+    if "{run}" in model:
+        return _missing_run_output(model, key)
+    if resolve(model) is not None:
         return []
+    if not is_hub_id(model):
+        return [f"{key}: no model folder '{model}' on this machine; give the folder that holds its config.json"]
     return [
         f"{key}: weights for '{model}' are not on this machine (looked for a folder '{model}' and in the "
         f"Hugging Face cache {hf_cache_dir()}). Download them where there is network with "
-        f"`huggingface-cli download {model}` and copy the cache here (or set HF_HUB_CACHE), "
+        f"`hf download {model}` and copy the cache here (or set HF_HUB_CACHE), "
         f"or set {key} = \"/path/to/{model.rsplit('/', 1)[-1]}\" in this table"
     ]
+
+
+def is_hub_id(model: str) -> bool:
+    """Whether ``model`` reads as a Hugging Face hub id (``org/name``) rather than a local path."""
+    return _HUB_ID.fullmatch(model) is not None and ".." not in model
+
+
+def _missing_run_output(model: str, key: str) -> list[str]:
+    if _planned is None:
+        return []
+    out, stages = _planned
+    stage = model.replace("{run}", "", 1).strip("/").split("/", 1)[0]
+    if stage in stages:
+        return []
+    path = Path(model.replace("{run}", str(out)))
+    if path.is_dir():
+        return []
+    made_by = f"the {stage} stage, which this run leaves out" if stage else "an earlier run"
+    return [f"{key}: '{model}' is made by {made_by}, and {path} does not exist: run that stage first "
+            f"(or add it to --stages), or point {key} at an existing checkpoint"]
 
 
 def missing_packages(packages: dict[str, str]) -> list[str]:

@@ -2,8 +2,9 @@
 
 Each line is an object with ``id``, ``audio`` (a path, relative to ``audio_root`` or the manifest's
 folder), ``question``, ``answer`` and optionally ``kind`` ("aqa" or "classification"),
-``choices`` and ``labels``. The whole manifest is checked before a run starts; an unreadable or
-empty audio file does not stop the run: that item is rejected with the reason.
+``choices`` and ``labels``. The whole manifest is checked before a run starts (a manifest with no
+items, or an ``audio_root`` that is not a folder, is an error); an unreadable or empty audio file does not
+stop the run: that item is rejected with the reason.
 """
 
 from __future__ import annotations
@@ -19,15 +20,22 @@ from afcot_core.audio import audio_ref_from_path
 from afcot_core.errors import BadInput
 from afcot_core.protocols import Source
 from afcot_core.recipe import MustExist
-from afcot_core.records import Item, Kind
+from afcot_core.records import Item, Kind, sample_key
 
 
 class ManifestConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the manifest source."""
 
+    #: the JSONL manifest file
     path: Annotated[str, MustExist()]
+    #: the folder that relative ``audio`` paths start from (default: the manifest's folder)
     audio_root: str | None = None
+    #: read only the first ``limit`` items (at least 1); leave it out to read every item
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit = {self.limit}: must be at least 1 (leave it out to read every item)")
 
 
 class ManifestLine(msgspec.Struct, forbid_unknown_fields=True):
@@ -42,8 +50,11 @@ class ManifestLine(msgspec.Struct, forbid_unknown_fields=True):
 
 def read_manifest(path: Path) -> list[ManifestLine]:
     """Every line of the manifest; :class:`BadInput` names the file, the line and the problem."""
+    if not path.is_file():
+        raise BadInput(f"{path}: {'is a folder, not' if path.is_dir() else 'no such'} manifest file")
     lines: list[ManifestLine] = []
     seen: dict[str, int] = {}
+    keys: dict[str, tuple[str, int]] = {}  # sample key → (id, line)
     with path.open(encoding="utf-8") as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -52,19 +63,36 @@ def read_manifest(path: Path) -> list[ManifestLine]:
                 line = msgspec.json.decode(raw, type=ManifestLine)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 raise BadInput(f"{path}:{number}: {exc}") from None
+            if not line.id.strip():
+                raise BadInput(f"{path}:{number}: empty id")
             if line.id in seen:
                 raise BadInput(f"{path}:{number}: duplicate id '{line.id}' (first on line {seen[line.id]})")
+            if (key := sample_key(line.id)) in keys:
+                raise BadInput(f"{path}:{number}: id '{line.id}' and id '{keys[key][0]}' (line {keys[key][1]}) "
+                               f"would both be stored as sample '{key}'; rename one of them")
+            keys[key] = (line.id, number)
             if line.choices is not None and line.answer not in line.choices:
                 raise BadInput(f"{path}:{number}: answer '{line.answer}' is not one of the choices")
             seen[line.id] = number
             lines.append(line)
+    if not lines:
+        raise BadInput(f"{path}: the manifest holds no items")
     return lines
+
+
+def _audio_root(config: ManifestConfig) -> Path:
+    if config.audio_root is None:
+        return Path(config.path).parent
+    root = Path(config.audio_root)
+    if not root.is_dir():
+        raise BadInput(f"audio_root {root}: {'is not a folder' if root.exists() else 'no such folder'}")
+    return root
 
 
 class ManifestSource(Source):
     def __init__(self, config: ManifestConfig) -> None:
         self.path = Path(config.path)
-        self.root = Path(config.audio_root) if config.audio_root else self.path.parent
+        self.root = _audio_root(config)
         self.lines = read_manifest(self.path)[: config.limit]
 
     def count(self) -> int:
@@ -82,8 +110,10 @@ class ManifestSource(Source):
 
 
 def preflight(config: ManifestConfig) -> list[str]:
-    try:
-        read_manifest(Path(config.path))
-    except BadInput as exc:
-        return [str(exc)]
-    return []
+    problems = []
+    for check in (lambda: read_manifest(Path(config.path)), lambda: _audio_root(config)):
+        try:
+            check()
+        except BadInput as exc:
+            problems.append(str(exc))
+    return problems
