@@ -1,0 +1,121 @@
+"""Requests in flight: identical ones sent once, and a server's load bounded by requests and tokens.
+
+:class:`InFlight` answers every caller of an identical request from one engine call while that call
+is running (classification items that share a label ask the same text-only question at the same
+moment). :class:`TokenBudget` admits a request to a server only while both the number of requests
+and the tokens they may occupy (prompt + reply budget) stay under the server's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class InFlight(Generic[T]):
+    """Runs one call per key at a time; callers of a key already in flight share its result or error."""
+
+    def __init__(self) -> None:
+        self._calls: dict[Hashable, asyncio.Task[T]] = {}
+        #: callers answered by a call another caller started
+        self.shared = 0
+
+    async def run(self, key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
+        task = self._calls.get(key)
+        if task is not None and task.get_loop() is asyncio.get_running_loop() and not task.done():
+            self.shared += 1
+        else:
+            task = asyncio.ensure_future(call())
+            self._calls[key] = task
+            task.add_done_callback(lambda done: self._forget(key, done))
+        # shielded: one caller's cancellation must not cancel the call the others wait for
+        return await asyncio.shield(task)
+
+    def _forget(self, key: Hashable, done: asyncio.Task[T]) -> None:
+        if self._calls.get(key) is done:
+            del self._calls[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: a failure nobody awaits any more is not reported as lost
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+
+class TokenBudget:
+    """At most ``max_requests`` requests and ``max_tokens`` tokens in flight (``max_tokens`` 0: no token bound).
+
+    Admission is first come, first served, except that a request that fits may pass an older one that
+    does not, so short requests are not held behind long ones; an older request is passed at most
+    ``max_requests`` times, after which nothing passes it. A request larger than ``max_tokens``
+    runs alone.
+    """
+
+    def __init__(self, max_requests: int, max_tokens: int = 0) -> None:
+        if max_requests < 1 or max_tokens < 0:
+            raise ValueError("max_requests must be >= 1 and max_tokens >= 0")
+        self.max_requests, self.max_tokens = max_requests, max_tokens
+        self.requests = 0
+        self.tokens = 0
+        self._waiting: deque[list] = deque()  # [cost, future, times passed]
+        #: the most tokens and requests that were in flight at once
+        self.peak_tokens = 0
+        self.peak_requests = 0
+
+    def _fits(self, cost: int) -> bool:
+        if self.requests >= self.max_requests:
+            return False
+        return self.max_tokens == 0 or self.requests == 0 or self.tokens + cost <= self.max_tokens
+
+    def _take(self, cost: int) -> None:
+        self.requests += 1
+        self.tokens += cost
+        self.peak_tokens = max(self.peak_tokens, self.tokens)
+        self.peak_requests = max(self.peak_requests, self.requests)
+
+    async def acquire(self, cost: int) -> None:
+        if not self._waiting and self._fits(cost):
+            self._take(cost)
+            return
+        entry = [cost, asyncio.get_running_loop().create_future(), 0]
+        self._waiting.append(entry)
+        try:
+            await entry[1]
+        except BaseException:
+            if entry in self._waiting:
+                self._waiting.remove(entry)
+            elif entry[1].done() and not entry[1].cancelled():
+                self.release(cost)  # admitted and cancelled at the same moment: hand the slot back
+            raise
+
+    def release(self, cost: int) -> None:
+        self.requests -= 1
+        self.tokens -= cost
+        self._admit()
+
+    def _admit(self) -> None:
+        blocked: list[list] = []
+        for entry in list(self._waiting):
+            if any(b[2] >= self.max_requests for b in blocked):
+                break  # an older request has been passed often enough: it goes next
+            if self._fits(entry[0]):
+                self._waiting.remove(entry)
+                for b in blocked:
+                    b[2] += 1
+                self._take(entry[0])
+                entry[1].set_result(None)
+            else:
+                blocked.append(entry)
+            if self.requests >= self.max_requests:
+                break
+
+    async def __call__(self, cost: int, call: Callable[[], Awaitable[T]]) -> T:
+        """``await call()`` once ``cost`` tokens are admitted; released when it ends."""
+        await self.acquire(cost)
+        try:
+            return await call()
+        finally:
+            self.release(cost)
