@@ -2,12 +2,15 @@
 
 They are the TOML files of the ``afcot_recipes`` package (the ``recipes/`` folder of the source tree), so an
 installed afcot runs ``afcot recipe run quickstart`` without a checkout. A path to a file always wins over a name.
+In any recipe, ``{recipes}`` in a string value stands for this folder, so a recipe can name the data shipped
+with the built-in recipes (``{recipes}/data/example_items.jsonl``) wherever it is run from.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
+from typing import Any
 
 from afcot_core.errors import BadInput
 from afcot_core.registry import suggest
@@ -56,3 +59,14 @@ def resolve(ref: str | Path) -> Path:
         hint = suggest(name, names()) if "/" not in text else ""
         raise BadInput(f"{given}: recipe file not found{hint}; built-in recipes: {', '.join(names())}")
     return path(name)
+
+
+def expand(value: Any) -> Any:
+    """``value`` (TOML data) with ``{recipes}`` in its strings replaced by the built-in recipes' folder."""
+    if isinstance(value, str):
+        return value.replace("{recipes}", str(folder())) if "{recipes}" in value else value
+    if isinstance(value, dict):
+        return {k: expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v) for v in value]
+    return value

@@ -175,8 +175,8 @@ def parse(data: dict[str, Any], plugins: Plugins, path: Path) -> Recipe:
 
 def load(path: str | Path, plugins: Plugins, overrides: list[str] | None = None) -> Recipe:
     """Read, override and validate the recipe at ``path`` (a file, or the name of a built-in recipe)."""
-    from afcot_core.catalog import resolve
+    from afcot_core.catalog import expand, resolve
 
     path = resolve(path)
-    data = apply_overrides(load_toml(path), overrides or [])
+    data = expand(apply_overrides(load_toml(path), overrides or []))
     return parse(data, plugins, path)

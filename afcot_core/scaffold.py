@@ -49,7 +49,7 @@ def files(name: str, role: str) -> dict[str, str]:
     return {"pyproject.toml": fill("pyproject.toml.tmpl"), "README.md": fill("README.md.tmpl"),
             f"{package}/__init__.py": fill("__init__.py.tmpl"), f"{package}/plugin.py": fill("plugin.py.tmpl"),
             f"{package}/component.py": fill(f"roles/{role}.py.tmpl"),
-            "tests/test_plugin.py": fill(f"roles/test_{role}.py.tmpl")}
+            f"tests/test_{package}.py": fill(f"roles/test_{role}.py.tmpl")}
 
 
 def create(name: str, role: str, parent: Path) -> Path:

@@ -1,0 +1,63 @@
+"""The built-in recipes are package data, found by name from any folder; a path still wins over a name."""
+
+import pytest
+
+from afcot_core import catalog, recipe
+from afcot_core.errors import BadInput
+
+from .conftest import QUICKSTART, afcot
+
+RECIPES = QUICKSTART.parent
+
+
+def test_the_catalog_is_the_recipes_folder():
+    assert catalog.folder().resolve() == RECIPES.resolve()
+    assert catalog.names() == sorted(p.stem for p in RECIPES.glob("*.toml"))
+    assert catalog.summary("quickstart") == "The whole pipeline on the embedded world: no weights, no network."
+
+
+def test_list_show_and_validate_by_name_from_another_folder(tmp_path):
+    listing = afcot("recipe", "list", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert [line.split()[0] for line in listing.stdout.splitlines()] == catalog.names()
+    shown = afcot("recipe", "show", "quickstart", cwd=tmp_path)
+    assert shown.stdout == QUICKSTART.read_text(encoding="utf-8")
+    valid = afcot("recipe", "validate", "quickstart", cwd=tmp_path)
+    assert valid.returncode == 0, valid.stderr
+    assert valid.stdout.startswith("quickstart: ok")
+
+
+def test_unknown_names_exit_2_with_a_suggestion(tmp_path):
+    shown = afcot("recipe", "show", "quikstart", cwd=tmp_path)
+    assert shown.returncode == 2
+    assert "unknown built-in recipe 'quikstart' (did you mean 'quickstart'?)" in shown.stderr
+    run = afcot("recipe", "run", "quickstrat", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "quickstrat: recipe file not found (did you mean 'quickstart'?); built-in recipes:" in run.stderr
+    missing = afcot("recipe", "validate", "some/dir/quickstart.toml", cwd=tmp_path)
+    assert missing.returncode == 2 and "some/dir/quickstart.toml: recipe file not found" in missing.stderr
+
+
+def test_a_file_wins_over_a_built_in_name(tmp_path, monkeypatch, plugins):
+    mine = tmp_path / "quickstart.toml"
+    mine.write_text(QUICKSTART.read_text().replace('name = "quickstart"', 'name = "mine"'))
+    monkeypatch.chdir(tmp_path)
+    assert catalog.resolve("quickstart.toml") == mine.relative_to(tmp_path)
+    assert recipe.load("quickstart.toml", plugins).run.name == "mine"
+    assert catalog.resolve("quickstart") == catalog.folder() / "quickstart.toml"
+    with pytest.raises(BadInput, match="recipe file not found"):
+        catalog.resolve("quickstart/")
+
+
+def test_recipes_placeholder_names_the_shipped_data(tmp_path, monkeypatch, plugins):
+    monkeypatch.chdir(tmp_path)
+    parsed = recipe.load("quickstart", plugins, ["generate.source={use='manifest', "
+                                                 "path='{recipes}/data/example_items.jsonl'}"])
+    source = parsed.stages["generate"].source.config
+    assert source.path == str(catalog.folder() / "data" / "example_items.jsonl")
+
+
+@pytest.mark.parametrize("name", catalog.names())
+def test_every_built_in_recipe_validates_from_any_folder(name, tmp_path, monkeypatch, plugins):
+    monkeypatch.chdir(tmp_path)  # a recipe naming files relative to the source tree fails here
+    recipe.load(name, plugins)
