@@ -160,11 +160,32 @@ def stage_tables() -> dict[str, type[msgspec.Struct]]:
 def missing_meanings(plugins: Plugins) -> list[str]:
     """``Config.field`` of every built-in config field without a meaning."""
     configs = [*stage_tables().values(), *(r.config for r in builtin_registrations(plugins))]
+    configs += nested(configs)
     return sorted({f"{c.__module__}.{c.__qualname__}.{f.name}" for c in configs for f in fields(c) if not f.meaning})
 
 
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.replace("``", "`").replace("|", "\\|").replace("\n", " ")
+
+
+def nested(configs: list[type[msgspec.Struct]]) -> list[type[msgspec.Struct]]:
+    """Struct types used as the values of fields of ``configs`` (sub-tables such as ``batching``), sorted."""
+    found: dict[str, type[msgspec.Struct]] = {}
+
+    def visit(hint: Any) -> None:
+        if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+            if hint.__qualname__ not in found:
+                found[hint.__qualname__] = hint
+                for sub in typing.get_type_hints(hint).values():
+                    visit(sub)
+            return
+        for arg in typing.get_args(hint):
+            visit(arg)
+
+    for config in configs:
+        for hint in typing.get_type_hints(config).values():
+            visit(hint)
+    return [found[name] for name in sorted(found)]
 
 
 def _table(config: type[msgspec.Struct]) -> list[str]:
@@ -195,4 +216,9 @@ def render(plugins: Plugins) -> str:
         for r in regs:
             out += [f"### `{r.name}`", "", f"{r.description} (plugin `{r.plugin}`, config `{r.config.__name__}`)", "",
                     *_table(r.config)]
+    subtables = nested([*stage_tables().values(), *(r.config for r in registrations)])
+    if subtables:
+        out += ["## Sub-tables", "", "Config values that are tables themselves (`type` column: `table (Name)`).", ""]
+        for config in subtables:
+            out += [f"### `{config.__name__}`", "", *_table(config)]
     return "\n".join(out).rstrip() + "\n"
