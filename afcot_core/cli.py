@@ -77,7 +77,7 @@ def cmd_recipe_validate(args: argparse.Namespace) -> int:
 def cmd_recipe_plan(args: argparse.Namespace) -> int:
     from afcot_core import runner
 
-    print(runner.plan(_recipe(args), _stages(args.stages)))
+    print(runner.plan(_recipe(args), _stages(args.stages), out_folder(args.out) if args.out else None))
     return 0
 
 
@@ -123,8 +123,8 @@ def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
                        help="override a recipe value, e.g. generate.source.items=50")
         if name != "validate":
             a.add_argument("--stages", help="comma-separated subset of generate,train,evaluate")
-        if name == "run":
             a.add_argument("--out", help="run directory (default: [run].out or runs/<name>)")
+        if name == "run":
             a.add_argument("--quiet", action="store_true", help="no progress bar or console log")
         a.set_defaults(func=func)
 
@@ -144,9 +144,10 @@ def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit code. Bad input (a :class:`BadInput`, or a path of the wrong kind) exits 2."""
     try:
-        code = _dispatch(sys.argv[1:] if argv is None else argv)
-        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's own flush at exit
-        return code
+        try:
+            return _dispatch(sys.argv[1:] if argv is None else argv)
+        finally:  # also after argparse's exit: a closed pipe shows here, not in the interpreter's flush at exit
+            sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
         return 0

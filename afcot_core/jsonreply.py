@@ -12,6 +12,8 @@ T = TypeVar("T")
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _TOKEN = re.compile(r'\\.|[{}"]', re.DOTALL)  # an escape pair, a brace or a quote
+_OBJECT_START = re.compile(r'\{\s*["}]')  # what a JSON object can start with
+_MAX_TRIES = 1000  # spans decoded at most: a reply with more broken objects after its last good one is garbage
 
 
 class ReplyError(ValueError):
@@ -39,16 +41,16 @@ def _object_spans(text: str, skip_strings: bool) -> list[tuple[int, int]]:
 
 def _last_object(text: str) -> Any:
     """The last complete JSON object in ``text``: of the balanced ``{...}`` spans, the one starting last that
-    decodes. The text decoded in all stays within a few times the reply's length, however many braces it has."""
-    budget = 4 * len(text) + 65536
+    decodes. The work stays linear in the reply's length, however many braces it holds."""
+    budget = 4 * len(text) + 65536  # characters decoded in all
     tried: set[tuple[int, int]] = set()
     for skip_strings in (True, False):  # the second pass copes with a stray quote in prose before the object
         for start, end in sorted(_object_spans(text, skip_strings), reverse=True):
-            if (start, end) in tried:
+            if (start, end) in tried or not _OBJECT_START.match(text, start):
                 continue
             tried.add((start, end))
             budget -= end - start
-            if budget < 0:
+            if budget < 0 or len(tried) > _MAX_TRIES:
                 raise ReplyError("no JSON object in the reply (gave up on a reply with too many braces)")
             try:
                 obj = json.loads(text[start:end])

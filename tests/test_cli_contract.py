@@ -1,0 +1,129 @@
+"""The command line's contract: a closed pipe ends quietly with 0, bad input exits 2 with a message naming it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from afcot_core import cli
+from afcot_core.weights import missing_weights
+
+from .conftest import QUICKSTART, ROOT
+
+
+def _closed_pipe(*args: str) -> subprocess.CompletedProcess:
+    """Run the CLI with a stdout whose reader is already gone (like ``afcot ... | head`` once head has left)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-m", "afcot_core.cli", *args], stdout=write, stderr=subprocess.PIPE,
+                              text=True, cwd=ROOT, timeout=120)
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("args", [("plugins", "list"), ("plugins", "list", "--json"),
+                                  ("recipe", "plan", str(QUICKSTART))])
+def test_a_closed_pipe_ends_quietly_with_0(args):
+    result = _closed_pipe(*args)
+    assert result.returncode == 0, result.stderr
+    for noise in ("BrokenPipe", "Traceback", "Exception ignored"):
+        assert noise not in result.stderr, result.stderr
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _manifest(tmp_path, lines):
+    path = tmp_path / "items.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+LINES = [{"id": f"i{n}", "audio": f"{n}.wav", "question": "What is heard?", "answer": "a dog"} for n in range(3)]
+
+
+def _source(**table) -> str:
+    return "generate.source={" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items()) + "}"
+
+
+def test_an_out_that_is_a_file_exits_2_naming_it(tmp_path, capsys):
+    target = tmp_path / "taken.txt"
+    target.write_text("not a folder")
+    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(target))
+    assert code == 2
+    assert str(target) in err and "is a file" in err
+    assert target.read_text() == "not a folder"
+
+
+def test_empty_stages_are_refused(tmp_path, capsys):
+    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "", "--out", str(tmp_path / "o"))
+    assert code == 2 and "--stages" in err
+    assert not (tmp_path / "o").exists()
+    code, _, err = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", " , ")
+    assert code == 2 and "names no stage" in err
+
+
+@pytest.mark.parametrize(("case", "expect"), [
+    ("folder", "is a folder, not"),
+    ("empty", "holds no items"),
+    ("audio_root", "audio_root"),
+    ("limit", "limit = -1: must be at least 1"),
+])
+def test_bad_manifests_exit_2_naming_what_is_wrong(tmp_path, capsys, case, expect):
+    manifest = _manifest(tmp_path, LINES)
+    table = {"use": "manifest", "path": str(manifest)}
+    if case == "folder":
+        table["path"] = str(tmp_path)
+    elif case == "empty":
+        manifest.write_text("\n\n")
+    elif case == "audio_root":
+        table["audio_root"] = str(tmp_path / "no-such-folder")
+    else:
+        table["limit"] = -1
+    out = tmp_path / "run"
+    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
+                        "--set", _source(**table))
+    assert code == 2, err
+    assert expect in err
+    assert (table["path"] if case != "audio_root" else table["audio_root"]) in err
+    assert not out.exists()
+
+
+def test_a_manifest_limit_keeps_exactly_that_many_items(tmp_path, plugins):
+    from afcot_io.manifest import ManifestConfig, ManifestSource
+
+    manifest = _manifest(tmp_path, LINES)
+    assert ManifestSource(ManifestConfig(path=str(manifest))).count() == 3
+    assert ManifestSource(ManifestConfig(path=str(manifest), limit=2)).count() == 2
+    assert ManifestSource(ManifestConfig(path=str(manifest), limit=10)).count() == 3
+
+
+def test_plan_reports_the_checkpoint_an_evaluate_only_run_lacks(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, text, _ = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
+    assert code == 0
+    assert "all inputs present" not in text
+    assert "'{run}/train/final' is made by the train stage" in text and str(out / "train" / "final") in text
+    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
+    assert code == 2 and "train/final" in err
+    assert not out.exists()
+    code, text, _ = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "train,evaluate", "--out", str(out))
+    assert "train/final" not in text  # the train stage of this run makes it
+    (out / "train" / "final").mkdir(parents=True)
+    code, text, _ = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
+    assert "train/final" not in text.split("stage evaluate:")[-1].split("\n", 3)[-1]
+
+
+def test_the_missing_weights_hint_names_hf_download_and_never_downloads_a_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    [hub] = missing_weights("SomeOrg/some-model")
+    assert "`hf download SomeOrg/some-model`" in hub and "huggingface-cli" not in hub
+    for path in ("./checkpoints/final", "/models/af3", "~/models/af3", "../af3", "checkpoints/run/final"):
+        [local] = missing_weights(path)
+        assert path in local and "download" not in local, local
