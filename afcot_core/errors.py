@@ -10,15 +10,11 @@ class BadInput(AfcotError):
 
 
 class Rejected(AfcotError):
-    """An item cannot become a training record; ``reason`` says why and lands in the rejects file.
+    """An item cannot become a training record; ``reason`` says why and lands in the rejects file."""
 
-    ``keep_replies`` False says the teachers' replies were unusable (garbage): they are not cached.
-    """
-
-    def __init__(self, reason: str, keep_replies: bool = True) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.keep_replies = keep_replies
 
 
 class TransientError(AfcotError):

@@ -39,8 +39,7 @@ class ItemContext:
 
     Calls made concurrently (``asyncio.gather``) keep the order in which they were asked, not the order
     in which they were answered, so a record does not depend on timing. ``replies`` lists what the
-    teachers said, with ``usable`` false for replies the item could not use (malformed JSON): only
-    usable replies of an item that ends well are stored in the replay cache.
+    teachers said; :meth:`usable_replies` leaves out those the item could not use (malformed JSON).
     """
 
     def __init__(self, alm: Teacher, llm: Teacher, json_retries: int = 2, item_id: str = "",
@@ -51,6 +50,8 @@ class ItemContext:
         self._calls: list[TeacherCall | None] = []
         self.replies: list[tuple[Teacher, Reply]] = []
         self._unusable: set[int] = set()
+        #: per-step reason codes of what happened on the way (e.g. ``predict/fallback``), kept in the record
+        self.codes: list[str] = []
 
     @property
     def trace(self) -> list[TeacherCall]:
@@ -81,8 +82,12 @@ class ItemContext:
         reply = await self._ask(self._llm, prompt, None, attempt, self.seed(step, attempt), False)
         return reply.text
 
-    async def llm_json(self, prompt: str, schema: type[T], step: str) -> T:
-        """Ask the LLM for JSON of ``schema``; repaired, retried, else the item is rejected at ``step``."""
+    async def llm_json(self, prompt: str, schema: type[T], step: str, fallback: T | None = None) -> T:
+        """Ask the LLM for JSON of ``schema``; repaired, retried, else the item is rejected at ``step``.
+
+        With a ``fallback``, a reply that still will not parse gives ``fallback`` instead and notes the
+        code ``<step>/fallback`` (the paper's own semantics, e.g. "unsure" for a prediction).
+        """
         last = ""
         for attempt in range(1 + self.json_retries):
             reply = await self._ask(self._llm, prompt, None, attempt, self.seed(step, attempt), False)
@@ -91,7 +96,11 @@ class ItemContext:
             except ReplyError as exc:
                 last = str(exc)
                 self._unusable.add(id(reply))
-        raise Rejected(f"{step}: malformed LLM JSON after {1 + self.json_retries} tries ({last})")
+        if fallback is not None:
+            self.codes.append(f"{step.split(':')[0]}/fallback")
+            return fallback
+        raise Rejected(f"{step.split(':')[0]}/malformed-json: malformed LLM JSON after {1 + self.json_retries} tries "
+                       f"({last})")
 
     def usable_replies(self) -> list[tuple[Teacher, Reply]]:
         """The replies worth keeping in the replay cache: all but the malformed ones."""
@@ -122,9 +131,6 @@ class Validator(ABC):
 
     name: str = ""
     stages: tuple[Literal["evidence", "final"], ...] = ("final",)
-    #: True when a rejection by this validator means a teacher reply was unusable (garbage, not prose):
-    #: the replies of an item it rejects are then not kept in the replay cache
-    judges_replies: bool = False
 
     @abstractmethod
     def check(self, item: Item, evidence: Evidence, cot: CoT | None) -> str | None:

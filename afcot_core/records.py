@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import msgspec
@@ -71,6 +72,8 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
     prediction: str | None = None
     trace: list[TeacherCall] = msgspec.field(default_factory=list)
     fingerprint: str = ""
+    #: per-step reason codes noted on the way, e.g. ``predict/fallback`` when a reply would not parse
+    codes: list[str] = msgspec.field(default_factory=list)
 
 
 def item_without_audio_bytes(item: Item) -> Item:
@@ -84,3 +87,13 @@ def canonical(record: Record) -> Record:
         return record
     trace = [msgspec.structs.replace(call, latency_s=0.0, cache_hit=False) for call in record.trace]
     return msgspec.structs.replace(record, trace=trace)
+
+
+def sample_key(item_id: str) -> str:
+    """The key a record is stored under: the item id without dots (they separate the extension) or slashes.
+
+    Different ids can share a key (``a/b`` and ``a.b``); sources check their keys are unique.
+    """
+    if not item_id.strip():
+        raise ValueError("an item id must not be empty")
+    return re.sub(r"[^A-Za-z0-9_-]", "_", item_id)

@@ -221,23 +221,22 @@ class Generator:
         Teacher faults make a ``failed`` record; a bug (any other exception) propagates and stops the run.
         """
         ctx = ItemContext(self.alm, self.llm, self.settings.json_retries, item.id, self.ctx.seed)
-        record, keep_replies = await self._outcome(item, ctx)
+        record = await self._outcome(item, ctx)
         self.calls += len(ctx.replies)
         self.cache_hits += sum(reply.cache_hit for _, reply in ctx.replies)
         if record.verdict == "failed":
             self.failures.append((item.id, record.reason or ""))
-        elif keep_replies:
+        elif record.verdict == "accepted":  # only replies that made a validated record are replayed later
             for teacher in (self.alm, self.llm):
                 await teacher.remember([reply for t, reply in ctx.usable_replies() if t is teacher])
         return record
 
-    async def _outcome(self, item: Item, ctx: ItemContext) -> tuple[Record, bool]:
-        """The item's record, and whether its teachers' replies are worth keeping."""
+    async def _outcome(self, item: Item, ctx: ItemContext) -> Record:
         strategy = self.strategies.get(item.kind)
         name = self.section.strategies[item.kind].registration.name if strategy else "none"
 
         def record(verdict: Verdict, **kw: Any) -> Record:
-            return Record(item=item, strategy=name, verdict=verdict, trace=ctx.trace,
+            return Record(item=item, strategy=name, verdict=verdict, trace=ctx.trace, codes=ctx.codes,
                           fingerprint=self.ctx.fingerprint, **kw)
 
         evidence: Evidence | None = None
@@ -254,17 +253,17 @@ class Generator:
             self._check(self.final_checks, item, evidence, cot)
         except Rejected as exc:
             return record("rejected", reason=exc.reason, chain=evidence.chain if evidence else [],
-                          prediction=evidence.prediction if evidence else None), exc.keep_replies
+                          prediction=evidence.prediction if evidence else None)
         except TeacherError as exc:
-            return record("failed", reason=f"teacher: {exc}"), False
-        return record("accepted", cot=cot, chain=evidence.chain, prediction=evidence.prediction), True
+            return record("failed", reason=f"teacher: {exc}")
+        return record("accepted", cot=cot, chain=evidence.chain, prediction=evidence.prediction)
 
     @staticmethod
     def _check(validators: list[Validator], item: Item, evidence: Evidence, cot: Any) -> None:
         for validator in validators:
             reason = validator.check(item, evidence, cot)
             if reason:
-                raise Rejected(f"{validator.name}: {reason}", keep_replies=not validator.judges_replies)
+                raise Rejected(f"{validator.name}: {reason}")
 
 
 def _mean(values: list[int]) -> float:

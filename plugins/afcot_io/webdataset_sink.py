@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import io
-import re
 import tarfile
 from pathlib import Path
 
 import msgspec
 
 from afcot_core.audio import flac_bytes
+from afcot_core.errors import BadInput
 from afcot_core.protocols import Sink
-from afcot_core.records import Record, item_without_audio_bytes
+from afcot_core.records import Record, item_without_audio_bytes, sample_key
 from afcot_core.template import render
 
 
@@ -23,11 +23,6 @@ class WebDatasetConfig(msgspec.Struct, forbid_unknown_fields=True):
     trace: bool = True
 
 
-def sample_key(item_id: str) -> str:
-    """A WebDataset key for an item id: no dots (they separate the extension) and no slashes."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", item_id)
-
-
 class WebDatasetSink(Sink):
     suffix = ".tar"
 
@@ -35,14 +30,15 @@ class WebDatasetSink(Sink):
         self.config = config
 
     def write(self, path: Path, records: list[Record]) -> None:
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # sample key → item id
         with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
             for record in records:
                 assert record.cot is not None, "only accepted records are written to shards"
                 key = sample_key(record.item.id)
                 if key in seen:
-                    raise ValueError(f"duplicate sample key '{key}' (item id '{record.item.id}')")
-                seen.add(key)
+                    raise BadInput(f"item ids '{seen[key]}' and '{record.item.id}' would both be stored as sample "
+                                   f"'{key}'; the source must give ids that stay distinct")
+                seen[key] = record.item.id
                 slim = msgspec.structs.replace(record, item=item_without_audio_bytes(record.item),
                                                trace=record.trace if self.config.trace else [])
                 parts = {"json": msgspec.json.encode(slim), "txt": render(record.cot).encode()}

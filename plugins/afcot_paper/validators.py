@@ -38,6 +38,8 @@ class FormatConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     min_caption_words: int = 3
     min_sub_qas: int = 2
+    #: reject an item when a teacher's caption or answer is not prose (JSON, markup, symbol soup, control bytes)
+    prose: bool = True
 
 
 class FormatRules(Validator):
@@ -55,6 +57,10 @@ class FormatRules(Validator):
             return f"caption '{caption}' is shorter than {self.config.min_caption_words} words"
         if len(evidence.chain) - 1 < self.config.min_sub_qas:
             return f"{len(evidence.chain) - 1} sub-question answers, at least {self.config.min_sub_qas} required"
+        if self.config.prose:
+            for _, answer in evidence.chain:
+                if problem := not_prose(answer):
+                    return f"teacher reply {answer[:40]!r} is not prose ({problem})"
         if cot is None:
             return None
         try:
@@ -65,4 +71,22 @@ class FormatRules(Validator):
             return "template: an empty part"
         if parsed.conclusion != item.answer.strip():
             return f"conclusion '{parsed.conclusion}' is not the answer '{item.answer}'"
+        for part in (parsed.summary, parsed.reasoning) if self.config.prose else ():
+            if problem := not_prose(part):
+                return f"CoT part {part[:40]!r} is not prose ({problem})"
         return None
+
+
+def not_prose(text: str) -> str | None:
+    """Why ``text`` is not a sentence a teacher would say (None when it is): JSON or markup, symbols, control bytes."""
+    text = text.strip()
+    if not text:
+        return "empty"
+    if text[0] in "{[<" or '{"' in text or '":' in text:
+        return "JSON or markup"
+    if any((ord(c) < 32 and c not in "\n\t") or c == "\ufffd" for c in text):
+        return "control or undecodable characters"
+    visible = [c for c in text if not c.isspace()]
+    if sum(c.isalnum() for c in visible) < 0.6 * len(visible):
+        return "mostly symbols"
+    return None
