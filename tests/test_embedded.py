@@ -80,7 +80,7 @@ def test_the_alm_answers_benchmark_questions_in_the_tagged_format():
 def test_the_scripted_llm_only_reads_the_prompt():
     llm = ScriptedLlm()
     gate = json.loads(llm.reply('Question: Is the pitch rising, and is it quiet?\n\nReply with JSON only: '
-                                '{"require_step_by_step": 0 or 1}'))
+                                '{"require_step_by_step": 0 or 1, "sub_questions": []}'))
     assert gate["require_step_by_step"] == 1 and len(gate["sub_questions"]) == 2
     chain = ("Caption: A tone.\nReasoning chain:\n- Is the pitch rising, falling, or steady? Answer: The pitch is "
              "rising.\n- How loud is the sound overall? Answer: The sound is quiet overall.\n\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 
 import msgspec
 
@@ -18,6 +19,7 @@ from afcot_core.teacher import Batching, Request, Teacher
 from afcot_core.template import COT_SUFFIX, render
 from afcot_embedded.grammar import Clause, option_clauses, parse_clause, property_of, split_clauses
 from afcot_embedded.listen import Measurements, measure
+from afcot_embedded.sampling import Sampling, choose
 from afcot_embedded.world import ClassInfo, leaf_classes
 
 _OPTION = re.compile(r"\(([A-G])\)\s*(.+?)(?=\s*\([A-G]\)|\Z)", re.DOTALL)
@@ -30,6 +32,8 @@ class EmbeddedAlmConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the embedded ALM."""
 
     batching: Batching = Batching(max_batch=32, max_wait_ms=2.0)
+    #: how it samples among phrasings of its captions (default greedy, as the paper decodes Qwen2.5-Omni)
+    sampling: Sampling = Sampling()
 
 
 def answer_property(prop: str, m: Measurements) -> str:
@@ -153,8 +157,11 @@ def answer_question(prompt: str, m: Measurements) -> str:
                       conclusion=answer))
 
 
-def respond(prompt: str, m: Measurements | None) -> str:
-    """The ALM's reply to ``prompt`` given the measurements of its audio (None when there is none)."""
+def respond(prompt: str, m: Measurements | None, pick: Callable[[list[str]], str] = lambda c: c[0]) -> str:
+    """The ALM's reply to ``prompt`` given the measurements of its audio (None when there is none).
+
+    ``pick`` chooses among phrasings (its sampling); what a reply says depends only on the audio.
+    """
     if match := re.search(r"acoustic properties of '([^']+)'", prompt):
         return describe(match.group(1))
     if m is None:
@@ -164,7 +171,8 @@ def respond(prompt: str, m: Measurements | None) -> str:
     if re.search(r"\(A\)", prompt):
         return answer_question(prompt, m)
     if "caption" in prompt.lower():
-        return caption(m)
+        text = caption(m)
+        return pick([text, "The clip holds " + text[0].lower() + text[1:]])
     prop = property_of(prompt)
     return answer_property(prop, m) if prop else "I cannot tell that from the audio."
 
@@ -183,6 +191,7 @@ class EmbeddedAlm(Teacher):
 
     def __init__(self, config: EmbeddedAlmConfig) -> None:
         super().__init__(config.batching)
+        self.sampling = config.sampling
         self._measured: OrderedDict[str, Measurements] = OrderedDict()
 
     def listen(self, ref: AudioRef) -> Measurements:
@@ -195,5 +204,6 @@ class EmbeddedAlm(Teacher):
         return self._measured[key]
 
     def generate(self, requests: list[Request]) -> list[str]:
-        replies = [respond(r.prompt, self.listen(r.audio) if r.audio is not None else None) for r in requests]
+        replies = [respond(r.prompt, self.listen(r.audio) if r.audio is not None else None,
+                           lambda options, r=r: choose(options, self.sampling, r.seed)) for r in requests]
         return [continuation(reply, r.prefix) for r, reply in zip(requests, replies, strict=True)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Callable
 
 import msgspec
 import numpy as np
@@ -26,6 +27,7 @@ from afcot_embedded.grammar import (
     read_number,
     split_clauses,
 )
+from afcot_embedded.sampling import Sampling, choose
 from afcot_embedded.world import close_negatives, leaf_classes
 
 _TOPICS = {
@@ -49,32 +51,50 @@ class EmbeddedLlmConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the scripted LLM."""
 
     batching: Batching = Batching(max_batch=64, max_wait_ms=2.0)
+    #: how it samples among phrasings of its prose (default: the paper's Qwen3 thinking-mode setting)
+    sampling: Sampling = Sampling(temperature=0.6, top_p=0.95, top_k=20)
 
 
 def _block(prompt: str, label: str) -> str:
-    """The text after ``label:`` at the start of a line, up to the next blank line."""
-    m = re.search(rf"^{label}:[ \t]*(.*?)(?:\n\s*\n|\Z)", prompt, re.MULTILINE | re.DOTALL)
+    """The text after a line ending in ``label:`` (or after ``label:`` on the same line), up to a blank line."""
+    m = re.search(rf"^(?:{label}):[ \t]*(.*?)(?:\n\s*\n|\Z)", prompt, re.MULTILINE | re.DOTALL)
     return m.group(1).strip() if m else ""
 
 
 def _line(prompt: str, label: str) -> str:
-    m = re.search(rf"^{label}:[ \t]*(.*)$", prompt, re.MULTILINE)
+    m = re.search(rf"^(?:{label}):[ \t]*(.*)$", prompt, re.MULTILINE)
     return m.group(1).strip() if m else ""
 
 
+# where the prompt sets put the question: on the lines after the paper's lead-in, or after "Question:"
+_QUESTION_LEAD = r"[^\n]*(?:question about the audio|step-by-step reasoning)[^\n]*"
+
+
 def _question(prompt: str) -> tuple[str, list[str]]:
-    block = _block(prompt, "Question")
+    block = _block(prompt, _QUESTION_LEAD) or _block(prompt, "Question")
     options = [o.strip() for o in re.findall(r"^\([A-G]\)\s*(.+)$", block, re.MULTILINE)]
     return block.split(" Choose the correct option")[0].split("\n")[0].strip(), options
 
 
 def _chain(prompt: str) -> list[tuple[str, str]]:
-    pairs = []
-    for line in _block(prompt, "Reasoning chain").splitlines():
-        q, sep, a = line.removeprefix("- ").rpartition(" Answer: ")
-        if sep:
+    """The question/answer pairs a prompt shows: ``Question:``/``Answer:`` lines or ``- q Answer: a`` lines."""
+    pairs = [(q.strip(), a.strip()) for q, a in re.findall(r"^Question: (.*)\nAnswer: (.*)$", prompt, re.MULTILINE)]
+    for line in prompt.splitlines():
+        q, sep, a = line.strip().removeprefix("- ").rpartition(" Answer: ")
+        if sep and line.lstrip().startswith("- "):
             pairs.append((q.strip(), a.strip()))
     return pairs
+
+
+def _listed(prompt: str, label: str) -> list[str]:
+    return [line.strip().removeprefix("- ").strip() for line in _block(prompt, label).splitlines()
+            if line.strip().startswith("- ")]
+
+
+def _statements_of(text: str) -> list[tuple[str, str]]:
+    """Each declarative sentence of a text as a (claim, claim) pair, so :class:`Facts` can read it."""
+    sentences = re.split(r"(?<=[.?!])\s+|\n", text)
+    return [(s, s) for s in (x.strip() for x in sentences) if s and not s.endswith("?")]
 
 
 def _statements(options: list[str]) -> bool:
@@ -89,7 +109,7 @@ class Facts:
         self.values: dict[str, str | float] = {}
         self.fits: dict[str, float] = {}
         for q, a in chain:
-            if m := re.search(r"fit with the label '([^']+)'", q):
+            if m := re.search(r"fit with the label '([^']+)'", q) or re.search(r"fits '([^']+)' on \d", a):
                 score = re.search(r"on (\d+) of (\d+)", a)
                 self.fits[m.group(1).lower()] = int(score.group(1)) / int(score.group(2)) if score else 0.0
                 continue
@@ -143,52 +163,129 @@ def _sentence(text: str) -> str:
     return text[0].lower() + text[1:] if text else text
 
 
+def _asked(chain: list[tuple[str, str]]) -> set[str]:
+    return {p for q, _ in chain if (p := property_of(q))}
+
+
+def _needed(question: str, options: list[str]) -> list[str]:
+    """The properties a question turns on, in the order it names them."""
+    clauses = [c for o in options for c in option_clauses(o)] if _statements(options) else \
+        [parse_clause(part) for part in split_clauses(question)]
+    return list(dict.fromkeys(c.prop for c in clauses if c))
+
+
+def _plan(topics: list[str]) -> str:
+    return topics[0] if len(topics) == 1 else ", then ".join(topics[:-1]) + ", and finally " + topics[-1]
+
+
 class ScriptedLlm:
-    """The reply logic, one method per role; it only ever reads the prompt."""
+    """The reply logic, one method per role; it only ever reads the prompt.
+
+    ``choose`` picks one of several phrasings of its prose (the sampling of a real model).
+    """
+
+    def __init__(self, choose: Callable[[list[str]], str] = lambda options: options[0]) -> None:
+        self.choose = choose
 
     def reply(self, prompt: str) -> str:
-        for key, handler in (("require_step_by_step", self.gate), ('{"answer"', self.predict),
+        for key, handler in (('"distractors"', self.distractors), ('"remaining"', self.discriminate),
+                             ('"followup"', self.followup), ("require_step_by_step", self.gate),
                              ('"validation"', self.validate), ('"summary"', self.summary),
-                             ('"reasoning"', self.reasoning), ('"distractors"', self.distractors)):
+                             ('"reasoning"', self.reasoning), ("line of reasoning about the audio", self.causality),
+                             ('"answer"', self.predict)):
             if key in prompt:
                 return json.dumps(handler(prompt))
         return "I am not sure what you are asking for."
 
     def gate(self, prompt: str) -> dict:
-        question, options = _question(prompt)
-        clauses = [c for o in options for c in option_clauses(o)] if _statements(options) else \
-            [parse_clause(part) for part in split_clauses(question)]
-        props = list(dict.fromkeys(c.prop for c in clauses if c))
-        if len(props) < 2:
-            return {"require_step_by_step": 0, "sub_questions": []}
-        return {"require_step_by_step": 1, "sub_questions": [SUB_QUESTIONS[p] for p in props]}
+        props = _needed(*_question(prompt))
+        reply: dict = {"require_step_by_step": int(len(props) >= 2)}
+        if "sub_questions" in prompt:
+            reply["sub_questions"] = [SUB_QUESTIONS[p] for p in props] if len(props) >= 2 else []
+        return reply
 
     def predict(self, prompt: str) -> dict:
         question, options = _question(prompt)
         return {"answer": _derive(question, options, Facts(_chain(prompt)))}
 
+    def followup(self, prompt: str) -> dict:
+        """Algorithm 7: answer when the chain decides the question, else ask about the next property it needs."""
+        question, options = _question(prompt)
+        chain = _chain(prompt)
+        answer = _derive(question, options, Facts(chain))
+        if answer != "unsure":
+            return {"answer": answer, "followup": ""}
+        todo = [p for p in _needed(question, options) if p not in _asked(chain)]
+        return {"answer": "unsure", "followup": SUB_QUESTIONS[todo[0]] if todo else ""}
+
+    def discriminate(self, prompt: str) -> dict:
+        """Algorithm 9: drop the labels the answers contradict; ask about the property that splits the rest.
+
+        What each label sounds like is the LLM's world knowledge (the ontology's acoustic profiles),
+        what this sound is like comes only from the ALM's answers in the prompt.
+        """
+        chain = _chain(prompt)
+        facts = Facts(chain)
+        labels = _listed(prompt, r"[^\n]*closely related labels")
+        known = leaf_classes()
+
+        def ruled_out(label: str) -> bool:
+            info = known.get(label.lower())
+            return info is not None and any(facts.values.get(p, v) != v for p, v in info.acoustics.items())
+
+        remaining = [label for label in labels if not ruled_out(label)] or labels
+        if len(remaining) == 1:
+            return {"remaining": remaining, "answer": remaining[0], "followup": ""}
+        asked = _asked(chain)
+        split = {p: len({known[x.lower()].acoustics.get(p) for x in remaining if x.lower() in known})
+                 for p in SUB_QUESTIONS if p not in asked}
+        best = max(split, key=lambda p: split[p], default=None)
+        if best is None or split[best] < 2:
+            return {"remaining": remaining, "answer": "unsure", "followup": ""}
+        return {"remaining": remaining, "answer": "unsure", "followup": SUB_QUESTIONS[best]}
+
+    def causality(self, prompt: str) -> dict:
+        """Answer from a REASONING text alone: its sentences are the only evidence."""
+        question, options = _question(prompt)
+        statements = _statements_of(_block(prompt, r"[^\n]*line of reasoning about the audio"))
+        return {"answer": _derive(question, options, Facts(statements))}
+
     def validate(self, prompt: str) -> dict:
         question, options = _question(prompt)
-        answer = _line(prompt, "Ground truth answer")
+        answer = _line(prompt, "The ground truth answer is|Ground truth answer")
         return {"validation": int(_inferable(question, options, Facts(_chain(prompt)), answer))}
 
     def summary(self, prompt: str) -> dict:
         question, _ = _question(prompt)
-        subs = [s.removeprefix("- ").strip() for s in _block(prompt, "Sub-questions").splitlines() if s.strip()]
-        topics = [_TOPICS.get(property_of(s) or "", f"the answer to '{s}'") for s in subs]
-        plan = topics[0] if len(topics) == 1 else ", then ".join(topics[:-1]) + ", and finally " + topics[-1]
-        return {"summary": f"The question asks: {question} To answer it, I will first check {plan}."}
+        subs = _listed(prompt, r"[^\n]*reasoning chain to answer this question|Sub-questions")
+        plan = _plan([_TOPICS.get(property_of(s) or "", f"the answer to '{s}'") for s in subs])
+        return {"summary": self.choose([
+            f"The question asks: {question} To answer it, I will first check {plan}.",
+            f"The question wants to determine: {question} I will start by checking {plan}.",
+            f"To answer the question ({question}) I will listen for {plan}.",
+        ])}
 
     def reasoning(self, prompt: str) -> dict:
         # the caption is already its own part of the answer; unanswerable questions are disregarded
         useful = [a for q, a in _chain(prompt)
                   if "caption" not in q.lower() and not any(u in a.lower() for u in _USELESS)]
+        if "ground truth answer is" in prompt:  # Algorithms 7 and 9: why the chain answers the question
+            answer = _line(prompt, "The ground truth answer is")
+            topics = [_TOPICS.get(property_of(q) or "", "the sound") for q, _ in _chain(prompt)
+                      if "caption" not in q.lower()]
+            return {"reasoning": self.choose([
+                f"Together, what I heard about {_plan(topics) if topics else 'the sound'} points to {answer}.",
+                f"These observations about {_plan(topics) if topics else 'the sound'} single out {answer}.",
+            ])}
         if not useful:
             return {"reasoning": "The audio gives no usable evidence."}
-        steps = ["First", "Next", "Then", "Also"]
-        lines = [f"{steps[min(i, len(steps) - 1)]}, {_sentence(a)}." for i, a in enumerate(useful[:-1])]
-        lines.append(f"{'Finally' if lines else 'Listening closely'}, {_sentence(useful[-1])}.")
-        return {"reasoning": " ".join(lines) + " Combining these observations answers the question."}
+        steps = self.choose([("First", "Next", "Then", "Also", "Finally"),  # type: ignore[list-item]
+                             ("To begin with", "After that", "Then", "Moreover", "Lastly")])
+        lines = [f"{steps[min(i, 3)]}, {_sentence(a)}." for i, a in enumerate(useful[:-1])]
+        lines.append(f"{steps[4] if lines else 'Listening closely'}, {_sentence(useful[-1])}.")
+        closing = self.choose([" Combining these observations answers the question.",
+                               " Taken together, these observations answer the question."])
+        return {"reasoning": " ".join(lines) + closing}
 
     def distractors(self, prompt: str) -> dict:
         answer = _line(prompt, "Answer").lower()
@@ -205,7 +302,8 @@ class EmbeddedLlm(Teacher):
 
     def __init__(self, config: EmbeddedLlmConfig) -> None:
         super().__init__(config.batching)
-        self.script = ScriptedLlm()
+        self.sampling = config.sampling
 
     def generate(self, requests: list[Request]) -> list[str]:
-        return [self.script.reply(r.prompt) for r in requests]
+        return [ScriptedLlm(lambda options, r=r: choose(options, self.sampling, r.seed)).reply(r.prompt)
+                for r in requests]

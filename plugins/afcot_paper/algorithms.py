@@ -1,7 +1,15 @@
-"""Algorithm 6 (AQA, parallel sub-questions) and Algorithm 8 (classification as MCQ).
+"""The paper's CoT generation algorithms, one coroutine per item (spec/PAPER.md §4).
 
-Each follows the paper step by step (spec/PAPER.md §4); ``gather`` covers the steps up to the
-LLM's prediction and validation, ``compose`` writes the four parts once the draft is accepted.
+* Algorithm 6 (AQA, BFS): gate with sub-questions, the ALM answers caption and sub-questions together.
+* Algorithm 7 (AQA, DFS): gate, caption, then up to 10 rounds of one LLM follow-up and its ALM answer.
+* Algorithm 8 (classification as MCQ): caption, then per choice a description (no audio) and a fit (audio).
+* Algorithm 9 (classification, interactive; our reconstruction, the paper did not release it): caption,
+  then per round the LLM drops the choices the answers rule out and asks the ALM one question about
+  the acoustic property that separates those left, until one remains.
+
+``gather`` runs the steps up to the LLM's prediction and validation (the accept rule then decides),
+``compose`` writes the four parts. After the bounded re-asks a prediction that will not parse counts
+as "unsure" and a validation as 0, as in the released code; the fallback is noted in the record's codes.
 """
 
 from __future__ import annotations
@@ -14,8 +22,8 @@ import msgspec
 from afcot_core.errors import Rejected
 from afcot_core.protocols import Evidence, ItemContext, Strategy
 from afcot_core.records import CoT, Item
-from afcot_core.template import format_question
-from afcot_paper.prompts import chain_text, fill, text
+from afcot_core.template import format_question, remove_option
+from afcot_paper.prompts import SETS, Prompts, bullets, listing
 
 
 class GateReply(msgspec.Struct):
@@ -31,6 +39,17 @@ class ValidationReply(msgspec.Struct):
     validation: Any = None
 
 
+class FollowupReply(msgspec.Struct):
+    answer: Any = None
+    followup: Any = None
+
+
+class DiscriminateReply(msgspec.Struct):
+    remaining: Any = None
+    answer: Any = None
+    followup: Any = None
+
+
 class SummaryReply(msgspec.Struct):
     summary: str
 
@@ -39,14 +58,42 @@ class ReasoningReply(msgspec.Struct):
     reasoning: str
 
 
-class Alg6Config(msgspec.Struct, forbid_unknown_fields=True):
+class PaperConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Options shared by the paper's algorithms."""
+
+    #: prompt set: "paper" (the released code's content) or "strict-perception" (perception-only wording)
+    prompts: str = "paper"
+    #: causality check: the LLM answers from the REASONING part alone; reject when it misses the CONCLUSION
+    causality: bool = False
+
+    def __post_init__(self) -> None:
+        if self.prompts not in SETS:
+            raise ValueError(f"prompts: unknown prompt set '{self.prompts}'; sets: {', '.join(SETS)}")
+
+
+class Alg6Config(PaperConfig):
     """Options of Algorithm 6."""
 
-    max_sub_questions: int = 8
+    #: keep at most this many of the LLM's sub-questions (0: all of them, as in the paper)
+    max_sub_questions: int = 0
 
 
-class Alg8Config(msgspec.Struct, forbid_unknown_fields=True):
+class Alg7Config(PaperConfig):
+    """Options of Algorithm 7."""
+
+    #: most follow-up rounds (the paper's maximum_CoT_depth)
+    max_rounds: int = 10
+
+
+class Alg8Config(PaperConfig):
     """Options of Algorithm 8."""
+
+
+class Alg9Config(PaperConfig):
+    """Options of Algorithm 9."""
+
+    #: most discriminating rounds before the LLM must settle on a label
+    max_rounds: int = 10
 
 
 def truthy(value: Any) -> bool:
@@ -58,78 +105,234 @@ def truthy(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() in ("1", "true", "yes")
 
 
-async def predict_and_validate(item: Item, question: str, chain: list[tuple[str, str]],
-                               ctx: ItemContext) -> tuple[str, bool]:
-    """Steps 3–4: the LLM's own answer, and its judgement whether the ground truth is inferable."""
-    context = {"caption": chain[0][1], "chain": chain_text(chain[1:]), "question": question}
-    predicted, judged = await asyncio.gather(
-        ctx.llm_json(fill("predict", **context), AnswerReply, "predict"),
-        ctx.llm_json(fill("validate", answer=item.answer, **context), ValidationReply, "validate"),
-    )
-    answer = predicted.answer if isinstance(predicted.answer, str) else str(predicted.answer or "")
-    return answer, truthy(judged.validation)
+def as_text(value: Any) -> str:
+    """A reply field as text ("" for a missing one)."""
+    return value.strip() if isinstance(value, str) else "" if value is None else str(value)
 
 
-class Alg6(Strategy):
+def unsure(answer: str) -> bool:
+    return answer.strip().lower() in ("", "unsure")
+
+
+def ends_with_answer(prediction: str, answer: str) -> bool:
+    """The paper's match: the lower-cased prediction ends with the answer without its option tag."""
+    return prediction.strip().lower().endswith(remove_option(answer))
+
+
+class PaperStrategy(Strategy):
+    """What the paper's algorithms share: prompts, the LLM's verdicts and the causality check."""
+
+    config: PaperConfig
+
+    def __init__(self, config: PaperConfig) -> None:
+        self.config = config
+        self.prompts = Prompts(config.prompts)
+
+    def question(self, item: Item) -> str:
+        return format_question(item.question, item.choices)
+
+    async def caption(self, item: Item, ctx: ItemContext) -> tuple[str, str]:
+        query = self.prompts.text("caption")
+        return query, await ctx.alm(query, item.audio, step="caption")
+
+    async def verdicts(self, item: Item, chain: list[tuple[str, str]], ctx: ItemContext,
+                       prediction: str | None = None) -> Evidence:
+        """Steps 3–4: the LLM's own answer (unless given) and its judgement whether the answer is inferable.
+
+        Validation is 0 without a call when the chain holds only the caption, as in the paper.
+        """
+        context = {"caption": chain[0][1], "chain": self.prompts.evidence(chain[1:]), "question": self.question(item)}
+        asks = []
+        if prediction is None:
+            asks.append(ctx.llm_json(self.prompts.fill("predict", **context), AnswerReply, "predict",
+                                     fallback=AnswerReply(answer="unsure")))
+        if len(chain) > 1:
+            asks.append(ctx.llm_json(self.prompts.fill("validate", answer=item.answer, **context), ValidationReply,
+                                     "validate", fallback=ValidationReply(validation=0)))
+        replies = list(await asyncio.gather(*asks))
+        if prediction is None:
+            prediction = as_text(replies.pop(0).answer) or "unsure"
+        judge = truthy(replies[0].validation) if replies else False
+        return Evidence(chain, prediction=prediction, judge=judge)
+
+    async def compose(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
+        cot = await self.write(item, evidence, ctx)
+        if self.config.causality:
+            await self.check_causality(item, cot, ctx)
+        return cot
+
+    async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
+        """Write the four parts from accepted evidence."""
+        raise NotImplementedError
+
+    async def check_causality(self, item: Item, cot: CoT, ctx: ItemContext) -> None:
+        """Reject when the LLM, shown only the question, its options and the REASONING, misses the CONCLUSION."""
+        prompt = self.prompts.fill("causality", reasoning=cot.reasoning, question=self.question(item))
+        reply = await ctx.llm_json(prompt, AnswerReply, "causality", fallback=AnswerReply(answer="unsure"))
+        answer = as_text(reply.answer) or "unsure"
+        if not ends_with_answer(answer, item.answer):
+            raise Rejected(f"causality: from the reasoning alone the LLM answers '{answer}', not '{item.answer}'")
+
+    async def write_interactive(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
+        """Algorithms 7 and 9: SUMMARY on how to start; REASONING = the raw rounds, then the LLM's why."""
+        question, rounds = self.question(item), evidence.chain[1:]
+        summary, suffix = await asyncio.gather(
+            ctx.llm_json(self.prompts.fill("summary_interactive", question=question,
+                                           sub_questions=bullets([q for q, _ in rounds])), SummaryReply, "summary"),
+            ctx.llm_json(self.prompts.fill("reasoning_interactive", question=question, answer=item.answer,
+                                           chain=listing(evidence.chain)), ReasoningReply, "reasoning"),
+        )
+        raw = "".join(f"{q} {a}\n" for q, a in rounds)
+        return CoT(summary=summary.summary, caption=evidence.caption, reasoning=raw + suffix.reasoning,
+                   conclusion=item.answer)
+
+
+class Alg6(PaperStrategy):
     """AQA by breadth-first sub-questions: gate, parallel ALM answers, predict, validate, compose."""
 
     name = "alg6-aqa-subquestions"
     kinds = ("aqa",)
-
-    def __init__(self, config: Alg6Config) -> None:
-        self.config = config
+    config: Alg6Config
 
     async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
-        question = format_question(item.question, item.choices)
-        gate = await ctx.llm_json(fill("gate", question=question), GateReply, "gate")
-        subs = gate.sub_questions
+        # 1. gate and decomposition (LLM)
+        gate = await ctx.llm_json(self.prompts.fill("gate", question=self.question(item)), GateReply, "gate")
         if not truthy(gate.require_step_by_step):
-            raise Rejected("gate: the LLM found no need for step-by-step reasoning")
+            raise Rejected("gate/no-step-by-step: the LLM found no need for step-by-step reasoning")
+        subs = gate.sub_questions
         if not isinstance(subs, list) or not subs or not all(isinstance(s, str) and s.strip() for s in subs):
-            raise Rejected("gate: sub_questions is missing, empty or not a list of strings")
-        subs = [s.strip() for s in subs[: self.config.max_sub_questions]]
-        queries = [text("caption"), *subs]
-        answers = await asyncio.gather(*(ctx.alm(q, item.audio) for q in queries))
-        chain = list(zip(queries, answers, strict=True))
-        prediction, judge = await predict_and_validate(item, question, chain, ctx)
-        return Evidence(chain, prediction=prediction, judge=judge, notes={"sub_questions": subs})
+            raise Rejected("gate/no-sub-questions: sub_questions is missing, empty or not a list of strings")
+        subs = [s.strip() for s in subs[: self.config.max_sub_questions or None]]
+        # 2. the ALM answers the caption query and every sub-question, all at once (BFS)
+        queries = [self.prompts.text("caption"), *subs]
+        answers = await asyncio.gather(*(ctx.alm(q, item.audio, step=f"sub:{i}") for i, q in enumerate(queries)))
+        # 3–4. prediction and validation (LLM)
+        evidence = await self.verdicts(item, list(zip(queries, answers, strict=True)), ctx)
+        evidence.notes["sub_questions"] = subs
+        return evidence
 
-    async def compose(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
-        question = format_question(item.question, item.choices)
-        subs = "\n".join(f"- {q}" for q, _ in evidence.chain[1:])
+    async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
+        question = self.question(item)
         summary, reasoning = await asyncio.gather(
-            ctx.llm_json(fill("summary", question=question, sub_questions=subs), SummaryReply, "summary"),
-            ctx.llm_json(fill("reasoning", question=question, chain=chain_text(evidence.chain)),
+            ctx.llm_json(self.prompts.fill("summary", question=question,
+                                           sub_questions=bullets([q for q, _ in evidence.chain[1:]])),
+                         SummaryReply, "summary"),
+            ctx.llm_json(self.prompts.fill("reasoning", question=question, chain=listing(evidence.chain)),
                          ReasoningReply, "reasoning"),
         )
         return CoT(summary=summary.summary, caption=evidence.caption, reasoning=reasoning.reasoning,
                    conclusion=item.answer)
 
 
-class Alg8(Strategy):
+class Alg7(PaperStrategy):
+    """AQA by depth-first conversation: gate, caption, then one LLM follow-up and its ALM answer per round."""
+
+    name = "alg7-aqa-interactive"
+    kinds = ("aqa",)
+    config: Alg7Config
+
+    async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
+        question = self.question(item)
+        # 1. gate (LLM), without sub-questions
+        gate = await ctx.llm_json(self.prompts.fill("gate_only", question=question), GateReply, "gate")
+        if not truthy(gate.require_step_by_step):
+            raise Rejected("gate/no-step-by-step: the LLM found no need for step-by-step reasoning")
+        # 2. caption (ALM)
+        chain = [await self.caption(item, ctx)]
+        # 3. rounds: the LLM answers almost surely, or asks one follow-up that the ALM answers
+        answer = "unsure"
+        for round_ in range(self.config.max_rounds):
+            prompt = self.prompts.fill("followup", caption=chain[0][1], chain=self.prompts.evidence(chain[1:]),
+                                       question=question)
+            reply = await ctx.llm_json(prompt, FollowupReply, f"followup:{round_}",
+                                       fallback=FollowupReply(answer="unsure"))
+            answer = as_text(reply.answer) or "unsure"
+            if not unsure(answer):
+                break
+            followup = as_text(reply.followup)
+            if not followup:
+                raise Rejected("followup/missing: the LLM was unsure and asked no follow-up question")
+            chain.append((followup, await ctx.alm(followup, item.audio, step=f"round:{round_}")))
+        # 4. validation (LLM); the accept rule decides
+        evidence = await self.verdicts(item, chain, ctx, prediction=answer)
+        evidence.notes["rounds"] = len(chain) - 1
+        return evidence
+
+    async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
+        return await self.write_interactive(item, evidence, ctx)
+
+
+class Alg8(PaperStrategy):
     """Classification as MCQ: per-choice description (no audio) and fit (with audio), rule-based compose."""
 
     name = "alg8-classification-mcq"
     kinds = ("classification",)
-
-    def __init__(self, config: Alg8Config) -> None:
-        self.config = config
+    config: Alg8Config
 
     async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
         if not item.choices or len(item.choices) < 2:
-            raise Rejected("alg8: a classification item needs at least two choices")
-        queries: list[tuple[str, bool]] = [(text("caption"), True)]
+            raise Rejected("choices/too-few: a classification item needs at least two choices")
+        # the caption (audio), then per choice a description (no audio: the ALM as a knowledge source) and a fit
+        queries: list[tuple[str, bool]] = [(self.prompts.text("caption"), True)]
         for choice in item.choices:
-            queries += [(fill("describe", label=choice), False), (fill("fit", label=choice), True)]
-        answers = await asyncio.gather(*(ctx.alm(q, item.audio if audio else None) for q, audio in queries))
+            queries += [(self.prompts.fill("describe", label=choice), False),
+                        (self.prompts.fill("fit", label=choice), True)]
+        answers = await asyncio.gather(*(ctx.alm(q, item.audio if audio else None, step=f"query:{i}")
+                                         for i, (q, audio) in enumerate(queries)))
         chain = [(q, a) for (q, _), a in zip(queries, answers, strict=True)]
-        question = format_question(item.question, item.choices)
-        prediction, judge = await predict_and_validate(item, question, chain, ctx)
-        return Evidence(chain, prediction=prediction, judge=judge)
+        return await self.verdicts(item, chain, ctx)
 
-    async def compose(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
+    async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         assert item.choices is not None
-        summary = fill("classification_summary", choices=", ".join(item.choices))
+        summary = self.prompts.fill("classification_summary", choices=", ".join(item.choices))
         pairs = evidence.chain[1:]
         reasoning = "\n".join(f"{pairs[i][1]} {pairs[i + 1][1]}" for i in range(0, len(pairs), 2))
         return CoT(summary=summary, caption=evidence.caption, reasoning=reasoning, conclusion=item.answer)
+
+
+class Alg9(PaperStrategy):
+    """Classification by elimination: per round the LLM drops ruled-out choices and asks one discriminating question."""
+
+    name = "alg9-classification-interactive"
+    kinds = ("classification",)
+    config: Alg9Config
+
+    async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
+        if not item.choices or len(item.choices) < 2:
+            raise Rejected("choices/too-few: a classification item needs at least two choices")
+        chain = [await self.caption(item, ctx)]
+        remaining = list(item.choices)
+        history = [list(remaining)]
+        answer = "unsure"
+        for round_ in range(self.config.max_rounds):
+            prompt = self.prompts.fill("discriminate", caption=chain[0][1], chain=self.prompts.evidence(chain[1:]),
+                                       labels=bullets(remaining))
+            reply = await ctx.llm_json(prompt, DiscriminateReply, f"discriminate:{round_}",
+                                       fallback=DiscriminateReply(answer="unsure"))
+            remaining = self._kept(remaining, reply.remaining)
+            history.append(list(remaining))
+            answer = as_text(reply.answer) or "unsure"
+            if not unsure(answer):
+                break
+            if len(remaining) == 1:
+                answer = remaining[0]
+                break
+            followup = as_text(reply.followup)
+            if not followup:
+                raise Rejected("followup/missing: several labels remain and the LLM asked no follow-up question")
+            chain.append((followup, await ctx.alm(followup, item.audio, step=f"round:{round_}")))
+        evidence = await self.verdicts(item, chain, ctx, prediction=answer)
+        evidence.notes.update(rounds=len(chain) - 1, remaining=history)
+        return evidence
+
+    @staticmethod
+    def _kept(remaining: list[str], reply: Any) -> list[str]:
+        """The labels the LLM keeps: only ones still in play; a reply that names none of them keeps them all."""
+        if not isinstance(reply, list):
+            return remaining
+        named = {as_text(label).lower() for label in reply}
+        kept = [label for label in remaining if label.lower() in named]
+        return kept or remaining
+
+    async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
+        return await self.write_interactive(item, evidence, ctx)
