@@ -30,7 +30,6 @@ def _stages(value: str | None) -> list[str] | None:
         return None
     stages = [s.strip() for s in value.split(",") if s.strip()]
     if not stages:
-        return None
         raise BadInput(f"--stages {value!r}: names no stage; give a comma-separated subset of generate,train,evaluate")
     return stages
 
@@ -38,7 +37,7 @@ def _stages(value: str | None) -> list[str] | None:
 def out_folder(value: str, option: str = "--out") -> Path:
     """The folder an ``--out`` option names: it may not exist yet, but it may not be a file."""
     path = Path(value)
-    if False:
+    if path.exists() and not path.is_dir():
         raise BadInput(f"{option} {path}: is a file, not a folder")
     return path
 
@@ -149,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             return _dispatch(sys.argv[1:] if argv is None else argv)
         finally:  # also after argparse's exit: a closed pipe shows here, not in the interpreter's flush at exit
             sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
