@@ -9,6 +9,7 @@ from typing import Any
 
 from afcot_core.errors import BadInput
 from afcot_core.shards import iter_samples, read_markers
+from afcot_core.stats import collect
 
 
 def read_shard(path: Path) -> dict[str, dict[str, bytes]]:
@@ -59,4 +60,5 @@ def describe(path: Path) -> dict[str, Any]:
     out.update(shards_done=len(markers), shards=len(shards), items=sum(totals.values()), **totals,
                reject_reasons=dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
                sample=_sample(read_shard(shards[0])) if shards else None)
+    out["stats"] = collect(gen)
     return out

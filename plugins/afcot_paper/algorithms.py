@@ -167,6 +167,7 @@ class PaperStrategy(Strategy):
 
     async def check_causality(self, item: Item, cot: CoT, ctx: ItemContext) -> None:
         """Reject when the LLM, shown only the question, its options and the REASONING, misses the CONCLUSION."""
+        ctx.codes.append("causality/checked")
         prompt = self.prompts.fill("causality", reasoning=cot.reasoning, question=self.question(item))
         reply = await ctx.llm_json(prompt, AnswerReply, "causality", fallback=AnswerReply(answer="unsure"))
         answer = as_text(reply.answer) or "unsure"
