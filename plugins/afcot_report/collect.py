@@ -104,17 +104,20 @@ def _records(generate: Path, samples: int) -> tuple[dict[str, Yield], Counter[st
 
 
 def _losses(root: Path) -> list[tuple[int, float]]:
-    """Training loss by step from the run's log (the last value of a step wins after a resume)."""
+    """Training loss by step: ``train/metrics.jsonl`` (one line per optimiser step), else the run log's
+    ``train step`` events; the last value of a step wins (a resumed run logs its steps again)."""
+    metrics = root / "train" / "metrics.jsonl"
     log = root / "logs" / "run.jsonl"
+    source, wanted = (metrics, None) if metrics.is_file() else (log, "train step")
     by_step: dict[int, float] = {}
-    if log.is_file():
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+    if source.is_file():
+        for line in source.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                event = json.loads(line)
+                row = json.loads(line)
             except json.JSONDecodeError:
-                continue
-            if isinstance(event, dict) and event.get("event") == "train step" and "loss" in event:
-                by_step[int(event["step"])] = float(event["loss"])
+                continue  # a torn last line of a killed run
+            if isinstance(row, dict) and (wanted is None or row.get("event") == wanted) and "loss" in row:
+                by_step[int(row["step"])] = float(row["loss"])
     return sorted(by_step.items())
 
 

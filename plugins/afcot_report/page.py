@@ -18,6 +18,7 @@ pre{background:#f4f6f9;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .sample{border:1px solid #d6dbe4;border-radius:6px;padding:.6rem 1rem;margin:1rem 0}
 .accepted{border-left:5px solid #2e8b57}.rejected{border-left:5px solid #c0392b}.failed{border-left:5px solid #888}
 .muted{color:#5b6577}dt{font-weight:600}dd{margin:0 0 .4rem 0}img.plot{max-width:100%}
+.cot dd{white-space:pre-wrap}
 """
 
 
@@ -84,7 +85,7 @@ def loss_svg(losses: list[tuple[int, float]], width: int = 640, height: int = 26
             f'{axis}{ticks}<polyline fill="none" stroke="#2b5fad" stroke-width="2" points="{points}"/>{dots}</svg>')
 
 
-def _sample(sample: Sample) -> str:
+def _sample(sample: Sample, open_trace: bool = False) -> str:
     record, item = sample.record, sample.record.item
     parts = [f'<section class="sample {escape(record.verdict)}" data-id="{escape(item.id)}">',
              f"<h3>{escape(item.id)} <span class=muted>· {escape(record.strategy)} · {escape(record.verdict)}"
@@ -109,7 +110,8 @@ def _sample(sample: Sample) -> str:
         calls = "".join(f"<li><b>{escape(c.role)}</b> <span class=muted>{escape(c.model)}"
                         f"{' · with audio' if c.with_audio else ''}</span><pre>{escape(c.prompt)}</pre>"
                         f"<pre>→ {escape(c.reply)}</pre></li>" for c in record.trace)
-        parts.append(f'<details class="trace"><summary>teacher trace ({len(record.trace)} calls)</summary>'
+        opened = " open" if open_trace else ""
+        parts.append(f'<details class="trace"{opened}><summary>teacher trace ({len(record.trace)} calls)</summary>'
                      f"<ol>{calls}</ol></details>")
     parts.append("</section>")
     return "\n".join(parts)
@@ -137,7 +139,7 @@ def render(view: RunView) -> str:
             body.append(_table(["rejected by", "records"], [[k, str(n)] for k, n in view.reasons.most_common()],
                                {1}, "reasons"))
         body.append("<h3>Accepted samples</h3>")
-        body += [_sample(s) for s in view.accepted] or ["<p class=muted>none</p>"]
+        body += [_sample(s, open_trace=i == 0) for i, s in enumerate(view.accepted)] or ["<p class=muted>none</p>"]
         body.append("<h3>Rejected samples</h3>")
         body += [_sample(s) for s in view.rejected] or ["<p class=muted>none</p>"]
     else:
