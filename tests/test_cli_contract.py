@@ -91,7 +91,9 @@ def test_bad_manifests_exit_2_naming_what_is_wrong(tmp_path, capsys, case, expec
                         "--set", _source(**table))
     assert code == 2, err
     assert expect in err
-    assert (table["path"] if case != "audio_root" else table["audio_root"]) in err
+    named = {"folder": table["path"], "empty": str(manifest), "audio_root": table.get("audio_root"),
+             "limit": "[generate.source]"}[case]
+    assert named in err
     assert not out.exists()
 
 

@@ -1,0 +1,58 @@
+"""What a run leaves in its process: its log file closed, later events outside it, the environment as before."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from afcot_core import log, runner, weights
+from afcot_core import recipe as recipes
+
+from .conftest import QUICKSTART
+
+SMALL = ["generate.source.items=6", "generate.shard_size=3"]
+
+
+def _open_paths() -> set[str]:
+    fds = Path("/proc/self/fd")
+    paths = set()
+    for fd in fds.iterdir():
+        try:
+            paths.add(os.readlink(fd))
+        except OSError:
+            continue
+    return paths
+
+
+@pytest.mark.parametrize("before", [None, "/somewhere/else"])
+def test_after_a_run_its_log_is_closed_and_the_environment_is_as_before(tmp_path, plugins, monkeypatch, before):
+    if before is None:
+        monkeypatch.delenv(weights.RUN_DIR_ENV, raising=False)
+    else:
+        monkeypatch.setenv(weights.RUN_DIR_ENV, before)
+    out = tmp_path / "run"
+    runner.run(recipes.load(QUICKSTART, plugins, SMALL), plugins, out, stages=["generate"], show_progress=False)
+    run_log = out / "logs" / "run.jsonl"
+    events = [json.loads(line)["event"] for line in run_log.read_text().splitlines()]
+    assert "stage finished" in events
+    assert os.environ.get(weights.RUN_DIR_ENV) == before
+    assert str(run_log.resolve()) not in _open_paths()
+    log.get().warning("an event after the run")
+    assert "an event after the run" not in run_log.read_text()
+
+
+def test_a_failing_stage_also_closes_the_log_and_restores_the_environment(tmp_path, plugins, monkeypatch):
+    monkeypatch.delenv(weights.RUN_DIR_ENV, raising=False)
+    recipe = recipes.load(QUICKSTART, plugins, SMALL)
+    section = recipe.stages["generate"]
+
+    def boom(ctx):
+        assert os.environ[weights.RUN_DIR_ENV] == str((tmp_path / "run").resolve())
+        raise RuntimeError("stage exploded")
+
+    monkeypatch.setattr(type(section), "run", lambda self, ctx: boom(ctx))
+    with pytest.raises(RuntimeError, match="stage exploded"):
+        runner.run(recipe, plugins, tmp_path / "run", stages=["generate"], show_progress=False)
+    assert weights.RUN_DIR_ENV not in os.environ
+    assert not any(p.endswith("run.jsonl") for p in _open_paths())
