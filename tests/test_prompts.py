@@ -1,0 +1,91 @@
+"""The default prompts carry the content of the released steps (spec/PAPER.md §4), nothing added, nothing dropped."""
+
+import re
+
+import pytest
+from afcot_paper.prompts import NAMES, SETS, Prompts, all_prompts, header, source, text
+
+# step → phrases (case-insensitive) and JSON keys the released step has
+CONTENT = {
+    "gate": ["imagine you are listening to an audio", "requires step-by-step reasoning", "recognizing the source",
+             "whether a specific sound exists", "system one", "at least two to three steps", "empty list",
+             '"require_step_by_step"', '"sub_questions"', "$question"],
+    "gate_only": ["imagine you are listening to an audio", "requires step-by-step reasoning", "system one",
+                  "at least two to three steps", '"require_step_by_step"', "$question"],
+    "predict": ["imagine you are listening to an audio", "the caption of the audio is", "try your best to answer",
+                '"unsure"', "hard to answer", "plain text, not an option", "confident prediction", '"answer"',
+                "$caption", "$chain", "$question"],
+    "validate": ["imagine you are listening to an audio", "the caption of the audio is", "ground truth answer is",
+                 "can be inferred from the caption and the reasoning chain", "0 means unable", "1 means able",
+                 '"validation"', "$answer", "$chain"],
+    "chain": ["reasoning chain containing a few questions and answers", "more information about the audio"],
+    "summary": ["imagine you are listening to an audio", "possible reasoning chain", "briefly summarize the question",
+                "how to think", "is there only one bird squawking?", "only chirping", "how many birds are squawking",
+                "i will first check if the squawking sounds exist", '"summary"', "$sub_questions"],
+    "summary_interactive": ["how to start thinking", "assume that you do not know the answers",
+                            "ignore later questions", "is there only one bird squawking?", '"summary"'],
+    "reasoning": ["imagine you are listening to an audio", "possible reasoning chain", "refine the reasoning chain",
+                  "logical, precise, and progressive", "disregard useless questions", '"reasoning"', "$chain"],
+    "reasoning_interactive": ["ground truth answer is", "briefly describe why the reasoning chain answers the question",
+                              '"reasoning"', "$answer", "$chain"],
+    "followup": ["almost surely", "plain text, not an option", "follow-up question about the sound aspect",
+                 "as concise as possible", "just ask one thing at a time", "opportunity to ask more questions",
+                 '"answer"', '"followup"', '"unsure"'],
+    "caption": ["generate caption for this audio input."],
+    "describe": ["describe the acoustic properties of '$label' in one or two sentences",
+                 "just focus on the information in terms of sound"],
+    "fit": ["how does this sound fit with the label '$label'?"],
+    "classification_summary": ["the question is to classify the sound to be one of $choices",
+                               "for each choice, i will describe its acoustic properties"],
+}
+# restrictions and style rules the released steps do not have
+ADDED = ["alone", "cannot hear", "first person", "without giving the answer", "do not mention", "at a glance",
+         "observations of the audio", "not mention"]
+
+
+@pytest.mark.parametrize("step", sorted(CONTENT))
+def test_each_default_prompt_carries_the_released_content_and_nothing_more(step):
+    prompt = Prompts().text(step).lower()
+    missing = [phrase for phrase in CONTENT[step] if phrase.lower() not in prompt]
+    assert not missing, f"{step} lacks {missing}"
+    assert not [phrase for phrase in ADDED if phrase in prompt], step
+
+
+def test_the_gate_puts_no_limit_on_what_a_sub_question_asks():
+    gate = Prompts().text("gate").lower()
+    assert "perception" not in gate and "from the audio" not in gate and "listener can answer" not in gate
+
+
+def test_every_prompt_file_opens_with_a_header_naming_its_step_and_source():
+    for prompt_set in SETS:
+        for name in NAMES:
+            line = header(name, prompt_set)
+            assert source(name, prompt_set).startswith("# ") and not text(name, prompt_set).startswith("#")
+            assert re.match(r"[a-z -]+ \(", line) and ("AF_CoT_Train/" in line or "ours" in line
+                                                         or "strict-perception" in line), line
+
+
+def test_the_strict_perception_set_keeps_the_earlier_wording_and_falls_back_to_paper():
+    strict = Prompts("strict-perception")
+    assert "answer from the audio alone" in strict.text("gate") and "You cannot hear" in strict.text("predict")
+    assert strict.text("followup") == Prompts().text("followup")
+    assert len(all_prompts()) == len(SETS) * len(NAMES)
+    with pytest.raises(ValueError, match="unknown prompt set"):
+        Prompts("nope")
+
+
+def test_the_chain_reaches_the_llm_as_question_and_answer_lines():
+    evidence = Prompts().evidence([("Is a gull calling?", "Yes.")])
+    assert evidence.endswith("\nQuestion: Is a gull calling?\nAnswer: Yes.") and Prompts().evidence([]) == ""
+
+
+def test_a_recipe_selects_the_prompt_set(plugins):
+    from afcot_core import recipe as recipes
+    from afcot_core.errors import BadInput
+
+    from .conftest import QUICKSTART
+
+    recipe = recipes.load(QUICKSTART, plugins, ['generate.strategies.aqa.prompts="strict-perception"'])
+    assert recipe.stages["generate"].strategies["aqa"].build().prompts.set == "strict-perception"
+    with pytest.raises(BadInput, match="prompts"):
+        recipes.load(QUICKSTART, plugins, ['generate.strategies.aqa.prompts="mine"'])
