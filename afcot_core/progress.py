@@ -26,7 +26,6 @@ class Bar:
         self.skipped_items = 0
         self.done_here = 0
         self._started = time.monotonic()
-        self._announced = False
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -51,7 +50,9 @@ class Bar:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._progress.stop()
-        self._announce()
+        if self.skipped_items:
+            log.get().info("resumed", stage=self.name, shards_skipped=self.skipped_shards,
+                           items_skipped=self.skipped_items, items_done=self.done_here)
 
     @property
     def rate(self) -> float | None:
@@ -69,22 +70,19 @@ class Bar:
 
     def _refresh(self, advance: int) -> None:
         rate = self.rate
-        resumed = f"({self.skipped_shards} shards done before)" if self.skipped_shards else ""
+        resumed = (f"({self.skipped_shards} shards done before)" if self.skipped_shards
+                   else f"({self.skipped_items} items done before)" if self.skipped_items else "")
         self._progress.update(self._task, advance=advance, accepted=self.counts.accepted,
                               rejected=self.counts.rejected, failed=self.counts.failed, eta=self.eta(),
                               rate=f"{rate:.1f} it/s" if rate is not None else "", resumed=resumed)
 
-    def _announce(self) -> None:
-        """Log, once, how much of the stage an earlier run had finished."""
-        if self.skipped_shards and not self._announced:
-            self._announced = True
-            log.get().info("resumed", stage=self.name, shards_skipped=self.skipped_shards,
-                           items_skipped=self.skipped_items)
-
-    def record(self, verdict: str) -> None:
+    def record(self, verdict: str, resumed: bool = False) -> None:
+        """Count one item's verdict; ``resumed``: an item finished by an earlier run (not in the rate)."""
         setattr(self.counts, verdict, getattr(self.counts, verdict) + 1)
-        self.done_here += 1
-        self._announce()
+        if resumed:
+            self.skipped_items += 1
+        else:
+            self.done_here += 1
         self._refresh(1)
 
     def advance(self, done: ShardCounts) -> None:
