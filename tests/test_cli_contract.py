@@ -52,11 +52,16 @@ def _source(**table) -> str:
     return "generate.source={" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items()) + "}"
 
 
-def test_an_out_that_is_a_file_exits_2_naming_it(tmp_path, capsys):
+@pytest.mark.parametrize("command", [("recipe", "run", str(QUICKSTART), "--stages", "generate"),
+                                     ("recipe", "plan", str(QUICKSTART)),
+                                     ("bench", "run", "embedded-eval", "--model", "embedded-alm"),
+                                     ("recipe", "run", str(QUICKSTART), "--stages", "generate", "--set", "run.out=")])
+def test_an_out_that_is_a_file_exits_2_naming_it(tmp_path, capsys, command):
     target = tmp_path / "taken.txt"
     target.write_text("not a folder")
-    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(target))
-    assert code == 2
+    args = [a + str(target) if a == "run.out=" else a for a in command]
+    code, _, err = _run(capsys, *args, *([] if "run.out=" in command else ["--out", str(target)]))
+    assert code == 2, err
     assert str(target) in err and "is a file" in err
     assert target.read_text() == "not a folder"
 

@@ -85,6 +85,7 @@ def score_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     from afcot_core import log as logging
+    from afcot_core.cli import out_folder
     from afcot_core.plugins import default
     from afcot_core.progress import Bar
     from afcot_core.stages.evaluate import EvaluateStage
@@ -101,7 +102,7 @@ def run_command(args: argparse.Namespace) -> int:
     problems = [p for c in section.components() for p in c.preflight()]
     if problems:
         raise BadInput("cannot start, inputs are missing:\n  " + "\n  ".join(problems))
-    out = Path(args.out or Path("runs") / "bench" / f"{args.benchmark}-{args.model}")
+    out = out_folder(args.out or str(Path("runs") / "bench" / f"{args.benchmark}-{args.model}"))
     logging.configure(out / "logs" / "bench.jsonl", quiet=args.quiet)
     results = section.run_into(out, logging.get().bind(command="bench run"),
                                lambda name, total: Bar(name, total, not args.quiet))
