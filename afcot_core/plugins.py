@@ -86,6 +86,8 @@ def _selected(eps: Iterable[md.EntryPoint], notices: list[str]) -> list[md.Entry
     allow = _env_names("AFCOT_PLUGINS")
     deny = _env_names("AFCOT_DISABLE_PLUGINS") or set()
     installed = sorted({ep.name for ep in eps})
+    if allow == set():
+        notices.append("AFCOT_PLUGINS is set but names no plugin: none is loaded")
     for var, names in (("AFCOT_PLUGINS", allow or set()), ("AFCOT_DISABLE_PLUGINS", deny)):
         for name in sorted(names - set(installed)):
             notices.append(f"{var}: '{name}' matches no installed plugin{suggest(name, installed)}; "

@@ -98,16 +98,15 @@ def is_hub_id(model: str) -> bool:
 def _missing_run_output(model: str, key: str) -> list[str]:
     if _planned is None:
         return []
+    from afcot_core.recipe import STAGES
+
     out, stages = _planned
     stage = model.replace("{run}", "", 1).strip("/").split("/", 1)[0]
-    if stage in stages:
-        return []
     path = Path(model.replace("{run}", str(out)))
-    if path.is_dir():
+    if stage not in STAGES or stage in stages or path.is_dir():
         return []
-    made_by = f"the {stage} stage, which this run leaves out" if stage else "an earlier run"
-    return [f"{key}: '{model}' is made by {made_by}, and {path} does not exist: run that stage first "
-            f"(or add it to --stages), or point {key} at an existing checkpoint"]
+    return [f"{key}: '{model}' is made by the {stage} stage, which this run leaves out, and {path} does not "
+            f"exist: run that stage first (or add it to --stages), or point {key} at an existing checkpoint"]
 
 
 def missing_packages(packages: dict[str, str]) -> list[str]:
