@@ -97,6 +97,7 @@ def test_an_allow_list_name_that_matches_nothing_is_warned_about(monkeypatch):
     monkeypatch.delenv("AFCOT_PLUGINS")
     monkeypatch.setenv("AFCOT_DISABLE_PLUGINS", "nonexistent")
     assert any("AFCOT_DISABLE_PLUGINS: 'nonexistent'" in w for w in loader.load().warnings())
+    monkeypatch.delenv("AFCOT_DISABLE_PLUGINS")
     monkeypatch.setenv("AFCOT_PLUGINS", " ")
     assert loader.load().warnings() == ["AFCOT_PLUGINS is set but names no plugin: none is loaded"]
 
