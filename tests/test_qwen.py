@@ -1,14 +1,19 @@
 """The Qwen teachers' transformers backend, on tiny random-weight models saved like real checkpoints."""
 
 import asyncio
+import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
+from afcot_qwen import hf
+from afcot_qwen.prompts import clip_wave
 
 from afcot_core import recipe as recipes
 from afcot_core import runner
 from afcot_core.audio import audio_ref_from_wave
 from afcot_core.errors import BadInput
+from afcot_core.teacher import Request
 
 from .conftest import QUICKSTART
 from .tiny_models import save_omni_thinker, save_qwen3
@@ -29,31 +34,100 @@ def _build(plugins, role, name, **config):
     return reg.build(msgspec.convert(config, reg.config))
 
 
-def test_omni_answers_depend_on_the_audio_and_batches_mix_text_only(plugins, qwen_folders):
+def _clip(seconds: float, seed: int):
+    rng = np.random.default_rng(seed)
+    return audio_ref_from_wave((0.3 * rng.standard_normal(int(16000 * seconds))).astype(np.float32), 16000)
+
+
+def test_omni_hears_each_clip_and_batches_mix_text_only(plugins, qwen_folders):
+    """The audio tower of the real teacher receives each clip's own log-mel (not zeros, not a neighbour's)."""
     _, omni = qwen_folders
     alm = _build(plugins, "teacher_alm", "qwen2.5-omni", model=str(omni), device="cpu", dtype="float32",
-                 max_new_tokens=6)
-    rng = np.random.default_rng(0)
-    a = audio_ref_from_wave((0.3 * np.sin(np.arange(32000) * 0.05)).astype(np.float32), 16000)
-    b = audio_ref_from_wave((0.3 * rng.standard_normal(20000)).astype(np.float32), 16000)
+                 max_new_tokens=4)
+    heard = []
+    hook = alm.lm.model.audio_tower.register_forward_pre_hook(
+        lambda module, args, kwargs: heard.append(kwargs.get("input_features", args[0] if args else None)),
+        with_kwargs=True)
+    clips = [_clip(2.0, 1), _clip(0.7, 2)]
 
     async def ask_all():
-        return await asyncio.gather(alm.ask("Describe.", a), alm.ask("Describe.", b), alm.ask("Describe.", None))
+        return await asyncio.gather(*(alm.ask("Describe.", c) for c in clips), alm.ask("Describe.", None))
 
-    replies = [r.text for r in asyncio.run(ask_all())]
-    assert alm.batch_sizes == [3]
-    assert len(set(replies)) >= 2  # the audio changes what the model says
+    replies = asyncio.run(ask_all())
+    hook.remove()
+    assert alm.batch_sizes == [3] and len(replies) == 3 and len(heard) == 1
+    # the tower reads the valid frames of every clip, one after the other: each must be that clip's own
+    frames = [alm.features(clip_wave(Request("", c)), sampling_rate=16000, return_tensors="np",
+                           return_attention_mask=True) for c in clips]
+    own = np.concatenate([f["input_features"][0][:, : int(f["attention_mask"][0].sum())] for f in frames], axis=1)
+    got = heard[0].float().numpy()
+    assert got.shape == own.shape and np.allclose(got, own, atol=1e-5) and np.abs(got).max() > 0.1
     enc = alm.tok([alm._prompt("x", 50)], return_tensors="pt")
     assert int((enc["input_ids"] == alm.lm.config.audio_token_index).sum()) == 50
 
 
-def test_qwen3_reply_is_the_text_after_think(plugins, qwen_folders):
+def test_omni_features_padded_to_the_longest_clip_give_the_same_replies(plugins, qwen_folders, monkeypatch):
+    _, omni = qwen_folders
+    alm = _build(plugins, "teacher_alm", "qwen2.5-omni", model=str(omni), device="cpu", dtype="float32",
+                 max_new_tokens=6)
+    requests = [Request("Describe.", _clip(s, i)) for i, s in enumerate((0.4, 3.1, 1.7, 9.3))]
+    padded = alm.generate(requests)
+    features = hf.whisper_features(alm.features, [clip_wave(r) for r in requests])
+    assert features["input_features"].shape[-1] < 3000  # not 30 s
+    monkeypatch.setattr(hf, "whisper_features", lambda extractor, waves: extractor(
+        waves, sampling_rate=16000, return_attention_mask=True, padding="max_length", return_tensors="pt"))
+    assert alm.generate(requests) == padded  # Whisper's fixed 30 s padding says the same
+
+
+def _scripted_qwen3(folder: Path, words: str) -> Path:
+    """A real Qwen3 whose weights make it write ``words`` after the generation prompt, one token a step.
+
+    One layer whose attention and MLP outputs are zero passes each token's embedding to the head;
+    the head row of each next token is the previous token's embedding, so the model follows the chain.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config
+
+    save_qwen3(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    base = AutoModelForCausalLM.from_pretrained(folder)
+    config = Qwen3Config(**{**base.config.to_dict(), "num_hidden_layers": 1, "layer_types": None,
+                                                     "tie_word_embeddings": False})
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_config(config)
+    chain = [tok.encode("\n", add_special_tokens=False)[-1], *tok.encode(words, add_special_tokens=False)]
+    assert len(set(chain)) == len(chain), "every token of the script must be unique"
+    with torch.no_grad():
+        layer = model.model.layers[0]
+        layer.self_attn.o_proj.weight.zero_()
+        layer.mlp.down_proj.weight.zero_()
+        emb = model.model.embed_tokens.weight
+        model.lm_head.weight.zero_()
+        for prev, nxt in itertools.pairwise(chain):
+            model.lm_head.weight[nxt] = 50 * emb[prev] / emb[prev].norm()
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_qwen3_reply_is_the_text_after_think(plugins, tmp_path):
+    folder = _scripted_qwen3(tmp_path / "scripted", "<think>ab</think>xy<|im_end|>")
+    llm = _build(plugins, "teacher_llm", "qwen3", model=str(folder), device="cpu", dtype="float32",
+                 max_new_tokens=12)
+    assert llm.generate([Request("hi")]) == ["xy"]  # the model wrote <think>ab</think>xy
+    assert llm.generate([Request("hi", prefix="<think>ab</think>")]) == ["xy"]  # continues after a prefix
+
+
+def test_qwen3_samples_each_request_with_its_own_seed(plugins, qwen_folders):
     qwen3, _ = qwen_folders
-    llm = _build(plugins, "teacher_llm", "qwen3", model=str(qwen3), device="cpu", dtype="float32", max_new_tokens=5)
-    ids = llm.tok.encode("<think>plan</think>{\"a\": 1}", add_special_tokens=False)
-    assert llm.tok.decode(ids[len(ids) - ids[::-1].index(llm.think_end):]) == '{"a": 1}'
-    replies = llm.generate([__import__("afcot_core.teacher", fromlist=["Request"]).Request("hi")] * 2)
-    assert len(replies) == 2 and replies[0] == replies[1]
+    llm = _build(plugins, "teacher_llm", "qwen3", model=str(qwen3), device="cpu", dtype="float32",
+                 max_new_tokens=8, temperature=1.0, top_p=1.0, top_k=0)
+    alone = llm.generate([Request("hi", seed=1)])[0]
+    batch = llm.generate([Request("a longer prompt", seed=5), Request("hi", seed=1), Request("hi", seed=2)])
+    assert batch[1] == alone  # the batch neighbours do not change a request's sample
+    assert len({alone, batch[2], *llm.generate([Request("hi", seed=3), Request("hi", seed=4)])}) > 1
+    greedy = _build(plugins, "teacher_llm", "qwen3", model=str(qwen3), device="cpu", dtype="float32",
+                    max_new_tokens=8, temperature=0.0)
+    assert greedy.generate([Request("hi", seed=1), Request("hi", seed=2)]) == greedy.generate([Request("hi")]) * 2
 
 
 def test_generate_stage_runs_on_the_real_teachers(plugins, qwen_folders, tmp_path):
@@ -65,9 +139,9 @@ def test_generate_stage_runs_on_the_real_teachers(plugins, qwen_folders, tmp_pat
                         show_progress=False)
     counts = result["generate"]
     assert counts["accepted"] + counts["rejected"] + counts["failed"] == 4 and counts["failed"] == 0
-    # random weights never write valid JSON: every item is rejected at its first LLM step, with the reason
-    text = (tmp_path / "generate" / "rejects-000000.jsonl").read_text()
-    assert text.count("malformed LLM JSON") == 4
+    # random weights never write valid JSON: every item is rejected, with the reason
+    lines = (tmp_path / "generate" / "rejects-000000.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and all('"reason":"' in line for line in lines)
 
 
 def test_missing_weights_stop_the_run_before_any_work(plugins, tmp_path):
@@ -75,5 +149,5 @@ def test_missing_weights_stop_the_run_before_any_work(plugins, tmp_path):
     with pytest.raises(BadInput) as err:
         runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "out", stages=["generate"],
                    show_progress=False)
-    assert "Qwen/Qwen3-8B" in str(err.value) and "huggingface-cli download Qwen/Qwen3-8B" in str(err.value)
+    assert "Qwen/Qwen3-8B" in str(err.value) and "download Qwen/Qwen3-8B" in str(err.value)
     assert not (tmp_path / "out").exists()

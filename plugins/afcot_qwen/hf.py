@@ -1,4 +1,8 @@
-"""The transformers backend of the Qwen teachers: batched, greedy ``generate`` on local weights."""
+"""The transformers backend of the Qwen teachers: batched ``generate`` on local weights.
+
+Greedy when the config's temperature is 0; otherwise each row is sampled with its request's own seed
+(:mod:`afcot_qwen.sampling`), so a reply does not depend on its batch neighbours.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from afcot_core import audio as audio_io
 from afcot_core.errors import AfcotError
 from afcot_core.teacher import Request, Teacher
 from afcot_core.weights import resolve
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
+from afcot_qwen.prompts import SAMPLE_RATE, after_think, clip_wave, omni_prompt, qwen3_prompt, request_seeds
+from afcot_qwen.sampling import sampling_kwargs
 
-SAMPLE_RATE = 16000
 
-
-def _folder(model: str) -> Path:
+def weights_folder(model: str) -> Path:
     path = resolve(model)
     if path is None:
         raise AfcotError(f"weights for '{model}' are not on this machine; run `afcot recipe plan` for details")
@@ -33,12 +36,13 @@ def _load_tokenizer(path: Path) -> Any:
     return tok
 
 
-def _generate(model: Any, tok: Any, enc: dict, max_new_tokens: int) -> list[list[int]]:
+def _generate(model: Any, tok: Any, enc: dict, config: QwenLlmConfig | QwenOmniConfig,
+              seeds: list[int]) -> list[list[int]]:
     import torch
 
+    sampling = sampling_kwargs(config.temperature, config.top_p, config.top_k, seeds, config.device)
     with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tok.pad_token_id)
+        out = model.generate(**enc, max_new_tokens=config.max_new_tokens, pad_token_id=tok.pad_token_id, **sampling)
     return out[:, enc["input_ids"].shape[1]:].tolist()
 
 
@@ -50,7 +54,7 @@ class _HfTeacher(Teacher):
 
         super().__init__(config.batching)
         self.model = config.model
-        path = _folder(config.model)
+        path = weights_folder(config.model)
         self.tok = _load_tokenizer(path)
         self.lm = model_class.from_pretrained(path, dtype=getattr(torch, config.dtype)).to(config.device)
         self.lm.eval()
@@ -67,24 +71,15 @@ class HfQwenLlm(_HfTeacher):
 
         super().__init__(config, AutoModelForCausalLM)
         self.config = config
+        self.sampled = config.temperature > 0
         self.think_end = self.tok.convert_tokens_to_ids("</think>")
 
     def generate(self, requests: list[Request]) -> list[str]:
-        texts = [self.tok.apply_chat_template([{"role": "user", "content": r.prompt}], tokenize=False,
-                                              add_generation_prompt=True, enable_thinking=self.config.enable_thinking)
-                 + r.prefix for r in requests]
+        texts = [qwen3_prompt(self.tok, r, self.config.enable_thinking) for r in requests]
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.config.device)
-        replies = []
-        for ids in _generate(self.lm, self.tok, dict(enc), self.config.max_new_tokens):
-            if self.think_end in ids:
-                ids = ids[len(ids) - ids[::-1].index(self.think_end):]
-            replies.append(self.tok.decode(ids, skip_special_tokens=True).strip())
-        return replies
-
-
-def audio_token_count(valid_frames: int) -> int:
-    """How many ``<|AUDIO|>`` tokens the Omni audio tower makes of ``valid_frames`` mel frames."""
-    return ((valid_frames - 1) // 2 + 1 - 2) // 2 + 1
+        seeds = request_seeds(requests, self.config.seed)
+        return [self.tok.decode(after_think(ids, self.think_end), skip_special_tokens=True).strip()
+                for ids in _generate(self.lm, self.tok, dict(enc), self.config, seeds)]
 
 
 class HfQwenOmni(_HfTeacher):
@@ -97,38 +92,51 @@ class HfQwenOmni(_HfTeacher):
 
         super().__init__(config, Qwen2_5OmniThinkerForConditionalGeneration)
         self.config = config
+        self.sampled = config.temperature > 0
         self.features = WhisperFeatureExtractor.from_pretrained(self.path)
 
     def _prompt(self, text: str, audio_tokens: int, prefix: str = "") -> str:
-        audio = f"<|audio_bos|>{'<|AUDIO|>' * audio_tokens}<|audio_eos|>" if audio_tokens else ""
-        return (f"<|im_start|>system\n{self.config.system_prompt}<|im_end|>\n"
-                f"<|im_start|>user\n{audio}{text}<|im_end|>\n<|im_start|>assistant\n{prefix}")
-
-    def _wave(self, request: Request) -> np.ndarray:
-        assert request.audio is not None
-        return audio_io.load_at(request.audio, SAMPLE_RATE)[: 30 * SAMPLE_RATE]
+        return omni_prompt(self.config.system_prompt, text, audio_tokens, prefix)
 
     def generate(self, requests: list[Request]) -> list[str]:
         replies: dict[int, str] = {}
         with_audio = [i for i, r in enumerate(requests) if r.audio is not None]
         text_only = [i for i, r in enumerate(requests) if r.audio is None]
         if with_audio:
-            feats = self.features([self._wave(requests[i]) for i in with_audio], sampling_rate=SAMPLE_RATE,
-                                  return_attention_mask=True, padding="max_length", return_tensors="pt")
+            feats = whisper_features(self.features, [clip_wave(requests[i]) for i in with_audio])
             counts = [audio_token_count(int(n)) for n in feats["attention_mask"].sum(-1)]
             prompts = [self._prompt(requests[i].prompt, n, requests[i].prefix)
                        for i, n in zip(with_audio, counts, strict=True)]
             enc = dict(self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False))
             enc["input_features"] = feats["input_features"].to(self.lm.dtype)
             enc["feature_attention_mask"] = feats["attention_mask"]
-            self._decode(with_audio, enc, replies)
+            self._decode(with_audio, enc, replies, requests)
         if text_only:
             prompts = [self._prompt(requests[i].prompt, 0, requests[i].prefix) for i in text_only]
             self._decode(text_only, dict(self.tok(prompts, return_tensors="pt", padding=True,
-                                                  add_special_tokens=False)), replies)
+                                                  add_special_tokens=False)), replies, requests)
         return [replies[i] for i in range(len(requests))]
 
-    def _decode(self, indices: list[int], enc: dict, replies: dict[int, str]) -> None:
+    def _decode(self, indices: list[int], enc: dict, replies: dict[int, str], requests: list[Request]) -> None:
         enc = {k: v.to(self.config.device) for k, v in enc.items()}
-        for i, ids in zip(indices, _generate(self.lm, self.tok, enc, self.config.max_new_tokens), strict=True):
+        seeds = request_seeds([requests[i] for i in indices], self.config.seed)
+        for i, ids in zip(indices, _generate(self.lm, self.tok, enc, self.config, seeds), strict=True):
             replies[i] = self.tok.decode(ids, skip_special_tokens=True).strip()
+
+
+def audio_token_count(valid_frames: int) -> int:
+    """How many ``<|AUDIO|>`` tokens the Omni audio tower makes of ``valid_frames`` mel frames."""
+    return ((valid_frames - 1) // 2 + 1 - 2) // 2 + 1
+
+
+def whisper_features(extractor: Any, waves: list[np.ndarray]) -> Any:
+    """Log-mel features of a batch, padded to its longest clip instead of Whisper's fixed 30 s.
+
+    Every clip is first padded with zeros to the same length, plus one STFT window, so that each one's
+    valid frames see the same zeros after its end as under 30 s padding (the tower reads valid frames only).
+    """
+    hop, window = extractor.hop_length, extractor.n_fft
+    longest = max(len(w) for w in waves)
+    size = -(-(longest + window) // hop) * hop
+    return extractor(waves, sampling_rate=SAMPLE_RATE, return_attention_mask=True, padding="max_length",
+                     max_length=size, truncation=True, return_tensors="pt")

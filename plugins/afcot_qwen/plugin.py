@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from afcot_core.hookspecs import hookimpl
 
+# backend -> (module, LLM class, ALM class); imported only when built, so vllm and httpx stay optional
+_BACKENDS = {
+    "transformers": ("afcot_qwen.hf", "HfQwenLlm", "HfQwenOmni"),
+    "vllm": ("afcot_qwen.vllm_backend", "VllmQwenLlm", "VllmQwenOmni"),
+    "openai": ("afcot_qwen.openai_backend", "OpenAiQwenLlm", "OpenAiQwenOmni"),
+}
+
+
+def _build(config, which: int):
+    import importlib
+
+    module, *classes = _BACKENDS[config.backend]
+    return getattr(importlib.import_module(module), classes[which])(config)
+
 
 def _llm(config):
-    from afcot_qwen.hf import HfQwenLlm
-
-    return HfQwenLlm(config)
+    return _build(config, 0)
 
 
 def _omni(config):
-    from afcot_qwen.hf import HfQwenOmni
-
-    return HfQwenOmni(config)
+    return _build(config, 1)
 
 
 @hookimpl
