@@ -22,3 +22,23 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".", "mypy")
     session.run("mypy")
+
+
+@nox.session(venv_backend="none")
+def report_browser(session: nox.Session) -> None:
+    """Optional, not in CI: the quickstart's report page opened in Debian's chromium (apt-get install -y chromium).
+
+    Runs the whole quickstart (generate, train, evaluate) into runs/report_browser/run, writes its report, then
+    tests/browser_check.py takes a screenshot (runs/report_browser/report.png), checks the DOM and that the page
+    requests nothing remote. Uses the current environment (afcot with the dev extra). ``-- RUN`` checks RUN instead.
+    """
+    import shutil
+    from pathlib import Path
+
+    out = Path("runs/report_browser")
+    run = Path(session.posargs[0]) if session.posargs else out / "run"
+    if not session.posargs:
+        shutil.rmtree(run, ignore_errors=True)
+        session.run("afcot", "recipe", "run", "quickstart", "--out", str(run), "--quiet", env={"HF_HUB_OFFLINE": "1"})
+    session.run("afcot", "report", str(run), "--out", str(out / "report.html"))
+    session.run("python", "tests/browser_check.py", str(out / "report.html"), "--screenshot", str(out / "report.png"))
