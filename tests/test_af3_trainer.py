@@ -1,65 +1,172 @@
-"""The AF3 trainer on a tiny random AF3 saved like the real checkpoint, fed by quickstart shards."""
+"""The AF3 student on the shared training loop: label mask, checkpoints and resume, DDP, LoRA, the quickstart."""
 
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
 import pytest
-from afcot_flamingo.af3 import collate, conversation, read_samples
-
-from afcot_core import recipe as recipes
-from afcot_core import runner
+from afcot_flamingo.af3 import Af3Student, Af3Trainer
+from afcot_flamingo.config import Af3TrainConfig
+from afcot_flamingo.training.student import IGNORE, Example
 
 from .conftest import QUICKSTART
+from .student_data import write_shards
 from .tiny_models import save_af3
 
+torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def af3_folder(tmp_path_factory):
     return save_af3(tmp_path_factory.mktemp("af3") / "af3")
 
 
-@pytest.fixture(scope="session")
-def shards(tmp_path_factory, plugins):
-    out = tmp_path_factory.mktemp("gen")
-    runner.run(recipes.load(QUICKSTART, plugins, ["generate.source.items=12", "generate.shard_size=6"]), plugins,
-               out, stages=["generate"], show_progress=False)
-    return out
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    return write_shards(tmp_path_factory.mktemp("tones") / "generate", 16, per_shard=5)
 
 
-def test_labels_cover_only_the_assistant_turn(af3_folder, shards):
-    from transformers import AutoProcessor
+class Log:
+    """Collects log events; ``crash_at`` raises at that training step, as a killed process would stop."""
 
-    processor = AutoProcessor.from_pretrained(af3_folder)
-    samples = list(read_samples(sorted((shards / "generate").glob("shard-*.tar")), cot=True))[:2]
-    batch = collate(processor, samples, max_length=8192)
-    tok = processor.tokenizer
-    for row, (_, prompt, target) in enumerate(samples):
-        kept = batch["labels"][row][batch["labels"][row] != -100].tolist()
-        assert tok.decode(kept) == target + "<|im_end|>\n"
-        assert prompt.endswith("<CONCLUSION> tags.")
-    audio_id = tok.convert_tokens_to_ids("<sound>")
-    assert (batch["labels"][batch["input_ids"] == audio_id] == -100).all()
-    assert collate(processor, samples, max_length=10) is None
-    assert "<sound>" in processor.apply_chat_template(conversation("q", None), tokenize=False)
+    def __init__(self, crash_at: int | None = None) -> None:
+        self.events, self.crash_at = [], crash_at
+
+    def info(self, event, **kw):
+        self.events.append({"event": event, **kw})
+        if event == "train step" and kw["step"] == self.crash_at:
+            raise KeyboardInterrupt("killed")
+
+    warning = info
 
 
-def test_train_stage_lowers_the_loss_and_saves_a_loadable_checkpoint(af3_folder, shards, plugins, tmp_path):
-    import shutil
+def config(af3_folder, tones, **kw):
+    base = dict(model=str(af3_folder), data=str(tones), device="cpu", dtype="float32", learning_rate=3e-3,
+                schedule="cosine", warmup_ratio=0.2, global_batch=4, per_device_batch=2, max_steps=6, num_workers=2,
+                shuffle_buffer=8, checkpoint_every=2, plot=True, cpu_threads=1)
+    return Af3TrainConfig(**{**base, **kw})
 
+
+def test_labels_cover_exactly_the_assistant_turns(af3_folder):
+    student = Af3Student(config(af3_folder, None))
+    student.build(student.config, af3_folder, "cpu", torch.float32)
+    tok = student.processor.tokenizer
+    wave = np.zeros(16000, dtype=np.float32)
+    n = len(tok.encode("<|im_start|>assistant\n", add_special_tokens=False))
+    for turns in [(("Is it loud? (A) yes. (B) no.", "<SUMMARY> s </SUMMARY> (A) yes"),),
+                  (("What is it?", "A dog."), ("Is it loud?", "Yes, loud."))]:
+        enc = student.encode(Example(wave, turns, "test"))
+        ids, labels = enc["input_ids"], enc["labels"]
+        kept = (labels != IGNORE).nonzero().flatten().tolist()
+        assert (labels[kept] == ids[kept]).all()
+        assert tok.decode(labels[kept]) == "".join(f"{a}<|im_end|>" for _, a in turns)
+        starts = [kept[0]] + [b for a, b in itertools.pairwise(kept) if b != a + 1]
+        spans = [tok.decode(ids[s - n: s]) for s in starts]
+        assert spans == ["<|im_start|>assistant\n"] * len(turns)  # each labelled run starts right after a header
+        assert (labels[ids == tok.convert_tokens_to_ids("<sound>")] == IGNORE).all()
+    batch = student.collate([student.encode(Example(wave, t, "x")) for t in ((("q", "a"),), (("qq", "long a"),))])
+    assert batch["input_ids"].shape == batch["labels"].shape and batch["input_features"].shape[0] == 2
+    assert student.model(**batch).loss.isfinite()
+
+
+def losses(out):
+    return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_killed_training_resumes_with_the_same_loss_sequence(af3_folder, tones, tmp_path):
     from transformers import AudioFlamingo3ForConditionalGeneration
 
-    shutil.copytree(shards / "generate", tmp_path / "generate")
-    sets = ["generate.source.items=12", "generate.shard_size=6", f"train.model={af3_folder}",
-            "train.learning_rate=0.003", "train.global_batch=2", "train.per_device_batch=2", "train.max_steps=4"]
-    recipe = recipes.load(QUICKSTART, plugins, sets)
-    result = runner.run(recipe, plugins, tmp_path, stages=["train"], show_progress=False)["train"]
-    assert result["steps"] == 4 and result["last_loss"] < result["first_loss"]
-    AudioFlamingo3ForConditionalGeneration.from_pretrained(result["checkpoint"])
+    c = config(af3_folder, tones)
+    whole = Af3Trainer(c).train(tones, tmp_path / "whole", Log())
+    assert whole["steps"] == 6 and whole["last_loss"] < whole["first_loss"]
+    with pytest.raises(KeyboardInterrupt):
+        Af3Trainer(c).train(tones, tmp_path / "cut", Log(crash_at=5))
+    assert not (tmp_path / "cut" / "final").exists()
+    log = Log()
+    resumed = Af3Trainer(c).train(tones, tmp_path / "cut", log)
+    assert [e["step"] for e in log.events if e["event"] == "resuming training"] == [4]
+    assert np.allclose(losses(tmp_path / "cut"), losses(tmp_path / "whole"), rtol=1e-5)
+    assert (resumed["steps"] == 6 and resumed["digest"] != whole["digest"]) or np.allclose(
+        losses(tmp_path / "cut"), losses(tmp_path / "whole"))
+    metrics = json.loads((tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "truncated", "dropped"} <= set(metrics)
+    assert (tmp_path / "whole" / "loss_curve.png").stat().st_size > 0
+    AudioFlamingo3ForConditionalGeneration.from_pretrained(tmp_path / "whole" / "final")
+    again = Log()  # a finished training is kept, not redone
+    assert Af3Trainer(c).train(tones, tmp_path / "whole", again)["digest"] == whole["digest"]
+    assert not [e for e in again.events if e["event"] == "train step"]
+
+
+def test_lora_and_frozen_audio_tower(af3_folder, tones, tmp_path):
+    pytest.importorskip("peft")
+    from afcot_flamingo.config import LoraConfig
+    from safetensors.torch import load_file
+
+    c = config(af3_folder, tones, lora=LoraConfig(r=4, alpha=8, dropout=0.0), freeze_audio_tower=True,
+               max_steps=1, num_workers=0, plot=False)
+    Af3Trainer(c).train(tones, tmp_path, Log())
+    before, after = load_file(af3_folder / "model.safetensors"), load_file(tmp_path / "final" / "model.safetensors")
+    assert before.keys() == after.keys()  # the adapter is merged: a plain AF3 folder
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("language_model" in k and "proj" in k for k in changed)
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+
+
+def torchrun(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
+                           "afcot_core.cli", "recipe", "run", *args], capture_output=True, text=True, timeout=timeout)
+
+
+TRAIN_ONLY = """[run]
+name = "ddp"
+stages = ["train"]
+[train]
+use = "af3"
+"""
+
+
+def test_ddp_two_processes_match_one_process(af3_folder, tones, tmp_path):
+    """gloo, 2 ranks x 1 sample x 2 accumulation steps == 1 process x 1 sample x 4 accumulation steps."""
+    from safetensors.torch import load_file
+
+    recipe = tmp_path / "ddp.toml"
+    recipe.write_text(TRAIN_ONLY)
+    sets = dict(model=str(af3_folder), data=str(tones), device="cpu", dtype="float32", learning_rate=3e-3,
+                schedule="constant", warmup_ratio=0.0, global_batch=4, per_device_batch=1, max_steps=2,
+                num_workers=0, shuffle_buffer=0, checkpoint_every=0, plot=False, cpu_threads=1)
+    Af3Trainer(Af3TrainConfig(**sets)).train(tones, tmp_path / "one", Log())
+    flags = [a for k, v in sets.items() for a in ("--set", f"train.{k}={json.dumps(v)}")]
+    result = torchrun(str(recipe), "--out", str(tmp_path / "two"), "--quiet", *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = [json.loads(line) for line in (tmp_path / "two" / "logs" / "run.jsonl").read_text().splitlines()]
+    sums = {e["rank"]: e["checksum"] for e in events if e["event"] == "final weights"}
+    assert set(sums) == {0, 1} and sums[0] == sums[1]
+    one = load_file(tmp_path / "one/final/model.safetensors")
+    two = load_file(tmp_path / "two/train/final/model.safetensors")
+    init = load_file(af3_folder / "model.safetensors")
+    assert any(not torch.equal(init[k], two[k]) for k in init)
+    for k in one:
+        assert torch.allclose(one[k], two[k], atol=1e-5, rtol=1e-4), k
+
+
+def test_a_rank_without_samples_fails_the_job_clearly(af3_folder, tmp_path):
+    data = write_shards(tmp_path / "data", 1, per_shard=1)
+    recipe = tmp_path / "ddp.toml"
+    recipe.write_text(TRAIN_ONLY)
+    result = torchrun(str(recipe), "--out", str(tmp_path / "run"), "--quiet", "--set", f"train.model={af3_folder}",
+                      "--set", f"train.data={data}", "--set", "train.device=cpu", "--set", "train.global_batch=2",
+                      "--set", "train.per_device_batch=1", "--set", "train.cpu_threads=1", timeout=120)
+    assert result.returncode != 0
+    assert "rank(s) [1] of 2 have no training sample" in result.stderr
 
 
 def test_quickstart_trains_and_evaluates_the_tiny_student(tmp_path):
     """generate → train (random:tiny AF3) → evaluate ({run}/train/final as a teacher_alm), via the CLI."""
-    import json
-
     from .conftest import afcot
 
     result = afcot("recipe", "run", str(QUICKSTART), "--out", str(tmp_path), "--quiet",
@@ -71,43 +178,4 @@ def test_quickstart_trains_and_evaluates_the_tiny_student(tmp_path):
     assert summary["train"]["steps"] == 2
     report = json.loads((tmp_path / "evaluate/embedded-eval/report.json").read_text())
     assert report["overall"]["total"] == summary["evaluate"]["embedded-eval"]["total"] > 0
-    assert (tmp_path / "evaluate/embedded-eval/report.md").exists()
-
-
-def test_no_usable_samples_is_bad_input_not_a_hang(af3_folder, plugins, tmp_path):
-    import tarfile
-
-    import pytest
-
-    from afcot_core.errors import BadInput
-
-    (tmp_path / "data").mkdir()
-    tarfile.open(tmp_path / "data" / "shard-000000.tar", "w").close()
-    sets = [f"train.model={af3_folder}", f"train.data={tmp_path / 'data'}", "train.global_batch=2",
-            "train.per_device_batch=2", "train.max_steps=3"]
-    with pytest.raises(BadInput, match="no usable training samples"):
-        runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "run", stages=["train"],
-                   show_progress=False)
-
-
-def test_ddp_on_two_cpu_processes(shards, tmp_path):
-    """torchrun, 2 processes, gloo: shards split by rank, gradients synchronised, one checkpoint."""
-    import json
-    import shutil
-    import subprocess
-    import sys
-
-    from transformers import AudioFlamingo3ForConditionalGeneration
-
-    shutil.copytree(shards / "generate", tmp_path / "generate")
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "afcot_core.cli",
-         "recipe", "run", str(QUICKSTART), "--out", str(tmp_path), "--stages", "train", "--quiet",
-         "--set", "generate.source.items=12", "--set", "generate.shard_size=6", "--set", "train.global_batch=4",
-         "--set", "train.per_device_batch=2", "--set", "train.max_steps=2"],
-        capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-2000:]
-    events = [json.loads(line) for line in (tmp_path / "logs" / "run.jsonl").read_text().splitlines()]
-    steps = [(e["rank"], e["step"]) for e in events if e["event"] == "train step"]
-    assert sorted(steps) == [(0, 1), (0, 2), (1, 1), (1, 2)]
-    AudioFlamingo3ForConditionalGeneration.from_pretrained(tmp_path / "train" / "final")
+    assert (tmp_path / "train/metrics.jsonl").exists()

@@ -21,7 +21,9 @@ class TrainSection:
 
     def run(self, ctx: Any) -> Any:
         trainer = self.trainer.build()
-        return trainer.train(data_dir=ctx.out_dir / "generate", out_dir=ctx.out_dir / "train", log=ctx.log)
+        progress = ctx.progress if ctx.show_progress else None
+        return trainer.train(data_dir=ctx.out_dir / "generate", out_dir=ctx.out_dir / "train", log=ctx.log,
+                             progress=progress)
 
 
 class TrainStage:

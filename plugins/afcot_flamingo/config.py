@@ -16,29 +16,99 @@ _MODELS = {"torch": "pip install 'afcot[models]'", "transformers": "pip install 
 TINY = "random:tiny"
 
 
-class Af3TrainConfig(msgspec.Struct, forbid_unknown_fields=True):
-    """Finetuning Audio Flamingo 3 on CoT shards (AF3 recipe: cosine, warmup 0.03, lr 1.5e-5, max length 8192)."""
+class DataSource(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One training source, blended with the others by ``weight``."""
 
-    model: str = "nvidia/audio-flamingo-3-hf"
+    #: "shards" (a generate folder of WebDataset shards), "afthink" (AF-Think / AF3 training JSON) or "af2" (manifest)
+    kind: Literal["shards", "afthink", "af2"] = "shards"
+    #: the folder (shards) or JSON file; ``{run}`` is this run's directory
+    path: str = "{run}/generate"
+    #: relative share of the samples drawn from this source
+    weight: float = 1.0
+    #: where the JSON's audio paths are relative to (default: the JSON file's folder)
+    audio_root: str = ""
+    #: the name used in metrics (default: the file or folder name)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.weight < 0:
+            raise ValueError("weight must be >= 0")
+
+
+class LoraConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A LoRA adapter on the language model (peft); the base weights stay frozen."""
+
+    #: the adapter's rank
+    r: int = 16
+    #: the scaling numerator (scale = alpha / r)
+    alpha: int = 32
+    #: dropout on the adapter's input
+    dropout: float = 0.05
+    #: module names to adapt; empty: the student's default (the LLM's attention and MLP projections)
+    targets: list[str] = msgspec.field(default_factory=list)
+
+
+class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What the model-agnostic training loop reads (every student's config extends it)."""
+
+    #: one folder of shards to train on (default: this run's generate folder); ``sources`` overrides it
     data: str | None = None
+    #: sources blended by weight (CoT shards, AF-Think JSON, AF2 manifests); empty: the one folder ``data``
+    sources: list[DataSource] = msgspec.field(default_factory=list)
     learning_rate: float = 1.5e-5
     weight_decay: float = 0.0
     schedule: Literal["cosine", "constant", "linear"] = "cosine"
     warmup_ratio: float = 0.03
+    #: gradients are clipped to this global norm (0: no clipping); the norm is logged either way
+    max_grad_norm: float = 1.0
+    #: passes over the data (all sources' samples together) when ``max_steps`` is not set
     epochs: int = 1
     max_steps: int | None = None
     global_batch: int = 512
     per_device_batch: int = 2
+    #: longest sample in tokens (audio tokens included)
     max_length: int = 8192
+    #: what happens to a longer sample: "truncate" (cut the end of the target) or "drop"
+    overlong: Literal["truncate", "drop"] = "drop"
     dtype: Literal["bfloat16", "float32"] = "bfloat16"
     device: str = "cuda"
+    #: torch threads per process on CPU (0: torch's default; 1 is fastest for tiny models on a busy machine)
+    cpu_threads: int = 0
+    #: freeze the audio encoder (and projector)
     freeze_audio_tower: bool = False
+    #: freeze the language model (e.g. to train the audio side only)
+    freeze_llm: bool = False
+    #: a LoRA adapter on the language model instead of full finetuning (needs ``pip install 'afcot[lora]'``)
+    lora: LoraConfig | None = None
+    #: train on CoT targets with the CoT suffix in the prompt; false: the plain answer without the suffix
     cot: bool = True
     seed: int = 42
+    #: samples held in the seeded shuffle buffer of each data worker (0: no shuffling)
+    shuffle_buffer: int = 1000
+    #: DataLoader worker processes per rank that prepare batches ahead of the step (0: in the main process)
+    num_workers: int = 2
+    #: save a resumable checkpoint every this many optimiser steps (0: only at the end)
+    checkpoint_every: int = 500
+    #: how many step checkpoints to keep (the newest)
+    keep_checkpoints: int = 2
+    #: continue from the newest checkpoint in the output folder when there is one
+    resume: bool = True
+    #: write a loss-curve PNG next to ``metrics.jsonl`` (needs matplotlib)
+    plot: bool = True
 
     def __post_init__(self) -> None:
         if self.global_batch % self.per_device_batch:
             raise ValueError("global_batch must be a multiple of per_device_batch")
+        if self.per_device_batch < 1 or self.num_workers < 0 or self.shuffle_buffer < 0 or self.checkpoint_every < 0:
+            raise ValueError("per_device_batch must be >= 1; num_workers, shuffle_buffer, checkpoint_every >= 0")
+        if self.sources and not any(s.weight > 0 for s in self.sources):
+            raise ValueError("sources: at least one source needs a weight above 0")
+
+
+class Af3TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
+    """Finetuning Audio Flamingo 3 on CoT shards (AF3 recipe: cosine, warmup 0.03, lr 1.5e-5, max length 8192)."""
+
+    model: str = "nvidia/audio-flamingo-3-hf"
 
 
 class Af2TrainConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -59,7 +129,8 @@ class Af2TrainConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 def af3_preflight(config: Af3TrainConfig) -> list[str]:
     weights = [] if config.model == TINY else missing_weights(config.model)
-    return missing_packages(_MODELS) + weights
+    lora = missing_packages({"peft": "pip install 'afcot[lora]'"}) if config.lora else []
+    return missing_packages(_MODELS) + lora + weights
 
 
 def af2_preflight(config: Af2TrainConfig) -> list[str]:

@@ -22,6 +22,8 @@ class Af3StudentConfig(msgspec.Struct, forbid_unknown_fields=True):
     device: str = "cuda"
     dtype: Literal["bfloat16", "float32"] = "bfloat16"
     max_new_tokens: int = 1024
+    #: torch threads on CPU (0: torch's default; 1 is fastest for tiny models on a busy machine)
+    cpu_threads: int = 0
     batching: Batching = Batching(max_batch=8, max_wait_ms=20.0)
 
 
@@ -39,6 +41,8 @@ class Af3Student(Teacher):
         from transformers import AudioFlamingo3ForConditionalGeneration, AutoProcessor
 
         super().__init__(config.batching)
+        if config.device == "cpu" and config.cpu_threads:
+            torch.set_num_threads(config.cpu_threads)
         self.config = config
         self.model = config.model
         path = resolve(config.model)

@@ -38,11 +38,11 @@ def byte_tokenizer():
     return tok
 
 
-def whisper_features():
+def whisper_features(chunk_length: int = 30):
     from transformers import WhisperFeatureExtractor
 
-    return WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=30, n_fft=400,
-                                   padding_value=0.0, return_attention_mask=True)
+    return WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=chunk_length,
+                                   n_fft=400, padding_value=0.0, return_attention_mask=True)
 
 
 AF3_TEMPLATE = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant."
@@ -54,6 +54,10 @@ AF3_TEMPLATE = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\
                 "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 
 
+#: the tiny AF3 hears 5-s windows (the real one 30 s): 250 encoder positions, 125 audio tokens per window
+TINY_WINDOW_S = 5
+
+
 def save_af3(folder: Path) -> Path:
     import torch
     from transformers import AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration, AudioFlamingo3Processor
@@ -63,13 +67,14 @@ def save_af3(folder: Path) -> Path:
     ids = tok.convert_tokens_to_ids
     config = AudioFlamingo3Config(
         audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=32, num_hidden_layers=2,
-                          num_attention_heads=4, intermediate_size=64, num_mel_bins=128, max_source_positions=1500),
+                          num_attention_heads=4, intermediate_size=64, num_mel_bins=128,
+                          max_source_positions=TINY_WINDOW_S * 50),
         text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=64, intermediate_size=128,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=8192, pad_token_id=tok.pad_token_id, eos_token_id=ids("<|im_end|>"),
                          tie_word_embeddings=False),
         audio_token_id=ids("<sound>"))
     AudioFlamingo3ForConditionalGeneration(config).save_pretrained(folder)
-    AudioFlamingo3Processor(feature_extractor=whisper_features(), tokenizer=tok, chat_template=AF3_TEMPLATE,
-                            audio_token="<sound>").save_pretrained(folder)
+    AudioFlamingo3Processor(feature_extractor=whisper_features(TINY_WINDOW_S), tokenizer=tok,
+                            chat_template=AF3_TEMPLATE, audio_token="<sound>").save_pretrained(folder)
     return folder
