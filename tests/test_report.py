@@ -51,14 +51,14 @@ def test_yields_table_counts_every_record_by_strategy(run_dir, page):
     _, dom = page
     accepted, rejected = _records(run_dir)
     table = rows(dom.find_all("table", id="yields")[0])
-    assert table[0] == ["strategy", "items", "accepted", "rejected", "failed", "yield (%)"]
+    assert table[0][:7] == ["strategy", "source", "items", "accepted", "rejected", "failed", "yield (%)"]
     by_strategy = Counter(r.strategy for r, _ in accepted.values())
     refused = Counter(r.strategy for r in rejected)
     for name in by_strategy | refused:
         row = next(r for r in table if r[0] == name)
-        assert row[1:4] == [str(by_strategy[name] + refused[name]), str(by_strategy[name]), str(refused[name])]
+        assert row[2:5] == [str(by_strategy[name] + refused[name]), str(by_strategy[name]), str(refused[name])]
     total = next(r for r in table if r[0] == "all")
-    assert int(total[2]) == sum(m.counts.accepted for m in read_markers(run_dir / "generate"))
+    assert int(total[3]) == sum(m.counts.accepted for m in read_markers(run_dir / "generate"))
     reasons = rows(dom.find_all("table", id="reasons")[0])[1:]
     assert sum(int(n) for _, n in reasons) == len(rejected)
 

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from afcot_core import stats as afcot_stats
 from afcot_core.errors import BadInput
 from afcot_core.records import Record
 from afcot_core.shards import iter_samples
-
-
-@dataclass
-class Yield:
-    """Counts of one strategy's records."""
-
-    accepted: int = 0
-    rejected: int = 0
-    failed: int = 0
-
-    @property
-    def items(self) -> int:
-        return self.accepted + self.rejected + self.failed
 
 
 @dataclass
@@ -49,58 +36,43 @@ class Benchmark:
 
 @dataclass
 class RunView:
-    """Everything the report page shows."""
+    """Everything the report page shows; ``stats`` is :func:`afcot_core.stats.collect` of the generate folder."""
 
     root: Path
     name: str
     fingerprint: str
     lock: str
-    yields: dict[str, Yield]
-    reasons: Counter[str]
+    stats: dict[str, Any] | None
     accepted: list[Sample]
     rejected: list[Sample]
     losses: list[tuple[int, float]]
     benchmarks: list[Benchmark]
 
 
-def reason_kind(reason: str | None) -> str:
-    """The step or validator that rejected a record: the text before the first colon."""
-    text = (reason or "no reason recorded").strip()
-    head, sep, _ = text.partition(":")
-    return head.strip() if sep and head.strip() else text
-
-
-def _records(generate: Path, samples: int) -> tuple[dict[str, Yield], Counter[str], list[Sample], list[Sample]]:
-    yields: dict[str, Yield] = {}
-    reasons: Counter[str] = Counter()
+def _samples(generate: Path, count: int) -> tuple[list[Sample], list[Sample]]:
+    """The first ``count`` accepted records (with their audio) and the first ``count`` rejected or failed ones."""
     accepted: list[Sample] = []
     rejected: list[Sample] = []
     for shard in sorted(generate.glob("shard-*.tar")):
+        if len(accepted) >= count:
+            break
         for _, parts in iter_samples(shard):
-            if "json" not in parts:
-                continue
-            record = msgspec.json.decode(parts["json"], type=Record)
-            yields.setdefault(record.strategy, Yield()).accepted += 1
-            if len(accepted) < samples:
+            if len(accepted) >= count:
+                break
+            if "json" in parts:
                 ext = next((e for e in ("flac", "wav", "mp3") if e in parts), None)
+                record = msgspec.json.decode(parts["json"], type=Record)
                 accepted.append(Sample(record, parts.get(ext) if ext else None, f"audio/{ext or 'flac'}"))
     for rejects in sorted(generate.glob("rejects-*.jsonl")):
         for n, line in enumerate(rejects.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = msgspec.json.decode(line, type=Record)
-            except msgspec.DecodeError as exc:
-                raise BadInput(f"{rejects}:{n}: not a record: {exc}") from None
-            counts = yields.setdefault(record.strategy, Yield())
-            if record.verdict == "failed":
-                counts.failed += 1
-            else:
-                counts.rejected += 1
-            reasons[reason_kind(record.reason)] += 1
-            if len(rejected) < samples:
-                rejected.append(Sample(record))
-    return yields, reasons, accepted, rejected
+            if len(rejected) >= count:
+                return accepted, rejected
+            if line.strip():
+                try:
+                    rejected.append(Sample(msgspec.json.decode(line, type=Record)))
+                except msgspec.DecodeError as exc:
+                    raise BadInput(f"{rejects}:{n}: not a record: {exc}") from None
+    return accepted, rejected
 
 
 def _losses(root: Path) -> list[tuple[int, float]]:
@@ -145,6 +117,12 @@ def collect(root: Path, samples: int = 3) -> RunView:
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{lock_path}: not valid TOML: {exc}") from None
     name = str(doc.get("recipe", {}).get("run", {}).get("name", root.name))
-    yields, reasons, accepted, rejected = _records(root / "generate", samples)
-    return RunView(root, name, str(doc.get("fingerprint", "")), lock, yields, reasons, accepted, rejected,
-                   _losses(root), _benchmarks(root))
+    generate = root / "generate"
+    has_records = any(generate.glob("shard-*.tar")) or any(generate.glob("rejects-*.jsonl"))
+    try:
+        stats = afcot_stats.collect(generate) if has_records else None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{generate}: unreadable records: {exc}") from None
+    accepted, rejected = _samples(generate, samples)
+    return RunView(root, name, str(doc.get("fingerprint", "")), lock, stats, accepted, rejected, _losses(root),
+                   _benchmarks(root))

@@ -117,33 +117,38 @@ def _sample(sample: Sample, open_trace: bool = False) -> str:
     return "\n".join(parts)
 
 
+def _yield_row(label: str, source: str, row: dict) -> list[str]:
+    calls = row["calls_per_accepted"]
+    per = "—" if calls["all"] is None else f"{calls['alm']:.2f} + {calls['llm']:.2f}"
+    tokens = "—" if row["tokens_per_accepted"] is None else f"{row['tokens_per_accepted']:.0f}"
+    return [label, source or "—", str(row["items"]), str(row["accepted"]), str(row["rejected"]), str(row["failed"]),
+            f"{100 * row['yield']:.1f}", per, tokens]
+
+
 def render(view: RunView) -> str:
     """The page for ``view``."""
-    total = sum(y.items for y in view.yields.values())
-    rows = [[name, str(y.items), str(y.accepted), str(y.rejected), str(y.failed),
-             f"{100 * y.accepted / y.items:.1f}" if y.items else "—"] for name, y in sorted(view.yields.items())]
-    if len(rows) > 1:
-        acc = sum(y.accepted for y in view.yields.values())
-        rows.append(["all", str(total), str(acc), str(sum(y.rejected for y in view.yields.values())),
-                     str(sum(y.failed for y in view.yields.values())), f"{100 * acc / total:.1f}" if total else "—"])
     body = [f"<h1>Run {escape(view.name)}</h1>",
             f"<p class=muted>{escape(str(view.root))} · fingerprint <code>{escape(view.fingerprint)}</code></p>",
             '<h2 id="recipe">Recipe</h2>',
             f"<details><summary>recipe.lock.toml</summary><pre>{escape(view.lock)}</pre></details>",
             '<h2 id="generate">Generation</h2>']
-    if view.yields:
-        body.append(_table(["strategy", "items", "accepted", "rejected", "failed", "yield (%)"], rows,
-                           {1, 2, 3, 4, 5}, "yields"))
-        if view.reasons:
+    if view.stats is not None:
+        rows = [_yield_row(r["strategy"], r["source"], r) for r in view.stats["rows"]]
+        rows.append(_yield_row("all", "", view.stats["total"]))
+        body.append(_table(["strategy", "source", "items", "accepted", "rejected", "failed", "yield (%)",
+                            "calls / accepted (ALM + LLM)", "tokens / accepted"], rows, {2, 3, 4, 5, 6, 7, 8},
+                           "yields"))
+        body.append(f"<p class=muted>Tokens are estimated as {escape(view.stats['token_estimate'])}.</p>")
+        reasons = view.stats["total"]["reject_reasons"]
+        if reasons:
             body.append("<h3>Reject reasons</h3>")
-            body.append(_table(["rejected by", "records"], [[k, str(n)] for k, n in view.reasons.most_common()],
-                               {1}, "reasons"))
+            body.append(_table(["reason", "records"], [[k, str(n)] for k, n in reasons.items()], {1}, "reasons"))
         body.append("<h3>Accepted samples</h3>")
         body += [_sample(s, open_trace=i == 0) for i, s in enumerate(view.accepted)] or ["<p class=muted>none</p>"]
         body.append("<h3>Rejected samples</h3>")
         body += [_sample(s) for s in view.rejected] or ["<p class=muted>none</p>"]
     else:
-        body.append("<p class=muted>This run has no generated shards.</p>")
+        body.append("<p class=muted>This run has no generated records.</p>")
     body.append('<h2 id="train">Training</h2>')
     if view.losses:
         first, last = view.losses[0], view.losses[-1]
