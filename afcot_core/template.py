@@ -141,6 +141,20 @@ def remove_option(answer: str) -> str:
     return rest or text
 
 
+def answer_in_choices(answer: str, choices: list[str]) -> bool:
+    """Whether ``answer`` names one of ``choices``: as given ("restaurant") or with its option tag ("(B) restaurant").
+
+    The tag must be the choice's own letter in the order given.
+    """
+    if answer in choices:
+        return True
+    m = re.match(r"^\(?([A-Ga-g])[\).:]\s*(.+)$", answer.strip())
+    if m is None:
+        return False
+    index = OPTION_LETTERS.index(m.group(1).upper())
+    return index < len(choices) and choices[index].strip().lower() == m.group(2).strip().lower()
+
+
 def format_question(question: str, choices: list[str] | None) -> str:
     """The question as the teachers see it: with one ``(A) choice`` line per option when there are choices."""
     if not choices:

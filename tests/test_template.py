@@ -1,4 +1,5 @@
 import contextlib
+import json
 import time
 
 import pytest
@@ -9,6 +10,7 @@ from afcot_core.records import CoT
 from afcot_core.template import (
     _ANY_TAG,
     TemplateError,
+    answer_in_choices,
     extract_conclusion,
     format_question,
     parse_lenient,
@@ -153,3 +155,25 @@ def test_remove_option_never_empties_an_answer():
     assert remove_option("(B)") == "(b)"
     assert remove_option("(b) ") == "(b)"
     assert remove_option("club)") == "club)"
+
+
+@pytest.mark.parametrize("answer, ok", [
+    ("restaurant", True), ("(B) restaurant", True), ("b. Restaurant", True), ("(A) restaurant", False),
+    ("(E) restaurant", False), ("cafe", False), ("(B)", False),
+])
+def test_an_answer_names_a_choice_as_given_or_with_its_option_tag(answer, ok):
+    assert answer_in_choices(answer, ["street", "restaurant", "park"]) is ok
+
+
+def test_a_manifest_accepts_option_tagged_answers_and_names_a_wrong_one(tmp_path):
+    from afcot_io.manifest import read_manifest
+
+    from afcot_core.errors import BadInput
+
+    manifest = tmp_path / "m.jsonl"
+    line = {"id": "a", "audio": "a.flac", "question": "Where?", "choices": ["street", "restaurant"]}
+    manifest.write_text(json.dumps({**line, "answer": "(B) restaurant"}) + "\n")
+    assert read_manifest(manifest)[0].answer == "(B) restaurant"  # kept as given: it becomes the CONCLUSION
+    manifest.write_text(json.dumps({**line, "answer": "(A) restaurant"}) + "\n")
+    with pytest.raises(BadInput, match=r"m.jsonl:1: answer '\(A\) restaurant' is not one of the choices"):
+        read_manifest(manifest)

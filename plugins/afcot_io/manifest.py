@@ -21,6 +21,7 @@ from afcot_core.errors import BadInput
 from afcot_core.protocols import Source
 from afcot_core.recipe import MustExist
 from afcot_core.records import Item, Kind, sample_key
+from afcot_core.template import answer_in_choices
 
 
 class ManifestConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -71,8 +72,9 @@ def read_manifest(path: Path) -> list[ManifestLine]:
                 raise BadInput(f"{path}:{number}: id '{line.id}' and id '{keys[key][0]}' (line {keys[key][1]}) "
                                f"would both be stored as sample '{key}'; rename one of them")
             keys[key] = (line.id, number)
-            if line.choices is not None and line.answer not in line.choices:
-                raise BadInput(f"{path}:{number}: answer '{line.answer}' is not one of the choices")
+            if line.choices is not None and not answer_in_choices(line.answer, line.choices):
+                raise BadInput(f"{path}:{number}: answer '{line.answer}' is not one of the choices (as given or "
+                               f"with its option tag, e.g. '(A) {line.choices[0] if line.choices else ''}')")
             seen[line.id] = number
             lines.append(line)
     if not lines:
