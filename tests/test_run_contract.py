@@ -161,12 +161,15 @@ def test_sigint_stops_a_run_with_a_hanging_teacher_promptly_with_exit_130(tmp_pa
 # 6. resume verifies what it skips
 
 
-def test_resume_redoes_a_truncated_and_a_deleted_shard(plugins, tmp_path, reference):
+def test_resume_redoes_a_changed_a_truncated_and_a_deleted_shard(plugins, tmp_path, reference):
     generate(plugins, tmp_path)
     gen = tmp_path / "generate"
-    tar = gen / "shard-000001.tar"
-    tar.write_bytes(tar.read_bytes()[:1000])
-    (gen / "shard-000002.tar").unlink()
+    changed = bytearray((gen / "shard-000001.tar").read_bytes())
+    changed[700] ^= 0xFF  # same size, other bytes
+    (gen / "shard-000001.tar").write_bytes(bytes(changed))
+    truncated = gen / "shard-000002.tar"
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    (gen / "rejects-000002.jsonl").unlink()
     before = (gen / "shard-000000.tar").stat().st_mtime_ns
     generate(plugins, tmp_path)
     assert outputs(tmp_path) == reference
@@ -345,3 +348,37 @@ def test_the_micro_batcher_waits_max_wait_ms_for_more_requests():
 
     asyncio.run(scenario())
     assert teacher.calls == [["p0", "p1", "p2"]]
+
+
+# 13. a bug is not a teacher fault
+
+
+class BuggyStrategy:
+    name = "buggy"
+    kinds = ("aqa", "classification")
+
+    def __init__(self, config):
+        pass
+
+    async def gather(self, item, ctx):
+        return item.no_such_field  # a programming error
+
+    async def compose(self, item, evidence, ctx):
+        raise AssertionError("never reached")
+
+
+class Buggy:
+    @hookimpl
+    def register_strategies(self, register):
+        register("buggy", BuggyStrategy, msgspec.Struct, "raises AttributeError")
+
+
+def test_a_programming_error_stops_the_run_instead_of_failing_items(tmp_path):
+    from afcot_core import plugins as loader
+
+    plugins = loader.load(extra={"buggy": Buggy()})
+    recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=4", 'generate.strategies.aqa={use="buggy"}',
+                                                'generate.strategies.classification={use="buggy"}'])
+    with pytest.raises(AttributeError, match="no_such_field"):
+        runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
+    assert not list((tmp_path / "generate").glob("*.done.json"))
