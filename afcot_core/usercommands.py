@@ -27,7 +27,7 @@ def cmd_recipe_show(args: argparse.Namespace) -> int:
 def cmd_docs_recipes(args: argparse.Namespace) -> int:
     from afcot_core import plugins, reference
 
-    text = reference.render(plugins.default())
+    text = reference.render(plugins.default(), everything=args.all)
     if args.out == "-":
         sys.stdout.write(text)
         return 0
@@ -71,4 +71,5 @@ def add(plugins_actions: argparse._SubParsersAction, recipe_actions: argparse._S
     dsub = d.add_subparsers(dest="action", required=True)
     dr = dsub.add_parser("recipes", help="write the recipe reference: every component's config fields")
     dr.add_argument("--out", default="docs/recipe-reference.md", help="Markdown file to write, or - for stdout")
+    dr.add_argument("--all", action="store_true", help="document every installed plugin, not only the built-ins")
     dr.set_defaults(func=cmd_docs_recipes)

@@ -26,6 +26,9 @@ def test_every_role_installs_lists_and_passes_its_own_test(tmp_path):
     listing = json.loads(afcot("plugins", "list", "--json", env=env).stdout)
     assert "caption-length" in listing["validator"]
     assert "my-llm" in listing["teacher_llm"] and "my-alm" in listing["teacher_alm"]
+    documented = afcot("docs", "recipes", "--all", "--out", "-", env=env).stdout
+    assert "| `min_words` | `int` | `5` | fewest words the CAPTION must have |" in documented
+    assert "caption-length" not in afcot("docs", "recipes", "--out", "-", env=env).stdout  # built-ins only
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             *(str(p / "tests") for p in made)], capture_output=True, text=True, cwd=tmp_path,
                            env={**os.environ, **env}, timeout=120)
