@@ -11,8 +11,6 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 
-import msgspec
-
 from afcot_core import audio as audio_io
 from afcot_core.records import AudioRef, CoT
 from afcot_core.teacher import Batching, Request, Teacher
@@ -28,12 +26,10 @@ _PROP_WORDS = {"texture": "texture", "pitch_direction": "pitch direction", "pitc
                "envelope": "envelope", "modulation": "level changes", "loudness_trend": "loudness trend"}
 
 
-class EmbeddedAlmConfig(msgspec.Struct, forbid_unknown_fields=True):
-    """Options of the embedded ALM."""
+class EmbeddedAlmConfig(Sampling, forbid_unknown_fields=True):
+    """Options of the embedded ALM; it decodes greedily by default, as the paper runs Qwen2.5-Omni."""
 
     batching: Batching = Batching(max_batch=32, max_wait_ms=2.0)
-    #: how it samples among phrasings of its captions (default greedy, as the paper decodes Qwen2.5-Omni)
-    sampling: Sampling = Sampling()
 
 
 def answer_property(prop: str, m: Measurements) -> str:
@@ -191,7 +187,7 @@ class EmbeddedAlm(Teacher):
 
     def __init__(self, config: EmbeddedAlmConfig) -> None:
         super().__init__(config.batching)
-        self.sampling = config.sampling
+        self.sampling: Sampling = config
         self._measured: OrderedDict[str, Measurements] = OrderedDict()
 
     def listen(self, ref: AudioRef) -> Measurements:

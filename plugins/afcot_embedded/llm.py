@@ -12,7 +12,6 @@ import re
 import zlib
 from collections.abc import Callable
 
-import msgspec
 import numpy as np
 
 from afcot_core.teacher import Batching, Request, Teacher
@@ -47,12 +46,16 @@ _TOPICS = {
 _USELESS = ("cannot tell", "need to hear", "do not know")
 
 
-class EmbeddedLlmConfig(msgspec.Struct, forbid_unknown_fields=True):
-    """Options of the scripted LLM."""
+class EmbeddedLlmConfig(Sampling, forbid_unknown_fields=True):
+    """Options of the scripted LLM; it samples among phrasings of its prose as Qwen3 does in thinking mode."""
 
     batching: Batching = Batching(max_batch=64, max_wait_ms=2.0)
-    #: how it samples among phrasings of its prose (default: the paper's Qwen3 thinking-mode setting)
-    sampling: Sampling = Sampling(temperature=0.6, top_p=0.95, top_k=20)
+    #: sampling temperature over its phrasings (Qwen3's thinking-mode default; 0: greedy)
+    temperature: float = 0.6
+    #: nucleus sampling over its phrasings (Qwen3's thinking-mode default)
+    top_p: float = 0.95
+    #: keep at most this many best phrasings (Qwen3's thinking-mode default)
+    top_k: int = 20
 
 
 def _block(prompt: str, label: str) -> str:
@@ -302,7 +305,7 @@ class EmbeddedLlm(Teacher):
 
     def __init__(self, config: EmbeddedLlmConfig) -> None:
         super().__init__(config.batching)
-        self.sampling = config.sampling
+        self.sampling: Sampling = config
 
     def generate(self, requests: list[Request]) -> list[str]:
         return [ScriptedLlm(lambda options, r=r: choose(options, self.sampling, r.seed)).reply(r.prompt)

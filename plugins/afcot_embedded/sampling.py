@@ -11,8 +11,8 @@ import msgspec
 import numpy as np
 
 
-class Sampling(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """How an embedded teacher samples among its phrasings."""
+class Sampling(msgspec.Struct, forbid_unknown_fields=True):
+    """How an embedded teacher samples among its phrasings (the same options as the model teachers)."""
 
     #: softmax temperature over the candidates (0: greedy, always the first candidate)
     temperature: float = 0.0
