@@ -137,7 +137,7 @@ def remove_option(answer: str) -> str:
     whole: an empty result would make every prediction "end with" it.
     """
     text = answer.strip().lower()
-    rest = re.sub(r"^\(?[a-g][\).:]\s*", "", text, count=1).strip()
+    rest = re.sub(r"^\(?[a-h][\).:]\s*", "", text, count=1).strip()
     return rest or text
 
 

@@ -81,7 +81,7 @@ def test_extraction_takes_the_last_conclusion():
 
 @pytest.mark.parametrize("answer, expected", [
     ("(B) restaurant", "restaurant"), ("b. Restaurant", "restaurant"), ("C) yes", "yes"), ("d: no", "no"),
-    ("acoustic guitar", "acoustic guitar"), ("bird", "bird"), ("a dog", "a dog"),
+    ("acoustic guitar", "acoustic guitar"), ("bird", "bird"), ("a dog", "a dog"), ("(h) owl", "owl"),
 ])
 def test_remove_option(answer, expected):
     assert remove_option(answer) == expected
