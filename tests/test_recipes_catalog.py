@@ -2,10 +2,10 @@
 
 import pytest
 
-from afcot_core import catalog, recipe
+from afcot_core import catalog, cli, recipe
 from afcot_core.errors import BadInput
 
-from .conftest import QUICKSTART, afcot
+from .conftest import QUICKSTART
 
 RECIPES = QUICKSTART.parent
 
@@ -16,26 +16,34 @@ def test_the_catalog_is_the_recipes_folder():
     assert catalog.summary("quickstart") == "The whole pipeline on the embedded world: no weights, no network."
 
 
-def test_list_show_and_validate_by_name_from_another_folder(tmp_path):
-    listing = afcot("recipe", "list", cwd=tmp_path)
-    assert listing.returncode == 0, listing.stderr
-    assert [line.split()[0] for line in listing.stdout.splitlines()] == catalog.names()
-    shown = afcot("recipe", "show", "quickstart", cwd=tmp_path)
-    assert shown.stdout == QUICKSTART.read_text(encoding="utf-8")
-    valid = afcot("recipe", "validate", "quickstart", cwd=tmp_path)
-    assert valid.returncode == 0, valid.stderr
-    assert valid.stdout.startswith("quickstart: ok")
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
-def test_unknown_names_exit_2_with_a_suggestion(tmp_path):
-    shown = afcot("recipe", "show", "quikstart", cwd=tmp_path)
-    assert shown.returncode == 2
-    assert "unknown built-in recipe 'quikstart' (did you mean 'quickstart'?)" in shown.stderr
-    run = afcot("recipe", "run", "quickstrat", cwd=tmp_path)
-    assert run.returncode == 2
-    assert "quickstrat: recipe file not found (did you mean 'quickstart'?); built-in recipes:" in run.stderr
-    missing = afcot("recipe", "validate", "some/dir/quickstart.toml", cwd=tmp_path)
-    assert missing.returncode == 2 and "some/dir/quickstart.toml: recipe file not found" in missing.stderr
+def test_list_show_and_validate_by_name_from_another_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, listing, _ = _run(capsys, "recipe", "list")
+    assert code == 0
+    assert [line.split()[0] for line in listing.splitlines()] == catalog.names()
+    assert _run(capsys, "recipe", "show", "quickstart")[1] == QUICKSTART.read_text(encoding="utf-8")
+    code, out, err = _run(capsys, "recipe", "validate", "quickstart")
+    assert code == 0, err
+    assert out.startswith("quickstart: ok")
+
+
+def test_unknown_names_exit_2_with_a_suggestion(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(capsys, "recipe", "show", "quikstart")
+    assert code == 2
+    assert "unknown built-in recipe 'quikstart' (did you mean 'quickstart'?)" in err
+    code, _, err = _run(capsys, "recipe", "run", "quickstrat")
+    assert code == 2
+    assert "quickstrat: recipe file not found (did you mean 'quickstart'?); built-in recipes:" in err
+    code, _, err = _run(capsys, "recipe", "validate", "some/dir/quickstart.toml")
+    assert code == 2 and "some/dir/quickstart.toml: recipe file not found" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_file_wins_over_a_built_in_name(tmp_path, monkeypatch, plugins):

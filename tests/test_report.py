@@ -7,11 +7,10 @@ from collections import Counter
 import msgspec
 import pytest
 
-from afcot_core import recipe, runner
+from afcot_core import cli, recipe, runner
 from afcot_core.records import Record
 from afcot_core.shards import iter_samples, read_markers
 
-from .conftest import afcot
 from .htmltree import parse, remote_references, rows
 
 
@@ -33,8 +32,7 @@ def run_dir(plugins, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(run_dir):
-    result = afcot("report", str(run_dir), "--samples", "2")
-    assert result.returncode == 0, result.stderr
+    assert cli.main(["report", str(run_dir), "--samples", "2"]) == 0
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     return html, parse(html)
 
@@ -111,8 +109,9 @@ def test_remote_reference_scan_finds_fetched_urls():
     assert len(remote_references(page)) == 4
 
 
-def test_not_a_run_exits_2(tmp_path):
-    missing = afcot("report", str(tmp_path / "nope"))
-    assert missing.returncode == 2 and "no such run directory" in missing.stderr
-    empty = afcot("report", str(tmp_path))
-    assert empty.returncode == 2 and "not a run directory (no recipe.lock.toml)" in empty.stderr
+def test_not_a_run_exits_2(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path / "nope")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert "not a run directory (no recipe.lock.toml)" in capsys.readouterr().err
+    assert cli.main(["report", str(tmp_path), "--samples", "-1"]) == 2

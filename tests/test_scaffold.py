@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from afcot_core import scaffold
+from afcot_core import cli, scaffold
 from afcot_core.errors import BadInput
 
 from .conftest import afcot
@@ -16,8 +16,7 @@ from .conftest import afcot
 def test_every_role_installs_lists_and_passes_its_own_test(tmp_path):
     made = []
     for name, role in (("caption-length", "validator"), ("my-llm", "teacher_llm"), ("my-alm", "teacher_alm")):
-        result = afcot("plugins", "new", name, "--role", role, "--dir", str(tmp_path))
-        assert result.returncode == 0, result.stderr
+        assert cli.main(["plugins", "new", name, "--role", role, "--dir", str(tmp_path)]) == 0
         made.append(tmp_path / f"afcot-{name}")
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
@@ -28,7 +27,6 @@ def test_every_role_installs_lists_and_passes_its_own_test(tmp_path):
     assert "my-llm" in listing["teacher_llm"] and "my-alm" in listing["teacher_alm"]
     documented = afcot("docs", "recipes", "--all", "--out", "-", env=env).stdout
     assert "| `min_words` | `int` | `5` | fewest words the CAPTION must have |" in documented
-    assert "caption-length" not in afcot("docs", "recipes", "--out", "-", env=env).stdout  # built-ins only
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             *(str(p / "tests") for p in made)], capture_output=True, text=True, cwd=tmp_path,
                            env={**os.environ, **env}, timeout=120)
@@ -52,10 +50,10 @@ def test_bad_names_are_refused(name):
         scaffold.files(name, "validator")
 
 
-def test_an_existing_folder_is_never_overwritten(tmp_path):
+def test_an_existing_folder_is_never_overwritten(tmp_path, capsys):
     (tmp_path / "afcot-taken").mkdir()
-    result = afcot("plugins", "new", "taken", "--dir", str(tmp_path))
-    assert result.returncode == 2
-    assert "already exists" in result.stderr
-    missing = afcot("plugins", "new", "fine", "--dir", str(tmp_path / "nowhere"))
-    assert missing.returncode == 2 and "no such folder" in missing.stderr
+    assert cli.main(["plugins", "new", "taken", "--dir", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert cli.main(["plugins", "new", "fine", "--dir", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [tmp_path / "afcot-taken"]
