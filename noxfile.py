@@ -25,6 +25,15 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def docs(session: nox.Session) -> None:
+    """Regenerate docs/recipe-reference.md from the built-in components' config types (tests fail when it is stale).
+
+    Runs in the current environment (afcot with the dev extra), where every built-in plugin loads.
+    """
+    session.run("afcot", "docs", "recipes")
+
+
+@nox.session(venv_backend="none")
 def report_browser(session: nox.Session) -> None:
     """Optional, not in CI: the quickstart's report page opened in Debian's chromium (apt-get install -y chromium).
 
