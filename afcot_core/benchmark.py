@@ -9,6 +9,7 @@ and writes the same reports (:func:`write_reports`: JSON, Markdown, one bar plot
 from __future__ import annotations
 
 import json
+import string
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,25 @@ from afcot_core.template import COT_SUFFIX
 
 #: The key under which per-item decision diagnostics appear in a report (shaped like a breakdown).
 DIAGNOSTICS = "diagnostics"
+#: The letters of inline options, ``(A)`` to ``(Z)`` (MMAU has items with 8 choices).
+LETTERS = string.ascii_uppercase
+
+
+def inline_prompt(question: str, choices: Iterable[str] | None, cot: bool) -> str:
+    """The prompt layout a student is trained on and evaluated with (AF-Reasoning-Eval, AF-Think):
+    ``"{question}\n(A) x. (B) y. Output the answer with <SUMMARY>, ... tags."``, the suffix only with ``cot``."""
+    options = list(choices or [])
+    if len(options) > len(LETTERS):
+        raise ValueError(f"at most {len(LETTERS)} choices can be lettered, got {len(options)}")
+    text = question.strip()
+    if options:
+        text += "\n" + " ".join(f"({LETTERS[i]}) {c}." for i, c in enumerate(options))
+    return f"{text} {COT_SUFFIX}" if cot else text
+
+
+def lettered(choices: list[str] | tuple[str, ...], answer: str) -> str:
+    """The plain (non-CoT) target for a multiple-choice item: ``(B) text``, as AF-Reasoning-Eval's gold outputs."""
+    return f"({LETTERS[list(choices).index(answer)]}) {answer}" if answer in choices else answer
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,8 @@ class Benchmark(ABC):
     breakdowns: tuple[str, ...] = ()
     #: whether ``bench score`` runs :meth:`extract` on predictions read from an official file
     extract_on_score: bool = False
+    #: names of the diagnostic decisions :meth:`judge` returns (reported over every item, missing ones as wrong)
+    diagnostics: tuple[str, ...] = ()
 
     @abstractmethod
     def load(self) -> Loaded:
@@ -92,6 +114,14 @@ class Benchmark(ABC):
     def group_order(self, breakdown: str) -> tuple[str, ...]:
         """Values always reported for ``breakdown``, in order; others follow in first-seen order."""
         return ()
+
+    def trained_prompt(self, item: EvalItem, cot: bool) -> str:
+        """The prompt in the layout students are trained on (options inline, the CoT suffix when ``cot``)."""
+        return inline_prompt(item.question, item.choices, cot)
+
+    def trained_extract(self, item: EvalItem, output: str) -> str:
+        """The final answer of an output to :meth:`trained_prompt` (by default as :meth:`extract`)."""
+        return self.extract(item, output)
 
     def export(self, pairs: Iterable[tuple[EvalItem, str | None]]) -> dict[str, str]:
         """File names and texts holding answers in the official prediction format ("" for none)."""
@@ -178,7 +208,7 @@ def score(benchmark: Benchmark, pairs: Iterable[tuple[EvalItem, str | None]], ex
     breakdowns: dict[str, dict[str, Stats]] = {
         b: {v: Stats() for v in benchmark.group_order(b)} for b in benchmark.breakdowns
     }
-    diagnostics: dict[str, Stats] = {}
+    diagnostics: dict[str, Stats] = {name: Stats() for name in benchmark.diagnostics}
     missing: list[str] = []
     skipped: list[str] = []
     for item, prediction in pairs:
@@ -187,7 +217,7 @@ def score(benchmark: Benchmark, pairs: Iterable[tuple[EvalItem, str | None]], ex
             continue
         if prediction is None:
             missing.append(item.id)
-            verdict = Judgement(False)
+            verdict = Judgement(False, {name: False for name in benchmark.diagnostics})
         else:
             verdict = benchmark.judge(item, benchmark.extract(item, prediction) if extract else prediction)
         is_missing = prediction is None

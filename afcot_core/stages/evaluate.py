@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -34,6 +34,8 @@ class EvaluateSettings(msgspec.Struct, forbid_unknown_fields=True):
     """``limit`` = 0 evaluates every item; otherwise the first ``limit``."""
 
     cot: bool = True
+    #: "benchmark": each benchmark's own prompt; "trained": the layout students are trained on (options inline)
+    format: Literal["benchmark", "trained"] = "benchmark"
     repair: bool = False
     concurrency: int = 64
     limit: int = 0
@@ -78,9 +80,10 @@ class EvaluateSection:
     async def _run_all(self, base: Path, log: Any, progress: Progress) -> dict[str, Any]:
         model: Teacher = self.model.build()  # one event loop for all: the model's batcher lives in it
         results = {}
+        checkpoint = model_digest(self.model.to_table())
         for label, comp in self.benchmarks.items():
-            identity = {"model": self.model.to_table(), "benchmark": comp.to_table(),
-                        "cot": self.settings.cot, "repair": self.settings.repair}
+            identity = {"model": self.model.to_table(), "checkpoint": checkpoint, "benchmark": comp.to_table(),
+                        "cot": self.settings.cot, "format": self.settings.format, "repair": self.settings.repair}
             job = Evaluation(comp.build(), model, self.settings, base / label, identity,
                              log.bind(benchmark=label))
             results[label] = await job.run(progress)
@@ -117,6 +120,25 @@ class EvaluateStage:
             benchmarks[label] = comp
         return EvaluateSection(settings, component(table["model"], "teacher_alm", "evaluate.model", plugins),
                                benchmarks)
+
+
+def model_digest(table: dict[str, Any]) -> str:
+    """The digest of the model folder a teacher table names (``model = "{run}/train/final"``), "" for none.
+
+    A folder our trainer wrote carries it in ``checkpoint.json``; for any other folder it is the digest of
+    its files' names, sizes and modification times. Evaluations are keyed by it: a new checkpoint is never
+    scored with the predictions of an old one.
+    """
+    from afcot_core.weights import resolve
+
+    name = table.get("model")
+    folder = resolve(name) if isinstance(name, str) else None
+    if folder is None:
+        return ""
+    marker = folder / "checkpoint.json"
+    if marker.is_file():
+        return str(json.loads(marker.read_text(encoding="utf-8")).get("digest", ""))
+    return digest(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
 
 
 def needs_repair(output: str) -> bool:
@@ -167,13 +189,22 @@ class Evaluation:
         return self._report(items, done, missing_audio, failures)
 
     def _claim(self) -> None:
-        """Refuse a folder holding predictions of another model, benchmark or prompt setting."""
+        """Refuse a folder holding predictions of another model, benchmark or prompt setting; when only the
+        checkpoint changed (the model was trained again), move the old results to ``previous/<digest>/``."""
         meta = self.out / "run.json"
         if self.predictions_path.exists() and meta.exists():
-            previous = json.loads(meta.read_text(encoding="utf-8")).get("fingerprint")
-            if previous != self.fingerprint:
-                raise BadInput(f"{self.out}: holds predictions of a different model, benchmark or setting; "
-                               "choose another output folder or delete this one")
+            before = json.loads(meta.read_text(encoding="utf-8"))
+            if before.get("fingerprint") != self.fingerprint:
+                same_setup = all(before.get(k) == v for k, v in self.identity.items() if k != "checkpoint")
+                if not same_setup:
+                    raise BadInput(f"{self.out}: holds predictions of a different model, benchmark or setting; "
+                                   "choose another output folder or delete this one")
+                old = self.out / "previous" / (str(before.get("checkpoint") or "unknown")[:12] or "unknown")
+                old.mkdir(parents=True, exist_ok=True)
+                for path in self.out.iterdir():
+                    if path.name != "previous":
+                        path.rename(old / path.name)
+                self.log.info("new checkpoint; earlier results moved", to=str(old))
         self.out.mkdir(parents=True, exist_ok=True)
         meta.write_text(json.dumps({"fingerprint": self.fingerprint, **self.identity}, indent=2, default=str),
                         encoding="utf-8")
@@ -222,15 +253,25 @@ class Evaluation:
                              count=len(failures), first=next(iter(failures.values())))
         return failures
 
+    def _prompt(self, item: EvalItem) -> str:
+        if self.settings.format == "trained":
+            return self.benchmark.trained_prompt(item, self.settings.cot)
+        return self.benchmark.prompt(item, self.settings.cot)
+
+    def _extract(self, item: EvalItem, output: str) -> str:
+        if self.settings.format == "trained":
+            return self.benchmark.trained_extract(item, output)
+        return self.benchmark.extract(item, output)
+
     async def _predict(self, item: EvalItem) -> Prediction:
-        prompt = self.benchmark.prompt(item, self.settings.cot)
+        prompt = self._prompt(item)
         reply = await self.model.ask(prompt, item.audio)
         output, latency, first = reply.text, reply.latency_s, None
         if self.settings.repair and needs_repair(output):
             first, prefix = output, repair_prefix(output)
             again = await self.model.ask(prompt, item.audio, prefix=prefix)
             output, latency = prefix + again.text, latency + again.latency_s
-        return Prediction(id=item.id, output=output, answer=self.benchmark.extract(item, output),
+        return Prediction(id=item.id, output=output, answer=self._extract(item, output),
                           repaired=first is not None, first_output=first, latency_s=round(latency, 4))
 
     def _record(self, summary: dict[str, Any], missing_audio: list[str], failures: dict[str, str]) -> None:
@@ -243,14 +284,14 @@ class Evaluation:
     def _verdict(self, item: EvalItem, output: str) -> str:
         if not item.answer:  # withheld (MMAU test): nothing to judge
             return "accepted"
-        return "accepted" if self.benchmark.judge(item, self.benchmark.extract(item, output)).correct else "rejected"
+        return "accepted" if self.benchmark.judge(item, self._extract(item, output)).correct else "rejected"
 
     def _report(self, items: list[EvalItem], done: dict[str, Prediction], missing_audio: list[str],
                 failures: dict[str, str]) -> dict[str, Any]:
         outputs = [(it, p.output if (p := done.get(it.id)) else None) for it in items]
         bench = self.benchmark
-        exported = outputs if bench.extract_on_score else [  # official files hold raw outputs or final answers
-            (it, None if out is None else bench.extract(it, out)) for it, out in outputs]
+        answers = [(it, None if out is None else self._extract(it, out)) for it, out in outputs]
+        exported = outputs if bench.extract_on_score else answers  # official files: raw outputs or final answers
         for name, text in bench.export(exported).items():
             (self.out / name).write_text(text, encoding="utf-8")
         repaired = sum(1 for it in items if (p := done.get(it.id)) and p.repaired)
@@ -260,7 +301,8 @@ class Evaluation:
         if not any(it.answer for it in items):
             self.log.warning("answers are withheld; wrote the official submission file only")
             return {**summary, "scored": False}
-        report = score(bench, outputs, extract=True)
+        trained = self.settings.format == "trained" and not bench.extract_on_score
+        report = score(bench, answers, extract=False) if trained else score(bench, outputs, extract=True)
         title = f"{self.benchmark.name}: {self.identity['model'].get('use', 'model')}"
         try:
             written = write_reports(report, self.out, title, plots=self.settings.plots)

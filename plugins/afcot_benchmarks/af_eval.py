@@ -27,9 +27,9 @@ from afcot_benchmarks.common import (
     split_letter,
 )
 from afcot_benchmarks.matching import Matcher
-from afcot_core.benchmark import Benchmark, EvalItem, Judgement, Loaded
+from afcot_core.benchmark import LETTERS, Benchmark, EvalItem, Judgement, Loaded
 from afcot_core.errors import BadInput
-from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
+from afcot_core.template import COT_SUFFIX
 
 #: subset name → official file name, in report order
 FILES = {
@@ -76,7 +76,7 @@ def parse_options(prompt: str, where: str) -> tuple[str, tuple[str, ...]]:
     rest = rest.removesuffix(COT_SUFFIX).rstrip()
     found = _OPTION.findall(rest)
     letters = "".join(letter for letter, _ in found)
-    if not newline or not found or letters != OPTION_LETTERS[: len(found)]:
+    if not newline or not found or letters != LETTERS[: len(found)]:
         raise BadInput(f"{where}.prompt: expected 'question\\n(A) option. (B) option. ...'")
     return question, tuple(text for _, text in found)
 
@@ -99,7 +99,7 @@ def parse_manifest(doc: Any, where: str, audio_root: Path | None) -> list[tuple[
         prompt = field(entry, "prompt", at)
         question, options = parse_options(prompt, at)
         gold = _GOLD.match(field(entry, "output", at).strip())
-        index = OPTION_LETTERS.find(gold.group(1)) if gold else -1
+        index = LETTERS.find(gold.group(1)) if gold else -1
         if gold is None or not 0 <= index < len(options) or options[index] != gold.group(2).strip():
             raise BadInput(f"{at}.output: expected '(<letter>) <text>' naming one of the prompt's options")
         name = field(entry, "name", at)
@@ -119,14 +119,17 @@ class AfReasoningEval(Benchmark):
     name = "af-reasoning-eval"
     breakdowns = ("subset", "task")
     extract_on_score = True
+    diagnostics = ("letter-only", "text-only")
 
     def __init__(self, config: AfEvalConfig) -> None:
         self.config = config
         self._docs: dict[str, dict[str, Any]] = {}
 
     def group_order(self, breakdown: str) -> tuple[str, ...]:
+        """Subsets in the official order: those read (a one-subset predictions file), else those configured."""
         if breakdown == "subset":
-            return tuple(s for s in FILES if s in self.config.subsets)
+            present = self._docs.keys() or self.config.subsets
+            return tuple(s for s in FILES if s in present)
         return ()
 
     def load(self) -> Loaded:
@@ -141,13 +144,18 @@ class AfReasoningEval(Benchmark):
     def read_predictions(self, path: Path) -> list[tuple[EvalItem, str | None]]:
         doc = read_json(path)
         pairs = parse_manifest(doc, str(path), None)
-        self._docs[pairs[0][0].groups["subset"] if pairs else ""] = doc
+        if pairs:
+            self._docs[pairs[0][0].groups["subset"]] = doc
         return [(item, prediction_of(entry, ("prediction",), f"{path}: {item.id}")) for item, entry in pairs]
 
     def prompt(self, item: EvalItem, cot: bool) -> str:
         if cot:
             return item.prompt
         return item.prompt.removesuffix(COT_SUFFIX).rstrip()
+
+    def trained_prompt(self, item: EvalItem, cot: bool) -> str:
+        """The native prompts already are the trained layout."""
+        return self.prompt(item, cot)
 
     def extract(self, item: EvalItem, output: str) -> str:
         return final_answer(output)

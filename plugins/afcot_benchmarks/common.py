@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from afcot_core.audio import audio_ref_from_path
-from afcot_core.benchmark import EvalItem
+from afcot_core.benchmark import LETTERS, EvalItem, inline_prompt
 from afcot_core.errors import BadInput
 from afcot_core.files import read_json
 from afcot_core.records import AudioRef
-from afcot_core.template import OPTION_LETTERS, extract_conclusion, format_question
+from afcot_core.template import extract_conclusion
 
 #: The choice list as MMAR's authors prompt it (MMAR issue #3); used for MMAU too.
 SELECT_ONE = "Select one option from the provided choices:"
 
-_PAREN_LETTER = re.compile(r"^\(\s*([a-z])\s*\)\s*(.*)$", re.DOTALL)
+_ANY_PAREN_LETTER = re.compile(r"\(\s*([a-z])\s*\)")
 _PUNCT_LETTER = re.compile(r"^([a-z])[.):](?:\s+(.*))?$", re.DOTALL)
 
 
@@ -103,20 +103,31 @@ def final_answer(output: str) -> str:
 
 
 def split_letter(text: str, n_options: int, allow_bare: bool) -> tuple[int | None, str]:
-    """A leading option letter of ``text`` (``(b) x``, ``b) x``, ``b. x``, ``b: x``; a bare ``b`` only
-    when ``allow_bare``) as an index below ``n_options``, and the text after it."""
+    """The option letter ``text`` names, as an index below ``n_options``, and the text without it.
+
+    One rule wherever the letter stands: a parenthesised ``(b)`` anywhere (when exactly one option
+    letter is named that way), else a leading ``b) x``, ``b. x`` or ``b: x``, else a bare ``b`` (only
+    when ``allow_bare``). No letter, or several different ones: ``(None, text)``.
+    """
     t = text.strip().lower()
-    m = _PAREN_LETTER.match(t) or _PUNCT_LETTER.match(t)
-    if m is None and allow_bare and len(t) == 1:
-        letter, rest = t, ""
-    elif m is None:
+    named = {m.group(1) for m in _ANY_PAREN_LETTER.finditer(t) if _index(m.group(1), n_options) is not None}
+    if len(named) == 1:
+        letter = named.pop()
+        rest = _ANY_PAREN_LETTER.sub(lambda m: "" if m.group(1) == letter else m.group(0), t)
+        return _index(letter, n_options), " ".join(rest.split())
+    if named:
         return None, text.strip()
-    else:
-        letter, rest = m.group(1), (m.group(2) or "")
-    index = OPTION_LETTERS.lower().find(letter)
-    if index < 0 or index >= n_options:
-        return None, text.strip()
-    return index, rest.strip()
+    m = _PUNCT_LETTER.match(t)
+    if m is not None and (index := _index(m.group(1), n_options)) is not None:
+        return index, (m.group(2) or "").strip()
+    if allow_bare and len(t) == 1 and (index := _index(t, n_options)) is not None:
+        return index, ""
+    return None, text.strip()
+
+
+def _index(letter: str, n_options: int) -> int | None:
+    index = LETTERS.lower().find(letter)
+    return index if 0 <= index < n_options else None
 
 
 def bare_letters_ok(choices: Sequence[str]) -> bool:
@@ -125,9 +136,9 @@ def bare_letters_ok(choices: Sequence[str]) -> bool:
 
 
 def option_prompt(question: str, choices: Sequence[str], lettered: bool) -> str:
-    """The question with its choices: lettered ``(A) x`` lines, or MMAR's plain "select one" list."""
+    """The question with its choices: lettered inline ``(A) x. (B) y.``, or MMAR's plain "select one" list."""
     if lettered:
-        return format_question(question, list(choices))
+        return inline_prompt(question, choices, cot=False)
     return f"{question}\n{SELECT_ONE}\n" + "\n".join(choices)
 
 

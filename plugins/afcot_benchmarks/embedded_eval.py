@@ -17,9 +17,8 @@ import msgspec
 
 from afcot_benchmarks.common import answer_index, choices_of, field
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.benchmark import EvalItem, Loaded
+from afcot_core.benchmark import EvalItem, Loaded, inline_prompt
 from afcot_core.records import Item
-from afcot_core.template import student_prompt
 
 #: far from the seeds recipes use for generation, so evaluation items are held out
 HELD_OUT_SEED = 9_001
@@ -80,7 +79,7 @@ class EmbeddedEval(OptionTextBenchmark):
 
     def prompt(self, item: EvalItem, cot: bool) -> str:
         """The prompt the ``af3`` trainer trains on (AF-Reasoning-Eval's inline-option format)."""
-        return student_prompt(item.question, list(item.choices), cot)
+        return inline_prompt(item.question, item.choices, cot)
 
     def load(self) -> Loaded:
         from afcot_core.plugins import default

@@ -49,6 +49,10 @@ class OptionTextBenchmark(Benchmark):
         text = final_answer(output)
         return lettered_answer(text, item.choices) if self.lettered else text
 
+    def trained_extract(self, item: EvalItem, output: str) -> str:
+        """The trained layout letters the options, so a letter selects its option's text."""
+        return lettered_answer(final_answer(output), item.choices)
+
     def judge(self, item: EvalItem, answer: str) -> Judgement:
         key = (item.id, item.answer, item.choices)
         matcher = self._matchers.get(key)
