@@ -20,20 +20,31 @@ def read_shard(path: Path) -> dict[str, dict[str, bytes]]:
         raise BadInput(f"{path}: not a readable tar shard ({exc})") from None
 
 
-def _sample(samples: dict[str, dict[str, bytes]]) -> dict[str, Any] | None:
+def _sample(shard: Path, samples: dict[str, dict[str, bytes]]) -> dict[str, Any] | None:
     if not samples:
         return None
     key, parts = next(iter(samples.items()))
-    record = json.loads(parts.get("json", b"{}"))
-    return {"key": key, "files": sorted(parts), "text": parts.get("txt", b"").decode(),
+    record = _json_object(f"{shard}: {key}.json", parts.get("json", b"{}").decode("utf-8", errors="replace"))
+    return {"key": key, "files": sorted(parts), "text": parts.get("txt", b"").decode(errors="replace"),
             "question": record.get("item", {}).get("question"), "answer": record.get("item", {}).get("answer"),
             "strategy": record.get("strategy")}
+
+
+def _json_object(where: str, text: str) -> dict[str, Any]:
+    """``text`` as a JSON object; a :class:`BadInput` naming ``where`` otherwise."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{where}: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"{where}: expected a JSON object")
+    return value
 
 
 def describe(path: Path) -> dict[str, Any]:
     if path.is_file():
         samples = read_shard(path)
-        return {"shard": str(path), "samples": len(samples), "sample": _sample(samples)}
+        return {"shard": str(path), "samples": len(samples), "sample": _sample(path, samples)}
     if not path.is_dir():
         raise BadInput(f"{path}: no such run directory or shard")
     out: dict[str, Any] = {"run": str(path)}
@@ -52,13 +63,13 @@ def describe(path: Path) -> dict[str, Any]:
             totals[key] += getattr(marker.counts, key)
     reasons: dict[str, int] = {}
     for rejects in sorted(gen.glob("rejects-*.jsonl")):
-        for line in rejects.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(rejects.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
             if line.strip():
-                reason = (json.loads(line).get("reason") or "").split(":")[0]
+                reason = (_json_object(f"{rejects}:{number}", line).get("reason") or "").split(":")[0]
                 reasons[reason] = reasons.get(reason, 0) + 1
     shards = sorted(gen.glob("shard-*.tar"))
     out.update(shards_done=len(markers), shards=len(shards), items=sum(totals.values()), **totals,
                reject_reasons=dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
-               sample=_sample(read_shard(shards[0])) if shards else None)
+               sample=_sample(shards[0], read_shard(shards[0])) if shards else None)
     out["stats"] = collect(gen)
     return out

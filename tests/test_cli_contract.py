@@ -134,3 +134,27 @@ def test_the_missing_weights_hint_names_hf_download_and_never_downloads_a_path(t
     for path in ("./checkpoints/final", "/models/af3", "~/models/af3", "../af3", "checkpoints/run/final"):
         [local] = missing_weights(path)
         assert path in local and "download" not in local, local
+
+
+def _tar(path, members: dict[str, bytes]) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_inspect_names_the_file_and_line_it_cannot_read(tmp_path, capsys):
+    gen = tmp_path / "run" / "generate"
+    gen.mkdir(parents=True)
+    _tar(gen / "shard-000000.tar", {"k1.json": json.dumps({"item": {"question": "q", "answer": "a"}}).encode(),
+                                    "k1.txt": b"<caption>x</caption>"})
+    (gen / "rejects-000000.jsonl").write_text('{"reason": "format: too short"}\n{"reason": "fo\n')
+    code, _, err = _run(capsys, "inspect", str(tmp_path / "run"))
+    assert code == 2 and f"{gen / 'rejects-000000.jsonl'}:2: not JSON" in err
+    _tar(gen / "shard-000000.tar", {"k1.json": b"{not json", "k1.txt": b"\xff\xfe"})
+    code, _, err = _run(capsys, "inspect", str(gen / "shard-000000.tar"))
+    assert code == 2 and "k1.json: not JSON" in err
