@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from afcot_core import audio as audio_io
-from afcot_core import stats
+from afcot_core import datacard, stats
 from afcot_core.cache import ReplayCache, scope_of
 from afcot_core.errors import BadInput, Rejected, RunIncomplete, TeacherError
 from afcot_core.plugins import Plugins
@@ -197,6 +197,7 @@ class Generator:
                           llm_batches=_mean(self.llm.batch_sizes), calls=self.calls, cache_hits=self.cache_hits,
                           **msgspec.to_builtins(totals))
         stats.write(self.store.root, run={"calls": self.calls, "cache_hits": self.cache_hits})
+        datacard.write(self.store.root)
         return msgspec.to_builtins(totals)
 
     async def _shard(self, index: int, items: list[Item], slots: asyncio.Semaphore, bar: Any) -> ShardCounts:

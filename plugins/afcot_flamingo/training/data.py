@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from afcot_core.benchmark import inline_prompt, lettered
 from afcot_core.errors import BadInput
 from afcot_core.formats import Conversation, read_af2_manifest, read_afthink
 from afcot_core.shards import iter_samples
-from afcot_core.template import student_prompt
 from afcot_core.weights import expand
 from afcot_flamingo.config import DataSource
 from afcot_flamingo.training.student import IGNORE, SAMPLE_RATE, SEQUENCE_KEYS, Example
@@ -72,23 +72,12 @@ class ShardSource:
         where = f"{shard}: sample '{key}'"
         try:
             item = json.loads(parts["json"])["item"]
-            target = parts["txt"].decode("utf-8") if self.cot else plain_answer(item)
+            target = parts["txt"].decode("utf-8") if self.cot else lettered(item.get("choices") or [], item["answer"])
             audio = parts["flac"]
         except (KeyError, ValueError) as exc:
             raise BadInput(f"{where} is unreadable ({exc})") from None
-        prompt = student_prompt(item["question"], item.get("choices"), self.cot)
+        prompt = inline_prompt(item["question"], item.get("choices"), self.cot)
         return Example(read_wave(audio, where), ((prompt, target),), self.name, key)
-
-
-def plain_answer(item: dict[str, Any]) -> str:
-    """The non-CoT target: ``(B) text`` for a multiple-choice item (as AF-Reasoning-Eval's gold), else the answer."""
-    from afcot_core.template import OPTION_LETTERS
-
-    choices = item.get("choices") or []
-    answer = item["answer"]
-    if answer in choices and choices.index(answer) < len(OPTION_LETTERS):
-        return f"({OPTION_LETTERS[choices.index(answer)]}) {answer}"
-    return answer
 
 
 class ConversationSource:
