@@ -161,6 +161,8 @@ def parse(data: dict[str, Any], plugins: Plugins, path: Path) -> Recipe:
             raise BadInput(f"{path}: unknown section [{key}]{suggest(key, allowed)}; sections: {', '.join(allowed)}")
     run = convert(data.get("run", {}), RunSection, "run")
     assert isinstance(run, RunSection)
+    if not run.stages:
+        raise BadInput(f"[run] run.stages is empty: name at least one of {', '.join(STAGES)}")
     for i, stage in enumerate(run.stages):
         if stage not in STAGES:
             raise BadInput(f"[run] run.stages[{i}]: unknown stage '{stage}'{suggest(stage, list(STAGES))}")

@@ -72,6 +72,9 @@ def test_empty_stages_are_refused(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     code, _, err = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", " , ")
     assert code == 2 and "names no stage" in err
+    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--set", "run.stages=[]", "--out", str(tmp_path))
+    assert code == 2 and "run.stages is empty" in err
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(("case", "expect"), [
