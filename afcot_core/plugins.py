@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata as md
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -25,6 +26,7 @@ from afcot_core import hookspecs
 from afcot_core.registry import ROLES, NoConfig, Registration, Registry, suggest
 
 GROUP = "afcot"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 BUILTIN_DIST = "afcot"
 _HOOK_OF_ROLE = {
     "teacher_alm": "register_teacher_alms",
@@ -183,9 +185,24 @@ def _registrar(plugins: Plugins, registry: Registry, role: str, plugin: str) -> 
             other = registry.entries[name].plugin
             plugins._fail(plugin, f"{role} '{name}' registered twice: refused, the one of plugin '{other}' stays")
             return
+        problem = _invalid(name, factory, config)
+        if problem:
+            plugins._fail(plugin, f"{role} {name!r} refused: {problem}")
+            return
         registry.add(Registration(role, name, factory, config, description, plugin, preflight, prompts or {}))
 
     return register
+
+
+def _invalid(name: object, factory: object, config: object) -> str | None:
+    """Why a registration cannot be used, or None."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        return "a name is letters, digits and . _ - (starting with a letter or digit)"
+    if not callable(factory):
+        return "its factory is not callable"
+    if not (isinstance(config, type) and issubclass(config, msgspec.Struct)):
+        return "its config is not a msgspec.Struct type"
+    return None
 
 
 @functools.cache
