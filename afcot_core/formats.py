@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from afcot_core.benchmark import LETTERS
 from afcot_core.errors import BadInput
 from afcot_core.files import read_json
+from afcot_core.template import COT_SUFFIX, extract_conclusion
 
 #: the audio placeholder at the start of the first human turn
 SOUND = "<sound>"
@@ -105,3 +108,26 @@ def af2_manifest(convs: list[Conversation], split: str, split_path: str, task: s
     data = {str(i): {"name": c.sound, "prompt": c.turns[0][0], "output": c.turns[0][1], "duration": c.duration}
             for i, c in enumerate(convs)}
     return {"split": split, "split_path": split_path, "flamingo_task": task, "total_num": len(data), "data": data}
+
+
+_OPTIONS = re.compile(r"\(([A-Z])\) (.*?)\.(?= \([A-Z]\) |$)")
+_LETTER = re.compile(r"^\(([A-Z])\)\s*(.*)$", re.DOTALL)
+
+
+def split_prompt(prompt: str) -> tuple[str, list[str] | None]:
+    """The question and options of an inline prompt (``Q\\n(A) x. (B) y. <CoT suffix>``); no options: None."""
+    text = prompt.strip().removesuffix(COT_SUFFIX).rstrip()
+    question, newline, rest = text.rpartition("\n")
+    found = _OPTIONS.findall(rest) if newline else []
+    if not found or "".join(letter for letter, _ in found) != LETTERS[: len(found)]:
+        return text, None
+    return question, [option for _, option in found]
+
+
+def answer_of(target: str, choices: list[str] | None) -> str:
+    """The answer a training target gives: its last CONCLUSION (or the whole text); ``(B) x`` names option B."""
+    text = (extract_conclusion(target) or target).strip()
+    m = _LETTER.match(text)
+    if choices and m and LETTERS.index(m.group(1)) < len(choices):
+        return choices[LETTERS.index(m.group(1))]
+    return text

@@ -118,12 +118,14 @@ def test_afthink_and_af2_manifest_sources(tones, tmp_path):
         {"from": "human", "value": "<sound>\nWhat is it?"}, {"from": "gpt", "value": "A tone."},
         {"from": "human", "value": "High?"}, {"from": "gpt", "value": "Yes."}]}]
     (tmp_path / "t.json").write_text(json.dumps(afthink))
+    # split_path is relative to AF2's data root: the folder above the manifest's folder
     manifest = {"split": "train", "split_path": "audio", "flamingo_task": "t", "total_num": 1,
                 "data": {"0": {"name": "a.flac", "prompt": "What?", "output": "A tone."}}}
-    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    (tmp_path / "AF-Task").mkdir()
+    (tmp_path / "AF-Task" / "m.json").write_text(json.dumps(manifest))
     audio = str(tmp_path / "audio")
     sources = open_sources([DataSource(kind="afthink", path=str(tmp_path / "t.json"), audio_root=audio),
-                            DataSource(kind="af2", path=str(tmp_path / "m.json"))], tones, cot=True)
+                            DataSource(kind="af2", path=str(tmp_path / "AF-Task" / "m.json"))], tones, cot=True)
     think, af2 = (s.decode(s.items[0]) for s, _ in sources)
     assert think.turns == (("What is it?", "A tone."), ("High?", "Yes.")) and think.wave.shape == (16000,)
     assert af2.turns == (("What?", "A tone."),) and af2.source == "m"

@@ -25,7 +25,7 @@ class DataSource(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     path: str = "{run}/generate"
     #: relative share of the samples drawn from this source
     weight: float = 1.0
-    #: where the JSON's audio paths are relative to (default: the JSON file's folder)
+    #: where audio paths are relative to (default: the JSON's folder; for AF2 the folder above the manifest's)
     audio_root: str = ""
     #: the name used in metrics (default: the file or folder name)
     name: str = ""

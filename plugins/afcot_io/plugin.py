@@ -19,3 +19,17 @@ def register_sources(register):
 
     register("manifest", ManifestSource, ManifestConfig,
              "a JSONL manifest of audio files with questions and answers", preflight=preflight)
+
+    from afcot_io.afthink import AfThinkConfig, AfThinkSource
+    from afcot_io.afthink import preflight as afthink_preflight
+
+    register("afthink", AfThinkSource, AfThinkConfig, "AF-Think / AF3 training JSON (sound + conversations)",
+             preflight=afthink_preflight)
+
+
+@hookimpl
+def register_commands(register):
+    from afcot_io import export
+
+    register("export", "write a run's shards as AF-Think / AF3 training JSON or AF2 manifests", export.configure,
+             export.run)

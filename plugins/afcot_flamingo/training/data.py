@@ -89,7 +89,8 @@ class ConversationSource:
         self.name = name
         if kind == "af2":
             folder, self.items = read_af2_manifest(path)
-            self.root = Path(expand(audio_root)).expanduser() / folder if audio_root else path.parent / folder
+            # AF2's data root holds the manifest folders ({Name-Task}/{split}.json): the manifest's grandparent
+            self.root = (Path(expand(audio_root)).expanduser() if audio_root else path.parent.parent) / folder
         else:
             self.items = read_afthink(path)
             self.root = Path(expand(audio_root)).expanduser() if audio_root else path.parent

@@ -1,0 +1,73 @@
+"""The ``afthink`` source: items from AF-Think / AF3 training JSON, to regenerate CoT for them.
+
+Each record's first human turn gives the question and its inline options (the CoT suffix is dropped);
+its answer is the first gpt turn's last CONCLUSION (or the whole turn), where ``(B) x`` names option B.
+Audio is ``audio_root/<sound>`` (default: the JSON file's folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+
+from afcot_core.audio import audio_ref_from_path
+from afcot_core.errors import BadInput
+from afcot_core.formats import Conversation, answer_of, read_afthink, split_prompt
+from afcot_core.protocols import Source
+from afcot_core.recipe import MustExist
+from afcot_core.records import Item, Kind
+
+
+class AfThinkConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Options of the AF-Think source."""
+
+    #: the AF-Think / AF3 training JSON file
+    path: Annotated[str, MustExist()]
+    #: the folder the records' ``sound`` paths are relative to (default: the JSON file's folder)
+    audio_root: str | None = None
+    #: the item kind given to every record: "aqa" or "classification" (the file does not say)
+    kind: Kind = "aqa"
+    #: read only the first N records
+    limit: int | None = None
+
+
+def to_item(conv: Conversation, root: Path, kind: Kind, source: str) -> Item:
+    question, choices = split_prompt(conv.turns[0][0])
+    return Item(id=conv.id, audio=audio_ref_from_path(root / conv.sound), question=question,
+                answer=answer_of(conv.turns[0][1], choices), kind=kind, choices=choices, source=source)
+
+
+class AfThinkSource(Source):
+    def __init__(self, config: AfThinkConfig) -> None:
+        self.path = Path(config.path)
+        self.root = Path(config.audio_root) if config.audio_root else self.path.parent
+        self.kind = config.kind
+        self.records = read_afthink(self.path)[: config.limit]
+        ids = [c.id for c in self.records]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise BadInput(f"{self.path}: duplicate record id '{dup}'")
+
+    def count(self) -> int:
+        return len(self.records)
+
+    def partitions(self, size: int) -> Iterator[Iterable[Item]]:
+        records = iter(self.records)
+        while chunk := list(islice(records, size)):
+            yield (to_item(c, self.root, self.kind, self.path.stem) for c in chunk)
+
+
+def preflight(config: AfThinkConfig) -> list[str]:
+    try:
+        records = read_afthink(Path(config.path))
+    except BadInput as exc:
+        return [str(exc)]
+    root = Path(config.audio_root) if config.audio_root else Path(config.path).parent
+    missing = [c.sound for c in records[: config.limit] if not (root / c.sound).is_file()]
+    if not missing:
+        return []
+    return [f"{config.path}: {len(missing)} audio file(s) not found under {root} (first: {missing[0]})"]

@@ -1,0 +1,85 @@
+"""``afcot export`` (AF-Think / AF3 JSON, AF2 manifests), the ``afthink`` source, and the dataset card."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from afcot_core.benchmark import inline_prompt
+from afcot_core.formats import read_af2_manifest, read_afthink
+from afcot_core.shards import iter_samples
+
+from .conftest import afcot
+from .student_data import tone_item, write_shards
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    write_shards(run / "generate", 7, per_shard=3)
+    return run
+
+
+def originals(run_dir):
+    return {json.loads(p["json"])["item"]["id"]: (json.loads(p["json"])["item"], p["txt"].decode(), p["flac"])
+            for shard in sorted((run_dir / "generate").glob("shard-*.tar")) for _, p in iter_samples(shard)}
+
+
+def test_afthink_export_round_trips_every_record(run_dir, tmp_path, plugins):
+    result = afcot("export", str(run_dir), "--out", str(tmp_path), "--name", "tones")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["records"] == 7
+    raw = json.loads((tmp_path / "tones.json").read_text())
+    assert raw[0]["conversations"][0]["value"].startswith("<sound>\n")
+    assert set(raw[0]) == {"id", "sound", "duration", "conversations"}
+    before = originals(run_dir)
+    convs = read_afthink(tmp_path / "tones.json")
+    assert sorted(c.id for c in convs) == sorted(before)
+    for conv in convs:
+        item, target, flac = before[conv.id]
+        assert conv.turns == ((inline_prompt(item["question"], item["choices"], True), target),)
+        assert (tmp_path / conv.sound).read_bytes() == flac
+    # the afthink source gives back the items, to regenerate CoT for them
+    registration = plugins.registry("source").get("afthink", where="test")
+    source = registration.build(msgspec.convert({"path": str(tmp_path / "tones.json")}, registration.config))
+    items = [it for part in source.partitions(4) for it in part]
+    assert len(items) == 7
+    for it in items:
+        original = tone_item(int(it.id.split("-")[1]))
+        assert (it.question, it.choices, it.answer) == (original.question, original.choices, original.answer)
+        assert it.audio.sample_rate == 16000
+
+
+def test_af2_manifest_and_plain_answers(run_dir, tmp_path):
+    result = afcot("export", str(run_dir / "generate"), "--out", str(tmp_path), "--format", "af2", "--no-cot",
+                   "--name", "Tones-AQA")
+    assert result.returncode == 0, result.stderr
+    folder, convs = read_af2_manifest(tmp_path / "Tones-AQA" / "train.json")
+    doc = json.loads((tmp_path / "Tones-AQA" / "train.json").read_text())
+    assert doc["total_num"] == len(convs) == 7 and doc["flamingo_task"] == "AF-CoT"
+    before = originals(run_dir)
+    for conv in convs:
+        item = before[conv.sound.removesuffix(".flac")][0]
+        prompt, target = conv.turns[0]
+        assert prompt == inline_prompt(item["question"], item["choices"], False) and "<SUMMARY>" not in prompt
+        assert target == f"({'AB'[item['choices'].index(item['answer'])]}) {item['answer']}"
+        assert (tmp_path / folder / conv.sound).is_file()
+
+
+def test_export_bad_input_names_the_folder(tmp_path):
+    result = afcot("export", str(tmp_path), "--out", str(tmp_path / "x"))
+    assert result.returncode == 2 and str(tmp_path) in result.stderr and "no shard" in result.stderr
+
+
+def test_dataset_card_counts_sources_and_algorithms(run_dir):
+    from afcot_core import datacard
+
+    path = datacard.write(run_dir / "generate", license="cc-by-4.0")
+    text = path.read_text()
+    assert text.startswith("---\n") and text.count("\n---\n") >= 1
+    meta = text.split("---\n")[1]
+    assert 'license: "cc-by-4.0"' in meta and "accepted: 7" in meta
+    assert '- source: "unknown"\n      algorithm: "test"\n      items: 7\n      accepted: 7' in meta
+    assert "| unknown | test | 7 | 7 |" in text
