@@ -128,3 +128,22 @@ def test_the_alm_continues_after_a_prefix():
     reply = asyncio.run(alm.ask(prompt, ref, prefix=prefix)).text
     assert reply.strip() == "(B) hiss </CONCLUSION>"
     assert extract_conclusion(prefix + reply) == "(B) hiss"
+
+
+def test_the_scripted_llm_answers_from_a_reasoning_alone():
+    from afcot_paper.prompts import Prompts
+
+    llm = ScriptedLlm()
+
+    def ask(reasoning, question, choices=None):
+        from afcot_core.template import format_question
+
+        prompt = Prompts().fill("causality", reasoning=reasoning, question=format_question(question, choices))
+        return json.loads(llm.reply(prompt))["answer"]
+
+    question = "Are there fewer than 3 separate events, and does it last shorter than 3 seconds?"
+    assert ask("First, i hear 5 separate events. Finally, the sound lasts about 2.2 seconds.", question) == "no"
+    assert ask("The sound lasts about 2.2 seconds.", question) == "unsure"  # the reasoning leaves a clause open
+    labels = ["hum", "whistle"]
+    assert ask("Is the pitch high, medium, or low? The pitch is high, around 1800 Hz.", "Classify the sound.",
+               labels) == "whistle"  # what a whistle sounds like is knowledge; the pitch is the evidence

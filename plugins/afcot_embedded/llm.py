@@ -94,10 +94,25 @@ def _listed(prompt: str, label: str) -> list[str]:
             if line.strip().startswith("- ")]
 
 
+# what a statement about the sound is about, in the forms the ALM's answers take (checked in order)
+_STATEMENT_PATTERNS = (
+    ("modulation", r"swell|level stays steady"), ("event_count", r"\d+ separate events"),
+    ("regularity", r"events are (evenly spaced|irregular)"), ("tempo", r"events repeat"),
+    ("pitch_direction", r"pitch is (rising|falling|steady)"), ("pitch_height", r"pitch is (high|medium|low)"),
+    ("loudness_trend", r"louder|quieter|same level"), ("loudness_level", r"\b(loud|moderate|quiet) overall"),
+    ("brightness", r"timbre is"), ("envelope", r"decays|sustained"), ("duration", r"lasts about"),
+    ("texture", r"tonal sound|noise-like|impulsive events"),
+)
+
+
 def _statements_of(text: str) -> list[tuple[str, str]]:
-    """Each declarative sentence of a text as a (claim, claim) pair, so :class:`Facts` can read it."""
-    sentences = re.split(r"(?<=[.?!])\s+|\n", text)
-    return [(s, s) for s in (x.strip() for x in sentences) if s and not s.endswith("?")]
+    """The declarative sentences of a text as (sub-question, sentence) pairs, so :class:`Facts` can read them."""
+    pairs = []
+    for sentence in (x.strip() for x in re.split(r"(?<=[.?!])\s+|\n", text)):
+        if sentence and not sentence.endswith("?"):
+            prop = next((p for p, pattern in _STATEMENT_PATTERNS if re.search(pattern, sentence, re.IGNORECASE)), None)
+            pairs.append((SUB_QUESTIONS[prop], sentence) if prop else (sentence, sentence))
+    return pairs
 
 
 def _statements(options: list[str]) -> bool:
@@ -166,6 +181,12 @@ def _sentence(text: str) -> str:
     return text[0].lower() + text[1:] if text else text
 
 
+def _ruled_out(label: str, facts: Facts) -> bool:
+    """Whether a stated property contradicts what ``label`` sounds like (the ontology's acoustic profile)."""
+    info = leaf_classes().get(label.lower())
+    return info is not None and any(facts.values.get(p, v) != v for p, v in info.acoustics.items())
+
+
 def _asked(chain: list[tuple[str, str]]) -> set[str]:
     return {p for q, _ in chain if (p := property_of(q))}
 
@@ -231,12 +252,7 @@ class ScriptedLlm:
         facts = Facts(chain)
         labels = _listed(prompt, r"[^\n]*closely related labels")
         known = leaf_classes()
-
-        def ruled_out(label: str) -> bool:
-            info = known.get(label.lower())
-            return info is not None and any(facts.values.get(p, v) != v for p, v in info.acoustics.items())
-
-        remaining = [label for label in labels if not ruled_out(label)] or labels
+        remaining = [label for label in labels if not _ruled_out(label, facts)] or labels
         if len(remaining) == 1:
             return {"remaining": remaining, "answer": remaining[0], "followup": ""}
         asked = _asked(chain)
@@ -248,10 +264,19 @@ class ScriptedLlm:
         return {"remaining": remaining, "answer": "unsure", "followup": SUB_QUESTIONS[best]}
 
     def causality(self, prompt: str) -> dict:
-        """Answer from a REASONING text alone: its sentences are the only evidence."""
+        """Answer from a REASONING text alone: what its sentences state, then which labels they leave, then
+        the one option it names."""
         question, options = _question(prompt)
-        statements = _statements_of(_block(prompt, r"[^\n]*line of reasoning about the audio"))
-        return {"answer": _derive(question, options, Facts(statements))}
+        text = _block(prompt, r"[^\n]*line of reasoning about the audio")
+        facts = Facts(_statements_of(text))
+        answer = _derive(question, options, facts)
+        if answer == "unsure" and options and all(o.lower() in leaf_classes() for o in options):
+            left = [o for o in options if not _ruled_out(o, facts)]
+            answer = left[0] if len(left) == 1 else answer
+        if answer == "unsure":
+            named = [o for o in options if re.search(rf"\b{re.escape(o)}\b", text, re.IGNORECASE)]
+            answer = named[0] if len(named) == 1 else answer
+        return {"answer": answer}
 
     def validate(self, prompt: str) -> dict:
         question, options = _question(prompt)
