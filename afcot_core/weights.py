@@ -25,16 +25,18 @@ _planned: tuple[Path, tuple[str, ...]] | None = None
 
 @contextlib.contextmanager
 def run_dir(path: Path) -> Iterator[None]:
-    """Inside: ``{run}`` means ``path`` (through ``AFCOT_RUN_DIR``); after, the variable is as it was before."""
-    before = os.environ.get(RUN_DIR_ENV)
+    """Inside: ``{run}`` means ``path`` (through ``AFCOT_RUN_DIR``). After: the process environment is as it was
+    before, whatever the run's stages set in it."""
+    before = dict(os.environ)
     os.environ[RUN_DIR_ENV] = str(path.resolve())
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(RUN_DIR_ENV, None)
-        else:
-            os.environ[RUN_DIR_ENV] = before
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager

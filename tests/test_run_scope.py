@@ -47,12 +47,18 @@ def test_a_failing_stage_also_closes_the_log_and_restores_the_environment(tmp_pa
     recipe = recipes.load(QUICKSTART, plugins, SMALL)
     section = recipe.stages["generate"]
 
+    monkeypatch.setenv("AFCOT_KEPT", "as before")
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+
     def boom(ctx):
         assert os.environ[weights.RUN_DIR_ENV] == str((tmp_path / "run").resolve())
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"  # what a stage's library might set
+        os.environ["AFCOT_KEPT"] = "changed"
         raise RuntimeError("stage exploded")
 
     monkeypatch.setattr(type(section), "run", lambda self, ctx: boom(ctx))
     with pytest.raises(RuntimeError, match="stage exploded"):
         runner.run(recipe, plugins, tmp_path / "run", stages=["generate"], show_progress=False)
-    assert weights.RUN_DIR_ENV not in os.environ
+    assert weights.RUN_DIR_ENV not in os.environ and "TOKENIZERS_PARALLELISM" not in os.environ
+    assert os.environ["AFCOT_KEPT"] == "as before"
     assert not any(p.endswith("run.jsonl") for p in _open_paths())
