@@ -59,9 +59,10 @@ def encode_training(tokenizer: Any, pairs: list[tuple[str, str]], max_tokens: in
     return {"input_ids": ids, "attention_mask": mask, "labels": labels, "kept": kept}
 
 
-def decode_output(tokenizer: Any, ids: list[int]) -> str:
-    """The generated text, without the end tokens and padding, lowercased (as the released inference)."""
-    text = tokenizer.decode(ids, skip_special_tokens=False).split(tokenizer.sep_token)[-1]
+def clean_output(tokenizer: Any, text: str) -> str:
+    """Decoded text (special tokens kept) after its last ``<SEP>``, without end tokens and padding, lowercased
+    (as the released inference)."""
+    text = text.split(tokenizer.sep_token)[-1]
     for token in (tokenizer.eos_token, tokenizer.pad_token, END_OF_CHUNK):
         text = text.replace(token, "")
     return text.lower()

@@ -16,8 +16,8 @@ def tiny_config(vocab_size: int, **ids: int) -> Af2Config:
                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
                pad_token_id=ids["pad_token_id"], eos_token_id=ids["eos_token_id"], bos_token_id=None)
     return Af2Config(
-        clap=ClapConfig(embed_dim=8, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4], drop_path_rate=0.0),
-        audio_transformer=AudioTransformerConfig(layers=2, heads=2, d_inner=64),
+        clap=ClapConfig(embed_dim=8, patch_size=8, depths=[2, 2, 2], num_heads=[1, 2, 2], drop_path_rate=0.0),
+        audio_transformer=AudioTransformerConfig(layers=2, heads=1, d_inner=64),
         cross_attention=CrossAttentionConfig(heads=2, dim_head=16, ff_mult=2),
         llm=llm, max_tokens=1024, **ids)
 

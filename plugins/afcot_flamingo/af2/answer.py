@@ -1,0 +1,148 @@
+"""An AF2 model answering prompts as a ``teacher_alm`` (benchmarks, ``bench run``, the evaluate stage, teacher).
+
+Defaults are the released CoT inference: prompt ``<audio>{question lowercased}<SEP>``, sampling with top-k 30 and
+top-p 0.95, 1024 new tokens, the output lowercased, and one regeneration when a CoT has ``<reasoning>`` but no
+``</conclusion>`` (cut after the reasoning, or at the last full stop of its first 512 characters, then continue from
+``</REASONING>\\n<CONCLUSION>``). Requests are answered in batches (left-padded); each row samples with its
+request's own seed, so a reply does not depend on its batch neighbours.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from afcot_core import audio as audio_io
+from afcot_core.errors import AfcotError
+from afcot_core.teacher import Batching, Request, Teacher
+from afcot_flamingo.af2.load import BASE_LLM, load, missing
+
+SAMPLE_RATE = 16000
+REPAIR_TAIL = "</REASONING>\n<CONCLUSION>"
+
+
+class Af2AnswerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """``model``: our AF2 folder, a release as NVIDIA ships it, or ``random:tiny``; ``{run}`` is this run's folder."""
+
+    #: the AF2 model (``"{run}/train/final"`` for this run's own finetune)
+    model: str = "nvidia/audio-flamingo-2-SoundCoT"
+    #: the base LM a release is converted with (not needed for our own folders)
+    llm: str = BASE_LLM
+    device: str = "cuda"
+    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    max_new_tokens: int = 1024
+    #: 0: greedy decoding (the released benchmark setting of the base AF2); otherwise sample at this temperature
+    temperature: float = 1.0
+    #: sample among the k most likely tokens
+    top_k: int = 30
+    #: sample within this probability mass
+    top_p: float = 0.95
+    #: seed of requests that carry none
+    seed: int = 42
+    #: regenerate once from the cut reasoning when a CoT lacks ``</conclusion>``
+    repair: bool = True
+    batching: Batching = Batching(max_batch=8, max_wait_ms=20.0)
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1 or self.max_new_tokens < 1:
+            raise ValueError("temperature and top_k must be >= 0, top_p in (0, 1], max_new_tokens >= 1")
+
+
+def preflight(config: Af2AnswerConfig) -> list[str]:
+    return missing(config.model, config.llm)
+
+
+class _RowSeededSampler:
+    """Samples row ``i`` from the top-k / top-p filtered distribution with its own generator ``seeds[i]``."""
+
+    def __init__(self, config: Af2AnswerConfig, seeds: list[int], device: Any) -> None:
+        import torch
+        from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        self.warpers = [TemperatureLogitsWarper(config.temperature)]
+        self.warpers += [TopKLogitsWarper(config.top_k)] if config.top_k else []
+        self.warpers += [TopPLogitsWarper(config.top_p)] if config.top_p < 1 else []
+        self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        for warp in self.warpers:
+            scores = warp(input_ids, scores.float())
+        probs = scores.softmax(-1)
+        picked = [torch.multinomial(p, 1, generator=g) for p, g in zip(probs, self.generators, strict=True)]
+        chosen = torch.full_like(scores, float("-inf"))
+        return chosen.scatter(-1, torch.stack(picked), 0.0)
+
+
+def cut_for_repair(output: str) -> str | None:
+    """The released repair's restart text for a CoT that has ``<reasoning>`` but no ``</conclusion>``; else None."""
+    if "<reasoning>" not in output or "</conclusion>" in output:
+        return None
+    if "</reasoning>" in output:
+        kept = output.split("</reasoning>")[0]
+    else:
+        head = output[:512].strip() if len(output) >= 512 else output
+        kept = head[: head.rfind(".")]
+    return kept + REPAIR_TAIL
+
+
+class Af2Answerer(Teacher):
+    role = "alm"
+
+    def __init__(self, config: Af2AnswerConfig) -> None:
+        import torch
+
+        super().__init__(config.batching)
+        self.config = config
+        self.model = config.model
+        self.sampled = config.temperature > 0
+        self.net, self.tok = load(config.model, config.llm)
+        self.net = self.net.to(device=config.device, dtype=getattr(torch, config.dtype)).eval()
+
+    def _windows(self, request: Request) -> Any:
+        from afcot_flamingo.af2.features import windows
+
+        if request.audio is None:
+            raise AfcotError("the AF2 model needs audio for every request")
+        return windows(audio_io.load_at(request.audio, SAMPLE_RATE), self.net.config.clap)
+
+    def _run(self, texts: list[str], clips: list[Any], seeds: list[int]) -> list[str]:
+        """The text generated after each prompt, special tokens kept."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        from afcot_flamingo.af2.features import pad_windows
+
+        c, device = self.config, self.config.device
+        enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        audio, audio_mask = pad_windows(clips)
+        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        if c.temperature > 0:
+            sampling["logits_processor"] = LogitsProcessorList([_RowSeededSampler(c, seeds, device)])
+        with torch.inference_mode():
+            out = self.net.generate(enc["input_ids"].to(device), enc["attention_mask"].to(device),
+                                    audio.to(device, self.net.llm.dtype), audio_mask.to(device),
+                                    max_new_tokens=c.max_new_tokens, pad_token_id=self.tok.pad_token_id,
+                                    eos_token_id=[self.tok.eos_token_id, self.net.config.eoc_token_id], **sampling)
+        return self.tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=False)
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        from afcot_flamingo.af2.text import clean_output, prompt_text
+
+        seeds = [self.config.seed if r.seed is None else r.seed for r in requests]
+        clips = [self._windows(r) for r in requests]
+        prompts = [prompt_text(r.prompt, self.tok) for r in requests]
+        first = self._run([p + r.prefix for p, r in zip(prompts, requests, strict=True)], clips, seeds)
+        replies = [clean_output(self.tok, self.tok.sep_token + text) for text in first]
+        if not self.config.repair:
+            return replies
+        redo = {i: cut for i, r in enumerate(requests) if not r.prefix and (cut := cut_for_repair(replies[i]))}
+        if redo:
+            order = list(redo)
+            again = self._run([prompts[i] + redo[i] for i in order], [clips[i] for i in order],
+                              [seeds[i] for i in order])
+            for i, text in zip(order, again, strict=True):
+                replies[i] = clean_output(self.tok, self.tok.sep_token + redo[i] + text)
+        return replies

@@ -1,0 +1,139 @@
+"""The AF2 student on the shared training loop: format, loss going down, resume, DDP; and AF2 answering prompts."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchaudio")
+
+from afcot_flamingo.af2.answer import Af2AnswerConfig, Af2Answerer, cut_for_repair  # noqa: E402
+from afcot_flamingo.af2.tiny import save_tiny_af2  # noqa: E402
+from afcot_flamingo.af2.trainer import Af2Student, Af2TrainConfig, Af2Trainer  # noqa: E402
+from afcot_flamingo.training.student import IGNORE, Example  # noqa: E402
+
+from .student_data import write_shards  # noqa: E402
+from .test_af3_trainer import TRAIN_ONLY, Log, losses, torchrun  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared, loaded CPU two threads make these tiny models ten times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def af2_folder(tmp_path_factory):
+    return save_tiny_af2(tmp_path_factory.mktemp("af2") / "af2")
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    return write_shards(tmp_path_factory.mktemp("tones") / "generate", 12, per_shard=4)
+
+
+def config(af2_folder, tones, **kw):
+    base = dict(model=str(af2_folder), data=str(tones), device="cpu", dtype="float32", learning_rate=3e-3,
+                weight_decay=0.0, schedule="constant", global_batch=4, per_device_batch=2, max_steps=6,
+                num_workers=0, shuffle_buffer=8, checkpoint_every=2, plot=False)
+    return Af2TrainConfig(**{**base, **kw})
+
+
+def test_examples_become_af2_text_with_loss_on_the_output_only(af2_folder):
+    student = Af2Student(config(af2_folder, None))
+    student.build(student.config, af2_folder, "cpu", torch.float32)
+    tok = student.tokenizer
+    waves = [np.zeros(16000 * 4, np.float32), np.ones(16000 * 21, np.float32)]
+    enc = [student.encode(Example(w, ((f"Is it LOUD? {i}", "<SUMMARY> Yes </SUMMARY>"),), "test"))
+           for i, w in enumerate(waves)]
+    ids, labels = enc[0]["input_ids"], enc[0]["labels"]
+    assert tok.decode(ids) == "<audio>is it loud? 0<SEP><summary> yes </summary><|endofchunk|><|endoftext|>"
+    assert tok.decode(labels[labels != IGNORE]) == "<summary> yes </summary><|endofchunk|><|endoftext|>"
+    batch = student.collate(enc)
+    assert batch["audio"].shape == (2, 3, 160000) and batch["audio_mask"].tolist() == [[1, 0, 0], [1, 1, 1]]
+    assert batch["input_ids"].shape == batch["labels"].shape
+    assert student.model(**batch).loss.isfinite()
+
+
+def test_training_lowers_the_loss_and_a_killed_run_resumes_on_the_same_curve(af2_folder, tones, tmp_path):
+    from afcot_flamingo.af2.model import Af2Model
+
+    c = config(af2_folder, tones)
+    whole = Af2Trainer(c).train(tones, tmp_path / "whole", Log())
+    curve = losses(tmp_path / "whole")
+    assert whole["steps"] == 6 and np.mean(curve[-2:]) < np.mean(curve[:2])
+    with pytest.raises(KeyboardInterrupt):
+        Af2Trainer(c).train(tones, tmp_path / "cut", Log(crash_at=5))
+    log = Log()
+    Af2Trainer(c).train(tones, tmp_path / "cut", log)
+    assert [e["step"] for e in log.events if e["event"] == "resuming training"] == [4]
+    assert np.allclose(losses(tmp_path / "cut"), curve, rtol=1e-5)
+    trained = Af2Model.from_pretrained(tmp_path / "whole" / "final")
+    assert any(float(b.attn_gate.detach()) != 0.0 for b in trained.cross_attn)
+    start = Af2Model.from_pretrained(af2_folder)
+    for name, p in trained.llm.named_parameters():
+        if ".layers." in name:
+            assert torch.equal(p, start.llm.get_parameter(name)), name  # the LM blocks stay frozen
+
+
+def test_ddp_two_processes_match_one_process(af2_folder, tones, tmp_path):
+    """gloo, 2 ranks x 1 sample x 2 accumulation steps == 1 process x 1 sample x 4 accumulation steps."""
+    from safetensors.torch import load_file
+
+    recipe = tmp_path / "ddp.toml"
+    recipe.write_text(TRAIN_ONLY.replace('use = "af3"', 'use = "af2"'))
+    sets = dict(model=str(af2_folder), data=str(tones), device="cpu", dtype="float32", learning_rate=3e-3,
+                schedule="constant", global_batch=4, per_device_batch=1, max_steps=2, num_workers=0,
+                shuffle_buffer=0, checkpoint_every=0, plot=False)
+    Af2Trainer(Af2TrainConfig(**sets)).train(tones, tmp_path / "one", Log())
+    flags = [a for k, v in sets.items() for a in ("--set", f"train.{k}={json.dumps(v)}")]
+    result = torchrun(str(recipe), "--out", str(tmp_path / "two"), "--quiet", *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    one = load_file(tmp_path / "one/final/model.safetensors")
+    two = load_file(tmp_path / "two/train/final/model.safetensors")
+    init = load_file(af2_folder / "model.safetensors")
+    assert any(not torch.equal(init[k], two[k]) for k in init)
+    # batch-norm statistics differ by design (each rank counts its own batches); a convolution bias that feeds a
+    # batch norm has a true gradient of zero, so Adam turns its rounding noise into steps of random sign
+    noise = re.compile(r"running_|num_batches_tracked|fusion_model\.(local_att\.[03]|global_att\.[14])\.bias")
+    differ = [k for k in one if not noise.search(k) and not torch.allclose(one[k], two[k], atol=1e-5, rtol=1e-4)]
+    assert not differ
+
+
+def test_the_released_repair_cut():
+    assert cut_for_repair("<summary>s</summary><reasoning>a. b</reasoning><conclusion>x") == \
+        "<summary>s</summary><reasoning>a. b</REASONING>\n<CONCLUSION>"
+    assert cut_for_repair("<reasoning>first. second" + "x" * 600) == "<reasoning>first</REASONING>\n<CONCLUSION>"
+    assert cut_for_repair("<reasoning>r</reasoning><conclusion>x</conclusion>") is None
+    assert cut_for_repair("just an answer") is None
+
+
+def test_answers_are_seeded_per_request_batched_and_lowercased(af2_folder, tmp_path):
+    import soundfile as sf
+
+    from afcot_core.audio import AudioRef
+    from afcot_core.teacher import Request
+
+    rng = np.random.default_rng(0)
+    refs = []
+    for i, seconds in enumerate((3, 14)):
+        path = tmp_path / f"clip{i}.wav"
+        sf.write(path, rng.standard_normal(16000 * seconds).astype(np.float32) * 0.1, 16000)
+        refs.append(AudioRef(path=str(path)))
+    model = Af2Answerer(Af2AnswerConfig(model=str(af2_folder), device="cpu", dtype="float32", max_new_tokens=12))
+    with torch.no_grad():
+        for block in model.net.cross_attn:
+            block.attn_gate.fill_(1.0)
+    a = Request("What IS it?", refs[0], seed=1)
+    b = Request("Is it LOUD?", refs[1], seed=2)
+    together = model.generate([a, b])
+    assert together == [model.generate([a])[0], model.generate([b])[0]]  # a row does not depend on its neighbours
+    assert all(t == t.lower() for t in together)
+    assert model.generate([Request("What IS it?", refs[0], seed=3)]) != together[:1]
