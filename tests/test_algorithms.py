@@ -276,3 +276,28 @@ def test_arbitrary_llm_text_never_escapes_a_strategy(replies, alm_reply):
     for strategy, item in STRATEGIES:
         cot, reason, _, _ = run(strategy, item, alm, llm, retries=1)  # only Rejected may come out
         assert (cot is None) != (reason is None)
+
+
+@pytest.mark.parametrize("strategy, item, replies, reason", [
+    (Alg7(Alg7Config()), AQA, {"gate": '{"require_step_by_step": 0}'}, "gate/no-step-by-step"),
+    (Alg7(Alg7Config()), AQA, {"gate": "{"}, "gate/malformed-json"),
+    (Alg7(Alg7Config()), AQA, {"gate": '{"require_step_by_step": 1}', "summary": "{",
+                               "followup": followups("Is a gull calling?", "What preys on gulls?")},
+     "summary/malformed-json"),
+    (Alg8(Alg8Config()), Item(id="c2", audio=CLS.audio, question="Classify.", answer="gull", kind="classification",
+                              choices=["gull"]), {}, "choices/too-few"),
+    (Alg9(Alg9Config()), Item(id="c3", audio=CLS.audio, question="Classify.", answer="gull", kind="classification"),
+     {}, "choices/too-few"),
+    (Alg9(Alg9Config(max_rounds=2)), CLS, {"remaining": '{"remaining": ["gull", "crow"], "followup": "More?"}'},
+     "paper-accept"),  # out of rounds with two labels left: the prediction stays unsure
+])
+def test_reject_paths_of_the_other_algorithms(strategy, item, replies, reason):
+    cot, got, _, _ = run(strategy, item, ALM_SCRIPT, llm_with(**replies))
+    assert cot is None and got.split(":")[0] == reason
+
+
+@pytest.mark.parametrize("strategy, kind", [(Alg6(Alg6Config(prompts="strict-perception")), "aqa"),
+                                            (Alg8(Alg8Config(prompts="strict-perception")), "classification")])
+def test_the_strict_perception_prompts_run_on_the_embedded_world(strategy, kind):
+    for _, _, ctx, _ in accepted(strategy, kind):
+        assert any("You cannot hear the audio" in c.prompt for c in ctx.trace)

@@ -69,12 +69,15 @@ def _line(prompt: str, label: str) -> str:
     return m.group(1).strip() if m else ""
 
 
-# where the prompt sets put the question: on the lines after the paper's lead-in, or after "Question:"
-_QUESTION_LEAD = r"[^\n]*(?:question about the audio|step-by-step reasoning)[^\n]*"
+# where the prompt sets put the question: on the lines after a lead-in line that ends with a colon, or after
+# "Question:"
+_QUESTION_LEAD = re.compile(r"^[^\n]*(?:question about the audio|step-by-step reasoning)[^\n]*:[ \t]*\n"
+                            r"(.*?)(?:\n\s*\n|\Z)", re.MULTILINE | re.DOTALL)
 
 
 def _question(prompt: str) -> tuple[str, list[str]]:
-    block = _block(prompt, _QUESTION_LEAD) or _block(prompt, "Question")
+    lead = _QUESTION_LEAD.search(prompt)
+    block = lead.group(1).strip() if lead else _block(prompt, "Question")
     options = [o.strip() for o in re.findall(r"^\([A-G]\)\s*(.+)$", block, re.MULTILINE)]
     return block.split(" Choose the correct option")[0].split("\n")[0].strip(), options
 
