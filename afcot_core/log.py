@@ -91,6 +91,6 @@ def _drop(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     raise structlog.DropEvent
 
 
-def get(name: str = "afcot", **values: Any) -> Any:
+def get(name: str = "afcot", /, **values: Any) -> Any:
     """A logger carrying ``values``; it takes the configuration current when it logs, not when it was made."""
     return structlog.get_logger(name, **values)
