@@ -161,3 +161,17 @@ def test_inspect_names_the_file_and_line_it_cannot_read(tmp_path, capsys):
     _tar(gen / "shard-000000.tar", {"k1.json": b"{not json", "k1.txt": b"\xff\xfe"})
     code, _, err = _run(capsys, "inspect", str(gen / "shard-000000.tar"))
     assert code == 2 and "k1.json: not JSON" in err
+
+
+def test_a_manifest_with_a_byte_order_mark_reads_and_bad_utf8_names_its_line(tmp_path):
+    from afcot_io.manifest import read_manifest
+
+    from afcot_core.errors import BadInput
+
+    path = tmp_path / "items.jsonl"
+    lines = [json.dumps(line).encode() for line in LINES]
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
+    assert [line.id for line in read_manifest(path)] == ["i0", "i1", "i2"]
+    path.write_bytes(lines[0] + b"\n" + lines[1].replace(b"1.wav", b"\xff.wav") + b"\n")
+    with pytest.raises(BadInput, match=f"{path}:2: "):
+        read_manifest(path)

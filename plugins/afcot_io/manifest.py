@@ -56,13 +56,15 @@ def read_manifest(path: Path) -> list[ManifestLine]:
     lines: list[ManifestLine] = []
     seen: dict[str, int] = {}
     keys: dict[str, tuple[str, int]] = {}  # sample key → (id, line)
-    with path.open(encoding="utf-8") as fh:
+    with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
             if not raw.strip():
                 continue
             try:
                 line = msgspec.json.decode(raw, type=ManifestLine)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
                 raise BadInput(f"{path}:{number}: {exc}") from None
             if not line.id.strip():
                 raise BadInput(f"{path}:{number}: empty id")
