@@ -77,12 +77,22 @@ class Alg6Config(PaperConfig):
     #: keep at most this many of the LLM's sub-questions (0: all of them, as in the paper)
     max_sub_questions: int = 0
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_sub_questions < 0:
+            raise ValueError("max_sub_questions must be >= 0 (0 keeps them all)")
+
 
 class Alg7Config(PaperConfig):
     """Options of Algorithm 7."""
 
     #: most follow-up rounds (the paper's maximum_CoT_depth)
     max_rounds: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_rounds < 1:
+            raise ValueError("max_rounds must be >= 1")
 
 
 class Alg8Config(PaperConfig):
@@ -94,6 +104,11 @@ class Alg9Config(PaperConfig):
 
     #: most discriminating rounds before the LLM must settle on a label
     max_rounds: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_rounds < 1:
+            raise ValueError("max_rounds must be >= 1")
 
 
 def truthy(value: Any) -> bool:
