@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from afcot_core.errors import BadInput
 from afcot_core.shards import atomic_write, iter_samples
 
 #: how tokens are counted when the teacher does not say
@@ -28,15 +31,28 @@ def reason_code(reason: str | None) -> str:
     return (reason or "unknown").split(":", 1)[0].strip() or "unknown"
 
 
-def _records(generate_dir: Path):
+def _records(generate_dir: Path) -> Iterator[dict[str, Any]]:
     for shard in sorted(generate_dir.glob("shard-*.tar")):
-        for _, parts in iter_samples(shard):
-            if "json" in parts:
-                yield json.loads(parts["json"])
+        try:
+            for key, parts in iter_samples(shard):
+                if "json" in parts:
+                    yield _decode(parts["json"], f"{shard}: sample {key}")
+        except (tarfile.TarError, OSError) as exc:
+            raise BadInput(f"{shard}: not a readable tar shard ({exc})") from None
     for rejects in sorted(generate_dir.glob("rejects-*.jsonl")):
-        for line in rejects.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(rejects.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
-                yield json.loads(line)
+                yield _decode(line, f"{rejects}:{number}")
+
+
+def _decode(text: str | bytes, where: str) -> dict[str, Any]:
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise BadInput(f"{where}: not a JSON record")
+    return record
 
 
 class _Group:

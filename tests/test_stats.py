@@ -67,3 +67,15 @@ def test_same_seed_same_records_other_seed_other_replies(tmp_path, plugins):
                                                         (("a", 0), ("b", 0), ("c", 1)))
     assert files_a == files_b and first == second  # the same seed: byte-identical shards and rejects
     assert first != other  # another seed: the sampled teachers say other things
+
+
+def test_a_damaged_rejects_file_is_named(tmp_path):
+    import pytest
+
+    from afcot_core.errors import BadInput
+
+    (tmp_path / "rejects-000000.jsonl").write_text('{"verdict": "rejected", "reason": "gate/x: y"}\n[1, 2\n')
+    with pytest.raises(BadInput, match=r"rejects-000000.jsonl:2: not a JSON record"):
+        collect(tmp_path)
+    (tmp_path / "rejects-000000.jsonl").write_text('{"verdict": "rejected", "reason": "gate/x: y"}\n')
+    assert collect(tmp_path)["total"]["reject_reasons"] == {"gate/x": 1}
