@@ -137,3 +137,19 @@ def test_answers_are_seeded_per_request_batched_and_lowercased(af2_folder, tmp_p
     assert together == [model.generate([a])[0], model.generate([b])[0]]  # a row does not depend on its neighbours
     assert all(t == t.lower() for t in together)
     assert model.generate([Request("What IS it?", refs[0], seed=3)]) != together[:1]
+
+
+def test_quickstart_af2_end_to_end(tmp_path):
+    """recipes/quickstart_af2.toml via the CLI: embedded world → shards → tiny AF2 trained → evaluated as af2."""
+    from afcot_flamingo.af2.model import Af2Model
+
+    from .conftest import ROOT, afcot
+
+    result = afcot("recipe", "run", str(ROOT / "recipes" / "quickstart_af2.toml"), "--out", str(tmp_path), "--quiet",
+                   env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    curve = losses(tmp_path / "train")
+    assert len(curve) == 8 and np.mean(curve[-2:]) < np.mean(curve[:2])  # the quickstart's shards are learned
+    Af2Model.from_pretrained(tmp_path / "train" / "final")
+    report = json.loads((tmp_path / "evaluate/embedded-eval/report.json").read_text())
+    assert report["overall"]["total"] == 8 and report["overall"]["missing"] == 0
