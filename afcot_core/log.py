@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 _file: TextIO | None = None
+_file_lock = threading.Lock()  # events come from worker threads too; one may arrive while the run's file closes
 
 
 @functools.cache
@@ -42,9 +44,10 @@ class _ConsoleLogger:
 
 
 def _tee_json(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    if _file is not None:
-        _file.write(json.dumps(event, default=str) + "\n")
-        _file.flush()
+    with _file_lock:
+        if _file is not None:
+            _file.write(json.dumps(event, default=str) + "\n")
+            _file.flush()
     return event
 
 
@@ -54,7 +57,8 @@ def configure(log_file: Path | None = None, quiet: bool = False) -> None:
     close()
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        _file = log_file.open("a", encoding="utf-8")
+        with _file_lock:
+            _file = log_file.open("a", encoding="utf-8")
     processors: list[Any] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -70,9 +74,10 @@ def configure(log_file: Path | None = None, quiet: bool = False) -> None:
 def close() -> None:
     """Close the JSON-lines file, if one is open; later events reach the console only."""
     global _file
-    if _file is not None:
-        _file.close()
-        _file = None
+    with _file_lock:
+        if _file is not None:
+            _file.close()
+            _file = None
 
 
 @contextlib.contextmanager

@@ -62,3 +62,36 @@ def test_a_failing_stage_also_closes_the_log_and_restores_the_environment(tmp_pa
     assert weights.RUN_DIR_ENV not in os.environ and "TOKENIZERS_PARALLELISM" not in os.environ
     assert os.environ["AFCOT_KEPT"] == "as before"
     assert not any(p.endswith("run.jsonl") for p in _open_paths())
+
+
+def test_events_from_threads_while_the_run_log_closes_are_whole_lines_and_never_fail(tmp_path):
+    import threading
+    import time
+
+    log.configure(quiet=True)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def chatter() -> None:
+        try:
+            while not stop.is_set():
+                log.get().info("tick", payload="x" * 200)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=chatter) for _ in range(3)]
+    try:
+        for _ in range(5):
+            with log.run_log(tmp_path / "run.jsonl", quiet=True):
+                if not threads[0].is_alive():
+                    for t in threads:
+                        t.start()
+                time.sleep(0.02)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        log.configure()
+    assert not errors, repr(errors[0])
+    lines = (tmp_path / "run.jsonl").read_text().splitlines()
+    assert lines and all(json.loads(line)["event"] == "tick" for line in lines)
