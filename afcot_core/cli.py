@@ -138,10 +138,28 @@ def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_inspect)
 
     for command in (plugins.commands.values() if plugins else []):
-        c = sub.add_parser(command.name, help=command.help)
-        command.configure(c)
-        c.set_defaults(func=command.run)
+        _add_command(sub, command)
     return parser
+
+
+def _add_command(sub: Any, command: Any) -> None:
+    """Add a plugin's command; one that clashes with a built-in or fails to configure is left out with a warning."""
+    if command.name in sub.choices:
+        print(f"warning: plugin '{command.plugin}': command '{command.name}' refused: afcot has its own",
+              file=sys.stderr)
+        return
+    trial = argparse.ArgumentParser(prog=f"afcot {command.name}")
+    try:
+        command.configure(trial)
+    except BaseException as exc:  # a broken plugin must not take the other commands down
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        print(f"warning: plugin '{command.plugin}': command '{command.name}' left out: "
+              f"{type(exc).__name__} while configuring: {exc}", file=sys.stderr)
+        return
+    c = sub.add_parser(command.name, help=command.help)
+    command.configure(c)
+    c.set_defaults(func=command.run)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,3 +125,25 @@ def test_unusable_registrations_are_refused_naming_the_plugin():
     assert "fine" in names and not {"", "two words", "no-factory", "dict-config"} & set(names)
     message = plugins.failures["sloppy"]
     assert all(f"validator {n!r} refused" in message for n in ("", "two words", "no-factory", "dict-config"))
+
+
+def test_a_command_that_clashes_or_fails_to_configure_leaves_the_others_working(monkeypatch, capsys):
+    from afcot_core import cli
+
+    def broken(parser):
+        raise SystemExit("configure gave up")
+
+    class Commands:
+        @hookimpl
+        def register_commands(self, register):
+            register("inspect", "a look-alike", lambda parser: parser.add_argument("x"), lambda args: 7)
+            register("broken", "fails to configure", broken, lambda args: 7)
+            register("works", "fine", lambda parser: None, lambda args: 5)
+
+    plugins = loader.load(extra={"cmds": Commands()})
+    monkeypatch.setattr(cli, "_plugins", lambda: plugins)
+    assert cli.main(["works"]) == 5
+    err = capsys.readouterr().err
+    assert "plugin 'cmds': command 'inspect' refused" in err
+    assert "plugin 'cmds': command 'broken' left out: SystemExit while configuring: configure gave up" in err
+    assert cli.main(["inspect", "/no/such/run"]) == 2  # the built-in inspect, not the plugin's
