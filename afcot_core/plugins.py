@@ -70,7 +70,8 @@ class Plugins:
         """One line per problem met while loading: skipped plugins, refused registrations, unmatched names."""
         return [*self.notices, *(f"plugin '{name}': {error}" for name, error in sorted(self.failures.items()))]
 
-    def _fail(self, plugin: str, message: str) -> None:
+    def problem(self, plugin: str, message: str) -> None:
+        """Record a problem of ``plugin`` (several are joined)."""
         previous = self.failures.get(plugin)
         self.failures[plugin] = f"{previous}; {message}" if previous else message
 
@@ -123,7 +124,7 @@ def load(extra: dict[str, ModuleType | object] | None = None) -> Plugins:
                 raise
             if pm.has_plugin(name):
                 pm.unregister(name=name)
-            plugins._fail(name, f"skipped: {type(exc).__name__}: {exc}")
+            plugins.problem(name, f"skipped: {type(exc).__name__}: {exc}")
             continue
         plugins.versions[name] = version
     _collect(plugins, [name for name, _, _ in candidates])
@@ -156,7 +157,7 @@ def _collect(plugins: Plugins, order: list[str]) -> None:
         def add(name: str, help: str, configure: Callable, run: Callable, _plugin: str = impl.plugin_name) -> None:
             if name in plugins.commands:
                 other = plugins.commands[name].plugin
-                plugins._fail(_plugin, f"command '{name}' refused: plugin '{other}' registered it first")
+                plugins.problem(_plugin, f"command '{name}' refused: plugin '{other}' registered it first")
                 return
             plugins.commands[name] = Command(name, help, configure, run, _plugin)
 
@@ -169,7 +170,7 @@ def _guarded(plugins: Plugins, plugin: str, call: Callable[[], object]) -> None:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        plugins._fail(plugin, f"{type(exc).__name__} while registering: {exc}")
+        plugins.problem(plugin, f"{type(exc).__name__} while registering: {exc}")
 
 
 def _registrar(plugins: Plugins, registry: Registry, role: str, plugin: str) -> Callable[..., None]:
@@ -183,11 +184,11 @@ def _registrar(plugins: Plugins, registry: Registry, role: str, plugin: str) -> 
     ) -> None:
         if name in registry.entries:
             other = registry.entries[name].plugin
-            plugins._fail(plugin, f"{role} '{name}' registered twice: refused, the one of plugin '{other}' stays")
+            plugins.problem(plugin, f"{role} '{name}' registered twice: refused, the one of plugin '{other}' stays")
             return
-        problem = _invalid(name, factory, config)
-        if problem:
-            plugins._fail(plugin, f"{role} {name!r} refused: {problem}")
+        why = _invalid(name, factory, config)
+        if why:
+            plugins.problem(plugin, f"{role} {name!r} refused: {why}")
             return
         registry.add(Registration(role, name, factory, config, description, plugin, preflight, prompts or {}))
 
