@@ -68,7 +68,7 @@ def test_a_misspelled_hook_is_rejected_by_name(tmp_path):
 def test_allow_and_deny_lists(monkeypatch):
     monkeypatch.setenv("AFCOT_PLUGINS", "io")
     only_io = loader.load()
-    assert only_io.registry("source").names() == ["manifest"]
+    assert "manifest" in only_io.registry("source").names() and "embedded" not in only_io.registry("source").names()
     monkeypatch.delenv("AFCOT_PLUGINS")
     monkeypatch.setenv("AFCOT_DISABLE_PLUGINS", "embedded")
     assert "embedded" not in loader.load().registry("source").names()
