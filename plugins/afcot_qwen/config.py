@@ -40,6 +40,9 @@ class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     gpu_memory_utilization: float = 0.9
     #: openai backend: base URLs of OpenAI-compatible servers (ending in /v1), shared round-robin
     base_urls: list[str] = []
+    #: openai backend: an environment variable with comma-separated base URLs that replace base_urls when set
+    #: (one recipe for every node of a job, each node naming its own servers)
+    base_urls_env: str = ""
     #: openai backend: the name of the environment variable that holds the API key ("" sends none)
     api_key_env: str = ""
     #: openai backend: the model name the servers know the weights by ("" uses `model`)
@@ -64,8 +67,13 @@ class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("max_requests_per_server must be >= 1, max_retries and max_tokens_per_server >= 0")
         if self.timeout_s <= 0 or self.backoff_s < 0:
             raise ValueError("timeout_s must be > 0 and backoff_s >= 0")
-        if self.backend == "openai" and not self.base_urls:
-            raise ValueError("backend 'openai' needs base_urls, e.g. [\"http://localhost:8000/v1\"]")
+        if self.backend == "openai" and not (self.base_urls or self.base_urls_env):
+            raise ValueError("backend 'openai' needs base_urls (e.g. [\"http://localhost:8000/v1\"]) or base_urls_env")
+
+    def server_urls(self) -> list[str]:
+        """The servers of the openai backend: from ``base_urls_env`` when that variable is set, else ``base_urls``."""
+        listed = os.environ.get(self.base_urls_env, "") if self.base_urls_env else ""
+        return [u.strip().rstrip("/") for u in listed.split(",") if u.strip()] or list(self.base_urls)
 
 
 class QwenLlmConfig(_QwenConfig, kw_only=True):
@@ -100,4 +108,6 @@ def preflight(config: QwenLlmConfig | QwenOmniConfig) -> list[str]:
         return missing + missing_weights(config.model)
     if config.api_key_env and not os.environ.get(config.api_key_env):
         missing.append(f"the API key: set the environment variable {config.api_key_env}")
+    if not config.server_urls():
+        missing.append(f"server URLs: set the environment variable {config.base_urls_env} (comma-separated)")
     return missing

@@ -6,6 +6,7 @@ Greedy when the config's temperature is 0; otherwise each row is sampled with it
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,16 @@ def _generate(model: Any, tok: Any, enc: dict, config: QwenLlmConfig | QwenOmniC
               seeds: list[int]) -> list[list[int]]:
     import torch
 
-    sampling = sampling_kwargs(config.temperature, config.top_p, config.top_k, seeds, config.device)
+    sampling = sampling_kwargs(config.temperature, config.top_p, config.top_k, seeds, model.device)
     with torch.inference_mode():
         out = model.generate(**enc, max_new_tokens=config.max_new_tokens, pad_token_id=tok.pad_token_id, **sampling)
     return out[:, enc["input_ids"].shape[1]:].tolist()
+
+
+def rank_device(device: str) -> str:
+    """``cuda`` means this process's own GPU under torchrun (``LOCAL_RANK``); other devices are kept."""
+    local = os.environ.get("LOCAL_RANK")
+    return f"cuda:{local}" if device == "cuda" and local is not None else device
 
 
 class _HfTeacher(Teacher):
@@ -56,7 +63,7 @@ class _HfTeacher(Teacher):
         self.model = config.model
         path = weights_folder(config.model)
         self.tok = _load_tokenizer(path)
-        self.lm = model_class.from_pretrained(path, dtype=getattr(torch, config.dtype)).to(config.device)
+        self.lm = model_class.from_pretrained(path, dtype=getattr(torch, config.dtype)).to(rank_device(config.device))
         self.lm.eval()
         self.path = path
 
@@ -76,7 +83,7 @@ class HfQwenLlm(_HfTeacher):
 
     def generate(self, requests: list[Request]) -> list[str]:
         texts = [qwen3_prompt(self.tok, r, self.config.enable_thinking) for r in requests]
-        enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.config.device)
+        enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.lm.device)
         seeds = request_seeds(requests, self.config.seed)
         return [self.tok.decode(after_think(ids, self.think_end), skip_special_tokens=True).strip()
                 for ids in _generate(self.lm, self.tok, dict(enc), self.config, seeds)]
@@ -118,7 +125,7 @@ class HfQwenOmni(_HfTeacher):
         return [replies[i] for i in range(len(requests))]
 
     def _decode(self, indices: list[int], enc: dict, replies: dict[int, str], requests: list[Request]) -> None:
-        enc = {k: v.to(self.config.device) for k, v in enc.items()}
+        enc = {k: v.to(self.lm.device) for k, v in enc.items()}
         seeds = request_seeds([requests[i] for i in indices], self.config.seed)
         for i, ids in zip(indices, _generate(self.lm, self.tok, enc, self.config, seeds), strict=True):
             replies[i] = self.tok.decode(ids, skip_special_tokens=True).strip()

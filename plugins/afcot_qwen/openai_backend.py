@@ -63,7 +63,9 @@ class _Servers:
 
     def __init__(self, config: QwenLlmConfig | QwenOmniConfig) -> None:
         self.config = config
-        self.urls = [u.rstrip("/") for u in config.base_urls]
+        self.urls = config.server_urls()
+        if not self.urls:
+            raise BadInput(f"no server URLs: set the environment variable {config.base_urls_env}")
         self._key = os.environ.get(config.api_key_env, "") if config.api_key_env else ""
         if config.api_key_env and not self._key:
             raise BadInput(f"the API key is not set: export {config.api_key_env}=<key>")
