@@ -79,7 +79,7 @@ def missing_weights(model: str, key: str = "model") -> list[str]:
     when the planned stages leave ``<stage>`` out.
     """
     if "{run}" in model:
-        return _missing_run_output(model, key)
+        return missing_run_output(model, key)
     if resolve(model) is not None:
         return []
     if not is_hub_id(model):
@@ -97,7 +97,9 @@ def is_hub_id(model: str) -> bool:
     return _HUB_ID.fullmatch(model) is not None and ".." not in model
 
 
-def _missing_run_output(model: str, key: str) -> list[str]:
+def missing_run_output(model: str, key: str) -> list[str]:
+    """For a preflight: a problem when ``model`` (``{run}/<stage>/...``) is made by a stage the planned run leaves
+    out and is not already in the run folder; nothing outside :func:`planning` or for other paths."""
     if _planned is None:
         return []
     from afcot_core.recipe import STAGES
