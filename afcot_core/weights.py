@@ -82,7 +82,7 @@ def missing_weights(model: str, key: str = "model") -> list[str]:
         return missing_run_output(model, key)
     if resolve(model) is not None:
         return []
-    if not is_hub_id(model):
+    if not is_hub_id(model) or Path(model).expanduser().parent.is_dir():  # "models/x" next to a models/ folder
         return [f"{key}: no model folder '{model}' on this machine; give the folder that holds its config.json"]
     return [
         f"{key}: weights for '{model}' are not on this machine (looked for a folder '{model}' and in the "

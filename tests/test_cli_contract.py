@@ -134,7 +134,10 @@ def test_the_missing_weights_hint_names_hf_download_and_never_downloads_a_path(t
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     [hub] = missing_weights("SomeOrg/some-model")
     assert "`hf download SomeOrg/some-model`" in hub and "huggingface-cli" not in hub
-    for path in ("./checkpoints/final", "/models/af3", "~/models/af3", "../af3", "checkpoints/run/final"):
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for path in ("./checkpoints/final", "/models/af3", "~/models/af3", "../af3", "checkpoints/run/final",
+                 "models/af3"):
         [local] = missing_weights(path)
         assert path in local and "download" not in local, local
 
