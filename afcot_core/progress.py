@@ -85,9 +85,10 @@ class Bar:
             self.done_here += 1
         self._refresh(1)
 
-    def advance(self, done: ShardCounts) -> None:
-        """Count a shard finished by an earlier run (it does not count towards the rate)."""
+    def advance(self, done: ShardCounts, shards: int = 1) -> None:
+        """Count work finished by an earlier run: ``shards`` shards holding ``done`` (0 when the unit is not a
+        shard, e.g. training steps). It moves the bar but not the rate."""
         self.counts.add(done)
-        self.skipped_shards += 1
+        self.skipped_shards += shards
         self.skipped_items += done.items
         self._refresh(done.items)
