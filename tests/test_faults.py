@@ -86,10 +86,11 @@ def test_garbled_replies_are_never_accepted_nor_replayed(tmp_path, faulty_plugin
     assert injected().get("garbage", 0) > 5 and injected().get("malformed_json", 0) > 5
     assert faulty["generate"]["failed"] == 0
     got = accepted(tmp_path / "faulty")
-    assert got and set(got) <= set(reference)
-    for item_id, record in got.items():
-        assert record.cot == reference[item_id].cot and record.chain == reference[item_id].chain
-        assert not any(junk[:6] in json.dumps(msgspec.to_builtins(record.cot)) for junk in GARBAGE)
+    assert len(got) >= len(reference) / 4  # junk in a caption or a sub-answer rejects its item
+    for record in got.values():  # a re-asked step may be phrased otherwise (another sample), never garbled
+        text = json.dumps(msgspec.to_builtins([record.cot, record.chain]))
+        assert not any(junk[:6] in text for junk in GARBAGE) and "\\u0000" not in text
+        assert record.cot.conclusion == record.item.answer
     reasons = [json.loads(line)["reason"] for p in (tmp_path / "faulty/generate").glob("rejects-*.jsonl")
                for line in p.read_text().splitlines()]
     assert any("is not prose" in r for r in reasons)

@@ -1,0 +1,287 @@
+"""Plant each bug the run-contract tests must catch, in a copy of the repository, and run those tests.
+
+    python tests/planted_bugs.py [SUBSTRING ...]
+
+Every entry names a bug, the file and the exact text it replaces, and the tests meant to fail. The copy lives
+in a temporary folder (the working tree is never touched); exit status 1 when a planted bug went unnoticed.
+See docs/testing.md.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RC = "tests/test_run_contract.py::"
+
+PLANTS = [
+    (
+        "shard written in place (no tmp/fsync/rename)",
+        "afcot_core/shards.py",
+        """    tmp = path.with_name(path.name + tmp_suffix)
+    try:""",
+        """    tmp = path
+    try:""",
+        [
+            RC + "test_a_shard_is_fsynced_under_a_temporary_name_renamed_and_marked_done_last",
+            RC + "test_a_sink_that_fails_midway_leaves_neither_a_shard_nor_a_tmp",
+        ],
+    ),
+    (
+        "no fsync",
+        "afcot_core/shards.py",
+        """        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace""",
+        """        os.replace""",
+        [RC + "test_a_shard_is_fsynced_under_a_temporary_name_renamed_and_marked_done_last"],
+    ),
+    (
+        "done marker before the tar",
+        "afcot_core/shards.py",
+        """        atomic_write(shard, lambda tmp: self.sink.write(tmp, accepted))""",
+        """        atomic_write(self._marker_path(index), lambda tmp: tmp.write_bytes(b"{}"))
+        atomic_write(shard, lambda tmp: self.sink.write(tmp, accepted))""",
+        [RC + "test_a_shard_is_fsynced_under_a_temporary_name_renamed_and_marked_done_last"],
+    ),
+    (
+        "failed path removed",
+        "afcot_core/stages/generate.py",
+        """        except TeacherError as exc:
+            return record("failed", reason=f"teacher: {exc}")""",
+        """""",
+        ["tests/test_faults.py::test_persistent_faults_fail_the_run_and_a_plain_rerun_completes"],
+    ),
+    (
+        "cache key ignores the teacher scope",
+        "afcot_core/cache.py",
+        """        return digest([scope, prompt, prefix, audio_identity(audio)])""",
+        """        return digest([prompt, prefix, audio_identity(audio)])""",
+        [RC + "test_cache_keys_depend_on_the_teacher_scope_the_attempt_and_the_seed"],
+    ),
+    (
+        "cache key ignores the attempt",
+        "afcot_core/teacher.py",
+        '''f"{attempt}:{seed}:{prompt}"''',
+        '''f"{seed}:{prompt}"''',
+        [RC + "test_cache_keys_depend_on_the_teacher_scope_the_attempt_and_the_seed"],
+    ),
+    (
+        "cache key ignores the seed",
+        "afcot_core/teacher.py",
+        '''f"{attempt}:{seed}:{prompt}"''',
+        '''f"{attempt}:{prompt}"''',
+        [RC + "test_cache_keys_depend_on_the_teacher_scope_the_attempt_and_the_seed"],
+    ),
+    (
+        "no cache flush before the shard commit",
+        "afcot_core/stages/generate.py",
+        """            await self.cache.flush()  # the replies""",
+        """            pass  # the replies""",
+        [RC + "test_replies_are_committed_before_the_shard_that_rests_on_them"],
+    ),
+    (
+        "fingerprint ignores prompt hashes",
+        "afcot_core/runner.py",
+        """    fingerprint = digest({**doc, "recipe": identity})""",
+        """    fingerprint = digest({**doc, "recipe": identity, "prompts": {}})""",
+        [RC + "test_the_fingerprint_covers_prompt_texts"],
+    ),
+    (
+        "micro-batcher never waits max_wait_ms",
+        "afcot_core/teacher.py",
+        """        size, wait = self._batching.max_batch, self._batching.max_wait_ms / 1000""",
+        """        size, wait = self._batching.max_batch, 0""",
+        [RC + "test_the_micro_batcher_waits_max_wait_ms_for_more_requests"],
+    ),
+    (
+        "1: a failing request fails its batch-mates",
+        "afcot_core/teacher.py",
+        """            if len(batch) > 1 and not isinstance(exc, PROGRAMMING_ERRORS):""",
+        """            if False:""",
+        ["tests/test_teacher.py::test_an_engine_error_fails_only_the_failing_request"],
+    ),
+    (
+        "1: no retries",
+        "afcot_core/teacher.py",
+        """        for retry in range(self.retry.retries + 1):""",
+        """        for retry in range(1):""",
+        ["tests/test_faults.py::test_transient_faults_give_the_same_shards_as_a_fault_free_run"],
+    ),
+    (
+        "2: a shard with failures marked complete",
+        "afcot_core/shards.py",
+        """        return self.counts.failed == 0""",
+        """        return True""",
+        [
+            RC + "test_a_shard_with_failed_items_is_marked_incomplete_and_redone",
+            "tests/test_faults.py::test_persistent_faults_fail_the_run_and_a_plain_rerun_completes",
+        ],
+    ),
+    (
+        "2: replies of rejected items cached",
+        "afcot_core/stages/generate.py",
+        """        elif record.verdict == "accepted":""",
+        """        elif True:""",
+        ["tests/test_faults.py::test_garbled_replies_are_never_accepted_nor_replayed"],
+    ),
+    (
+        "2: malformed JSON replies cached",
+        "afcot_core/protocols.py",
+        """                self._unusable.add(id(reply))""",
+        """                pass""",
+        ["tests/test_faults.py::test_garbled_replies_are_never_accepted_nor_replayed"],
+    ),
+    (
+        "3: corrupt cache not set aside",
+        "afcot_core/cache.py",
+        """        except sqlite3.DatabaseError as exc:
+            aside""",
+        """        except ZeroDivisionError as exc:
+            aside""",
+        [RC + "test_a_corrupt_replay_cache_is_set_aside_with_a_warning_naming_it"],
+    ),
+    (
+        "3: cache switch in the fingerprint",
+        "afcot_core/stages/generate.py",
+        """RUN_ONLY_SETTINGS = ("concurrency", "cache", """,
+        """RUN_ONLY_SETTINGS = ("concurrency", """,
+        [RC + "test_turning_the_cache_off_keeps_the_fingerprint_and_the_data"],
+    ),
+    (
+        "4: no engine timeout",
+        "afcot_core/teacher.py",
+        """self._run_batch([r for r, _ in batch]), self._timeout_s)""",
+        """self._run_batch([r for r, _ in batch]), None)""",
+        [RC + "test_a_hanging_engine_times_out_and_is_retried_then_fails_the_request"],
+    ),
+    (
+        "4: engine calls in joined threads (SIGINT waits for a hung call)",
+        "afcot_core/teacher.py",
+        """            return await in_daemon_thread(self.generate, requests)""",
+        """            return await asyncio.to_thread(self.generate, requests)""",
+        [RC + "test_sigint_stops_a_run_with_a_hanging_teacher_promptly_with_exit_130"],
+    ),
+    (
+        "5: no prose check",
+        "plugins/afcot_paper/validators.py",
+        """    prose: bool = True""",
+        """    prose: bool = False""",
+        ["tests/test_faults.py::test_garbled_replies_are_never_accepted_nor_replayed"],
+    ),
+    (
+        "6: resume trusts markers",
+        "afcot_core/shards.py",
+        "        for expected in marker.files:",
+        "        for expected in []:",
+        [RC + "test_resume_redoes_a_changed_a_truncated_and_a_deleted_shard"],
+    ),
+    (
+        "6: resume checks size only",
+        "afcot_core/shards.py",
+        "or file_digest(file) != expected:",
+        ":",
+        [RC + "test_resume_redoes_a_changed_a_truncated_and_a_deleted_shard"],
+    ),
+    (
+        "8: refused run writes the lock first",
+        "afcot_core/runner.py",
+        """    check_fingerprint(out_dir / "generate", lock["fingerprint"])
+    out_dir.mkdir""",
+        """    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "recipe.lock.toml").write_text("x")
+    out_dir.mkdir""",
+        [RC + "test_a_refused_run_writes_nothing"],
+    ),
+    (
+        "8: all plugin versions in the fingerprint",
+        "afcot_core/runner.py",
+        """        "plugins": {name: plugins.versions.get(name, "") for name in sorted(used)},""",
+        """        "plugins": dict(sorted(plugins.versions.items())),""",
+        [RC + "test_an_unrelated_plugin_does_not_change_the_fingerprint"],
+    ),
+    (
+        "8: rank not validated",
+        "afcot_core/runner.py",
+        """    if w < 1 or not 0 <= r < w:""",
+        """    if False:""",
+        [RC + "test_bad_rank_or_world_size_is_bad_input_and_writes_nothing"],
+    ),
+    (
+        "8: no lock per rank",
+        "afcot_core/runner.py",
+        """            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)""",
+        """            pass""",
+        [RC + "test_a_second_process_with_the_same_rank_is_refused"],
+    ),
+    (
+        "9: trace in completion order",
+        "afcot_core/protocols.py",
+        """        slot = len(self._calls)
+        self._calls.append(None)  # the place of this call in the trace is taken when it is asked
+        reply = await teacher.ask(prompt, audio, attempt=attempt, seed=seed)""",
+        """        reply = await teacher.ask(prompt, audio, attempt=attempt, seed=seed)
+        slot = len(self._calls)
+        self._calls.append(None)""",
+        [RC + "test_the_trace_keeps_the_order_in_which_calls_were_asked"],
+    ),
+    (
+        "9: latencies stored in records",
+        "afcot_core/shards.py",
+        """        records = [canonical(r) for r in records]""",
+        """        pass""",
+        [
+            RC + "test_stored_records_carry_no_wall_clock_or_cache_facts",
+            "tests/test_generate.py::test_replay_cache_answers_every_call_of_a_redone_shard",
+        ],
+    ),
+    (
+        "13: a bug becomes a failed record",
+        "afcot_core/stages/generate.py",
+        """        except TeacherError as exc:""",
+        """        except Exception as exc:""",
+        [RC + "test_a_programming_error_stops_the_run_instead_of_failing_items"],
+    ),
+]
+
+
+def main(only: list[str]) -> int:
+    missed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "afcot"
+        shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", "runs", "mutants", "__pycache__", ".nox"))
+        env = {**os.environ, "PYTHONPATH": f"{copy}:{copy / 'plugins'}", "HF_HUB_OFFLINE": "1"}
+        for name, path, old, new, tests in PLANTS:
+            if only and not any(o in name for o in only):
+                continue
+            target = copy / path
+            original = target.read_text()
+            if original.count(old) != 1:
+                print(f"{'NOT PLANTED':<12} {name}: the text to replace is not in {path}")
+                missed += 1
+                continue
+            target.write_text(original.replace(old, new))
+            try:
+                result = subprocess.run(
+                    [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                    cwd=copy,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+                caught = result.returncode == 1
+            except subprocess.TimeoutExpired:
+                caught = True
+            finally:
+                target.write_text(original)
+            missed += not caught
+            print(f"{'caught' if caught else 'NOT CAUGHT':<12} {name}", flush=True)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
