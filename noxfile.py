@@ -71,3 +71,15 @@ def vllm(session: nox.Session) -> None:
     session.install(*core, "soxr", "httpx")
     session.install("--no-deps", "-e", ".")
     session.run("python", "tests/vllm_check.py", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Optional, slow, not in CI: mutation testing (mutmut) of shards, cache, teacher, runner and template.
+
+    The modules and tests are set in pyproject.toml, [tool.mutmut]; ``-- ARGS`` go to ``mutmut run`` (for example
+    ``-- --max-children 4``). The score and the date of the last full run are in docs/testing.md.
+    """
+    session.install("-e", ".[dev]", "mutmut>=3.8")
+    session.run("mutmut", "run", *(session.posargs or ["--max-children", "2"]), env={"HF_HUB_OFFLINE": "1"})
+    session.run("mutmut", "results", success_codes=[0, 1])
