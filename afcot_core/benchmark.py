@@ -37,9 +37,22 @@ def inline_prompt(question: str, choices: Iterable[str] | None, cot: bool) -> st
     return f"{text} {COT_SUFFIX}" if cot else text
 
 
-def lettered(choices: list[str] | tuple[str, ...], answer: str) -> str:
-    """The plain (non-CoT) target for a multiple-choice item: ``(B) text``, as AF-Reasoning-Eval's gold outputs."""
-    return f"({LETTERS[list(choices).index(answer)]}) {answer}" if answer in choices else answer
+#: the options a yes/no question without choices is given, as in AF-Reasoning-Eval's AQA-Yes/No
+YES_NO = ("yes", "no")
+
+
+def options_of(choices: Iterable[str] | None, answer: str) -> tuple[str, ...]:
+    """The options a student sees: the item's choices, or (yes, no) for a yes/no question without choices."""
+    options = tuple(choices or ())
+    return options or (YES_NO if answer.strip().lower() in YES_NO else ())
+
+
+def plain_answer(choices: Iterable[str] | None, answer: str) -> str:
+    """The non-CoT target: ``(B) text`` when the answer is one of the options a student sees (as AF-Reasoning-Eval's
+    gold outputs), else the answer."""
+    options = options_of(choices, answer)
+    key = answer.strip().lower() if options == YES_NO else answer
+    return f"({LETTERS[options.index(key)]}) {key}" if key in options else answer
 
 
 @dataclass(frozen=True)

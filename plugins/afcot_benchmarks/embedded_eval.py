@@ -17,7 +17,7 @@ import msgspec
 
 from afcot_benchmarks.common import answer_index, choices_of, field
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.benchmark import EvalItem, Loaded, inline_prompt
+from afcot_core.benchmark import YES_NO, EvalItem, Loaded, inline_prompt, options_of
 from afcot_core.records import Item
 
 #: far from the seeds recipes use for generation, so evaluation items are held out
@@ -36,18 +36,16 @@ class EmbeddedEvalConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
 
 
 SUBSETS = ("AQA-MCQ", "AQA-Yes/No", "Classification")
-YES_NO = ("yes", "no")
 
 
 def eval_item(item: Item) -> EvalItem | None:
     """The item as a multiple-choice question; None for an open question that is not yes/no."""
-    choices = tuple(item.choices or ())
-    if not choices and item.answer.strip().lower() not in YES_NO:
+    choices = options_of(item.choices, item.answer)
+    if not choices:
         return None
     if item.kind == "classification":
         subset = "Classification"
     else:
-        choices = choices or YES_NO
         subset = "AQA-Yes/No" if {c.lower() for c in choices} == set(YES_NO) else "AQA-MCQ"
     answer = item.answer.strip().lower() if choices == YES_NO else item.answer
     record = {"id": item.id, "question": item.question, "choices": list(choices), "answer": answer,

@@ -54,27 +54,36 @@ AF3_TEMPLATE = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\
                 "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 
 
-#: the tiny AF3 hears 5-s windows (the real one 30 s): 250 encoder positions, 125 audio tokens per window
-TINY_WINDOW_S = 5
+#: model sizes by name: audio encoder and language model widths and depths, audio window in seconds
+SIZES = {
+    # the tests' and quickstart's student: 5-s windows (the real one hears 30 s), 125 audio tokens per window
+    "tiny": dict(audio=(32, 2, 4, 64), text=(64, 2, 4, 2, 128), window_s=5),
+    # a mid-size random AF3 for GPU checks (about 0.3 B parameters), real 30-s windows
+    "mid": dict(audio=(512, 8, 8, 2048), text=(1024, 12, 16, 4, 2816), window_s=30),
+}
 
 
-def save_af3(folder: Path) -> Path:
+def save_af3(folder: Path, size: str = "tiny") -> Path:
+    """A random-weight AF3 of ``size`` (see :data:`SIZES`) with the byte tokenizer, saved like a checkpoint."""
     import torch
     from transformers import AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration, AudioFlamingo3Processor
 
     torch.manual_seed(0)
     tok = byte_tokenizer()
     ids = tok.convert_tokens_to_ids
+    spec = SIZES[size]
+    a_hidden, a_layers, a_heads, a_inter = spec["audio"]
+    t_hidden, t_layers, t_heads, t_kv, t_inter = spec["text"]
     config = AudioFlamingo3Config(
-        audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=32, num_hidden_layers=2,
-                          num_attention_heads=4, intermediate_size=64, num_mel_bins=128,
-                          max_source_positions=TINY_WINDOW_S * 50),
-        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=a_hidden, num_hidden_layers=a_layers,
+                          num_attention_heads=a_heads, intermediate_size=a_inter, num_mel_bins=128,
+                          max_source_positions=spec["window_s"] * 50),
+        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=t_hidden, intermediate_size=t_inter,
+                         num_hidden_layers=t_layers, num_attention_heads=t_heads, num_key_value_heads=t_kv,
                          max_position_embeddings=8192, pad_token_id=tok.pad_token_id, eos_token_id=ids("<|im_end|>"),
                          tie_word_embeddings=False),
         audio_token_id=ids("<sound>"))
     AudioFlamingo3ForConditionalGeneration(config).save_pretrained(folder)
-    AudioFlamingo3Processor(feature_extractor=whisper_features(TINY_WINDOW_S), tokenizer=tok,
+    AudioFlamingo3Processor(feature_extractor=whisper_features(spec["window_s"]), tokenizer=tok,
                             chat_template=AF3_TEMPLATE, audio_token="<sound>").save_pretrained(folder)
     return folder

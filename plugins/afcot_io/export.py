@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from afcot_core.benchmark import inline_prompt, lettered
+from afcot_core.benchmark import inline_prompt, options_of, plain_answer
 from afcot_core.errors import BadInput
 from afcot_core.formats import Conversation, af2_manifest, afthink_record
 from afcot_core.shards import iter_samples
@@ -46,12 +46,12 @@ def conversations(shards: list[Path], cot: bool, audio_dir: Path, sound_prefix: 
         for key, parts in iter_samples(shard):
             try:
                 item = json.loads(parts["json"])["item"]
-                target = parts["txt"].decode("utf-8") if cot else lettered(item.get("choices") or [], item["answer"])
+                target = parts["txt"].decode("utf-8") if cot else plain_answer(item.get("choices"), item["answer"])
                 audio = parts["flac"]
             except (KeyError, ValueError) as exc:
                 raise BadInput(f"{shard}: sample '{key}' is unreadable ({exc})") from None
             (audio_dir / f"{key}.flac").write_bytes(audio)
-            prompt = inline_prompt(item["question"], item.get("choices"), cot)
+            prompt = inline_prompt(item["question"], options_of(item.get("choices"), item["answer"]), cot)
             yield Conversation(id=item["id"], sound=f"{sound_prefix}{key}.flac", turns=((prompt, target),),
                                duration=float(item.get("audio", {}).get("duration") or 0.0))
 

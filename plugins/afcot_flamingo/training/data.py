@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from afcot_core.benchmark import inline_prompt, lettered
+from afcot_core.benchmark import inline_prompt, options_of, plain_answer
 from afcot_core.errors import BadInput
 from afcot_core.formats import Conversation, read_af2_manifest, read_afthink
 from afcot_core.shards import iter_samples
@@ -72,11 +72,11 @@ class ShardSource:
         where = f"{shard}: sample '{key}'"
         try:
             item = json.loads(parts["json"])["item"]
-            target = parts["txt"].decode("utf-8") if self.cot else lettered(item.get("choices") or [], item["answer"])
+            target = parts["txt"].decode("utf-8") if self.cot else plain_answer(item.get("choices"), item["answer"])
             audio = parts["flac"]
         except (KeyError, ValueError) as exc:
             raise BadInput(f"{where} is unreadable ({exc})") from None
-        prompt = inline_prompt(item["question"], item.get("choices"), self.cot)
+        prompt = inline_prompt(item["question"], options_of(item.get("choices"), item["answer"]), self.cot)
         return Example(read_wave(audio, where), ((prompt, target),), self.name, key)
 
 

@@ -41,7 +41,7 @@ class BatchStream(IterableDataset):
         return worker_batches(self.plan, info.id if info else 0)
 
 
-def _one_thread(_: int) -> None:
+def one_thread(_: int) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -142,7 +142,7 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
     plan = StreamPlan(sources=sources, encode=student.encode, collate=student.collate,
                       batch_size=c.per_device_batch, max_length=c.max_length, overlong=c.overlong, seed=c.seed,
                       rank=rank, world=world, workers=workers, shuffle_buffer=c.shuffle_buffer, skip=start * accum)
-    loader = DataLoader(BatchStream(plan), batch_size=None, num_workers=workers, worker_init_fn=_one_thread,
+    loader = DataLoader(BatchStream(plan), batch_size=None, num_workers=workers, worker_init_fn=one_thread,
                         prefetch_factor=4 if workers else None)
     model.train()
     step, window = start, _Window()
@@ -272,6 +272,8 @@ class _Window:
                "tokens": int(tokens), "samples_per_s": round(samples / seconds, 3),
                "tokens_per_s": round(tokens / seconds, 1), "truncated": int(truncated), "dropped": int(dropped),
                "sources": self.sources}
+        if torch.cuda.is_available() and accelerator.device.type == "cuda":
+            row["gpu_peak_gb"] = round(torch.cuda.max_memory_allocated(accelerator.device) / 2**30, 3)
         self.__init__()  # type: ignore[misc]
         return row
 
