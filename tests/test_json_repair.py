@@ -30,17 +30,18 @@ def test_absurd_nesting_is_a_reply_error_not_a_crash(reply):
 
 
 def _seconds(reply: str) -> float:
+    """CPU seconds of this process (other processes on a loaded machine do not count), best of three."""
     best = float("inf")
     for _ in range(3):
-        started = time.perf_counter()
+        started = time.process_time()
         with pytest.raises(ReplyError):
             parse_json_reply(reply, Answer)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
     return best
 
 
 @pytest.mark.parametrize("unit", ["{", '{"answer": ', "{x}", '"{'])
 def test_hostile_replies_take_time_linear_in_their_length(unit):
-    small, large = _seconds(unit * 5_000), _seconds(unit * 40_000)
-    assert large < 0.5, f"{len(unit * 40_000)} characters took {large:.2f} s"
-    assert large / small < 32, f"8x the text took {large / small:.0f}x the time (linear: 8x, quadratic: 64x)"
+    small, large = _seconds(unit * 10_000), _seconds(unit * 80_000)
+    assert large < 1.5, f"{len(unit * 80_000)} characters took {large:.2f} s"
+    assert large / small < 30, f"8x the text took {large / small:.0f}x the time (linear: 8x, quadratic: 64x)"
