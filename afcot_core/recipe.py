@@ -27,9 +27,15 @@ class MustExist:
 
 
 class RunSection(msgspec.Struct, forbid_unknown_fields=True):
+    """The ``[run]`` table."""
+
+    #: the run's name; the default run folder is ``runs/<name>``
     name: str = "run"
+    #: the run seed: every sampled teacher request and every shuffle derives its own seed from it
     seed: int = 0
+    #: the stages ``recipe run`` runs, in order, when ``--stages`` is not given (at least one)
     stages: list[str] = msgspec.field(default_factory=lambda: ["generate"])
+    #: the run folder (default ``runs/<name>``; ``--out`` overrides it); ``{run}`` in other values means this folder
     out: str | None = None
 
 
