@@ -31,7 +31,7 @@ class RunSection(msgspec.Struct, forbid_unknown_fields=True):
 
     #: the run's name; the default run folder is ``runs/<name>``
     name: str = "run"
-    #: the run seed: every sampled teacher request and every shuffle derives its own seed from it
+    #: the run seed: every sampled teacher request derives its own seed from it
     seed: int = 0
     #: the stages ``recipe run`` runs, in order, when ``--stages`` is not given (at least one)
     stages: list[str] = msgspec.field(default_factory=lambda: ["generate"])
