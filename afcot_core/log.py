@@ -30,15 +30,26 @@ def console() -> Console:
 
 
 class _ConsoleLogger:
-    """A structlog logger that prints rendered lines through :func:`console`."""
+    """A structlog logger that prints rendered lines through :func:`console`.
+
+    A console that cannot be written any more (``afcot ... 2>&1 | head`` after head left, a closed terminal) is
+    given up on: the run goes on, and its JSON-lines file still gets every event.
+    """
+
+    gone = False
 
     def msg(self, message: str) -> None:
+        if _ConsoleLogger.gone:
+            return
         out = console()
-        if out.is_terminal:
-            out.print(Text.from_ansi(message), soft_wrap=True, highlight=False)
-        else:
-            out.file.write(message + "\n")
-            out.file.flush()
+        try:
+            if out.is_terminal:
+                out.print(Text.from_ansi(message), soft_wrap=True, highlight=False)
+            else:
+                out.file.write(message + "\n")
+                out.file.flush()
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            _ConsoleLogger.gone = True
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
@@ -55,6 +66,7 @@ def configure(log_file: Path | None = None, quiet: bool = False) -> None:
     """Send events to the console (unless ``quiet``) and, when given, to ``log_file`` as JSON lines."""
     global _file
     close()
+    _ConsoleLogger.gone = False
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with _file_lock:
