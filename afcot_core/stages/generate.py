@@ -50,7 +50,8 @@ class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if min(self.shard_size, self.concurrency, self.shards_in_flight) < 1 or self.json_retries < 0:
             raise ValueError("shard_size, concurrency and shards_in_flight must be >= 1, json_retries >= 0")
-        self.retry_policy()
+        if self.teacher_timeout_s <= 0 or self.teacher_retries < 0 or self.retry_backoff_s < 0:
+            raise ValueError("teacher_timeout_s must be > 0, teacher_retries and retry_backoff_s >= 0")
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.teacher_timeout_s, self.teacher_retries, self.retry_backoff_s)
