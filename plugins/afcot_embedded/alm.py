@@ -29,6 +29,7 @@ _PROP_WORDS = {"texture": "texture", "pitch_direction": "pitch direction", "pitc
 class EmbeddedAlmConfig(Sampling, forbid_unknown_fields=True):
     """Options of the embedded ALM; it decodes greedily by default, as the paper runs Qwen2.5-Omni."""
 
+    #: how its requests are coalesced into batches
     batching: Batching = Batching(max_batch=32, max_wait_ms=2.0)
 
 

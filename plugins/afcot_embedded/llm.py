@@ -49,6 +49,7 @@ _USELESS = ("cannot tell", "need to hear", "do not know")
 class EmbeddedLlmConfig(Sampling, forbid_unknown_fields=True):
     """Options of the scripted LLM; it samples among phrasings of its prose as Qwen3 does in thinking mode."""
 
+    #: how its requests are coalesced into batches
     batching: Batching = Batching(max_batch=64, max_wait_ms=2.0)
     #: sampling temperature over its phrasings (Qwen3's thinking-mode default; 0: greedy)
     temperature: float = 0.6

@@ -16,8 +16,11 @@ from afcot_embedded.world import SAMPLE_RATE, aqa_question, classification_quest
 class EmbeddedSourceConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the embedded corpus."""
 
+    #: how many items the corpus holds
     items: int = 200
+    #: seed of the synthesised clips and questions (the same seed gives the same corpus)
     seed: int = 0
+    #: share of classification items; the rest are AQA questions
     classification_fraction: float = 0.5
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ from afcot_core.template import TemplateError, parse_strict, remove_option, rend
 class AcceptConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the paper's accept rule."""
 
+    #: accept when the LLM judge says the answer is inferable, even if the prediction misses it (the paper's OR)
     use_judge: bool = True
 
 
@@ -36,7 +37,9 @@ class PaperAccept(Validator):
 class FormatConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the format rules."""
 
+    #: reject a caption shorter than this many words (or "None")
     min_caption_words: int = 3
+    #: reject a chain with fewer question/answer pairs after the caption
     min_sub_qas: int = 2
     #: reject an item when a teacher's caption or answer is not prose (JSON, markup, symbol soup, control bytes)
     prose: bool = True
