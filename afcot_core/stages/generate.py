@@ -184,7 +184,7 @@ class Generator:
             for index, partition in enumerate(self.source.partitions(self.settings.shard_size)):
                 if index % self.world != self.rank:
                     continue
-                done = self.store.done(index)
+                done = await asyncio.to_thread(self.store.done, index)  # reads and hashes the shard
                 if done is not None:
                     totals.add(done)
                     bar.advance(done)
