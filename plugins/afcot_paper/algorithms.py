@@ -15,6 +15,7 @@ as "unsure" and a validation as 0, as in the released code; the fallback is note
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from typing import Any
 
 import msgspec
@@ -176,9 +177,9 @@ class PaperStrategy(Strategy):
             await self.check_causality(item, cot, ctx)
         return cot
 
+    @abstractmethod
     async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         """Write the four parts from accepted evidence."""
-        raise NotImplementedError
 
     async def check_causality(self, item: Item, cot: CoT, ctx: ItemContext) -> None:
         """Reject when the LLM, shown only the question, its options and the REASONING, misses the CONCLUSION."""
