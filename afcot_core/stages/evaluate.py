@@ -33,12 +33,17 @@ Progress = Callable[[str, int | None], Any]
 class EvaluateSettings(msgspec.Struct, forbid_unknown_fields=True):
     """``limit`` = 0 evaluates every item; otherwise the first ``limit``."""
 
+    #: append the CoT suffix to every prompt
     cot: bool = True
     #: "benchmark": each benchmark's own prompt; "trained": the layout students are trained on (options inline)
     format: Literal["benchmark", "trained"] = "benchmark"
+    #: regenerate once an output that opened <REASONING> but never closed </CONCLUSION> (AF2's rule)
     repair: bool = False
+    #: items in flight at once (the model's micro-batcher groups them)
     concurrency: int = 64
+    #: evaluate only the first N items (0: all)
     limit: int = 0
+    #: write a PNG bar chart per breakdown
     plots: bool = True
 
     def __post_init__(self) -> None:

@@ -53,8 +53,11 @@ _GOLD = re.compile(r"^\(([A-Z])\) (.*)$", re.DOTALL)
 class AfEvalConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The official JSON files under ``data_dir``; audio under ``audio_root/<dataset_path>/<name>``."""
 
+    #: folder with the official JSON files (AQA_MCQ.json, ...)
     data_dir: str = "data/af_reasoning_eval"
+    #: subsets to load: AQA-MCQ, AQA-Yes/No, Classification-mini, Classification-full
     subsets: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SUBSETS))
+    #: folder holding <dataset_path>/<name> audio (default: data_dir)
     audio_root: str = ""
 
     def __post_init__(self) -> None:

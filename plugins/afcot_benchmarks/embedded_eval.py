@@ -27,7 +27,9 @@ HELD_OUT_SEED = 9_001
 class EmbeddedEvalConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: items drawn from the source (open questions that are not yes/no are then left out)
     items: int = 40
+    #: seed of the drawn items, apart from generation seeds (held out)
     seed: int = HELD_OUT_SEED
+    #: the registered source the items come from
     source: str = "embedded"
 
     def __post_init__(self) -> None:

@@ -32,9 +32,13 @@ PREDICTION_KEYS = ("answer_prediction", "model_prediction")
 class MmarConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``file`` (JSONL, or the v1 JSON list) under ``data_dir``; audio under ``audio_root``."""
 
+    #: folder with the official file
     data_dir: str = "data/mmar"
+    #: an explicit file instead of data_dir / subset
     file: str = "MMAR-meta.jsonl"
+    #: folder the audio paths are relative to (default: the file's folder)
     audio_root: str = ""
+    #: letter the options (A) x. (B) y. and let a leading letter select its option
     lettered: bool = False
 
     def path(self) -> Path:

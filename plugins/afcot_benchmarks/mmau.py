@@ -34,10 +34,15 @@ PREDICTION_KEYS = ("model_output", "model_prediction")
 class MmauConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Where the official files are; ``file`` overrides ``data_dir``/``subset``."""
 
+    #: folder with the official file
     data_dir: str = "data/mmau"
+    #: test-mini or test
     subset: Literal["test-mini", "test"] = "test-mini"
+    #: an explicit file instead of data_dir / subset
     file: str = ""
+    #: folder the audio paths are relative to (default: the file's folder)
     audio_root: str = ""
+    #: letter the options (A) x. (B) y. and let a leading letter select its option
     lettered: bool = False
 
     def path(self) -> Path:

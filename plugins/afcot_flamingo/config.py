@@ -55,22 +55,31 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     data: str | None = None
     #: sources blended by weight (CoT shards, AF-Think JSON, AF2 manifests); empty: the one folder ``data``
     sources: list[DataSource] = msgspec.field(default_factory=list)
+    #: peak learning rate of AdamW
     learning_rate: float = 1.5e-5
+    #: AdamW weight decay
     weight_decay: float = 0.0
+    #: learning-rate schedule after warm-up
     schedule: Literal["cosine", "constant", "linear"] = "cosine"
+    #: share of the steps spent warming the learning rate up
     warmup_ratio: float = 0.03
     #: gradients are clipped to this global norm (0: no clipping); the norm is logged either way
     max_grad_norm: float = 1.0
     #: passes over the data (all sources' samples together) when ``max_steps`` is not set
     epochs: int = 1
+    #: optimiser steps to take (overrides epochs)
     max_steps: int | None = None
+    #: samples per optimiser step over all processes (per_device_batch x processes x accumulation)
     global_batch: int = 512
+    #: samples per forward pass on one process
     per_device_batch: int = 2
     #: longest sample in tokens (audio tokens included)
     max_length: int = 8192
     #: what happens to a longer sample: "truncate" (cut the end of the target) or "drop"
     overlong: Literal["truncate", "drop"] = "drop"
+    #: bfloat16: mixed precision on GPUs; float32: full precision
     dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    #: cuda or cpu (cpu also when no GPU is present)
     device: str = "cuda"
     #: torch threads per process on CPU (0: torch's default; 1 is fastest for tiny models on a busy machine)
     cpu_threads: int = 0
@@ -82,6 +91,7 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     lora: LoraConfig | None = None
     #: train on CoT targets with the CoT suffix in the prompt; false: the plain answer without the suffix
     cot: bool = True
+    #: seed of the model's randomness and of the data order
     seed: int = 42
     #: samples held in the seeded shuffle buffer of each data worker (0: no shuffling)
     shuffle_buffer: int = 1000
@@ -108,6 +118,7 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class Af3TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
     """Finetuning Audio Flamingo 3 on CoT shards (AF3 recipe: cosine, warmup 0.03, lr 1.5e-5, max length 8192)."""
 
+    #: the model to finetune: a folder, a hub id in the local cache, or random:tiny
     model: str = "nvidia/audio-flamingo-3-hf"
 
 

@@ -18,12 +18,17 @@ SAMPLE_RATE = 16000
 class Af3StudentConfig(msgspec.Struct, forbid_unknown_fields=True):
     """``model``: a folder or hub id; ``{run}`` is this run's directory (``"{run}/train/final"``)."""
 
+    #: a folder or hub id; {run} is this run's directory ({run}/train/final)
     model: str = "nvidia/audio-flamingo-3-hf"
+    #: cuda or cpu
     device: str = "cuda"
+    #: weights' dtype for inference
     dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    #: longest answer generated
     max_new_tokens: int = 1024
     #: torch threads on CPU (0: torch's default; 1 is fastest for tiny models on a busy machine)
     cpu_threads: int = 0
+    #: how concurrent prompts are grouped into generate batches
     batching: Batching = Batching(max_batch=8, max_wait_ms=20.0)
 
 
