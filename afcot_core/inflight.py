@@ -77,11 +77,9 @@ class TokenBudget:
         self.peak_requests = max(self.peak_requests, self.requests)
 
     async def acquire(self, cost: int) -> None:
-        if not self._waiting and self._fits(cost):
-            self._take(cost)
-            return
         entry = [cost, asyncio.get_running_loop().create_future(), 0]
         self._waiting.append(entry)
+        self._admit()
         try:
             await entry[1]
         except BaseException:

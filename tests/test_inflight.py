@@ -1,0 +1,99 @@
+"""Identical requests in flight sent once; server load bounded by requests and tokens."""
+
+import asyncio
+
+import pytest
+
+from afcot_core.inflight import InFlight, TokenBudget
+from afcot_core.teacher import Batching, Request, Teacher
+
+
+class Counting(Teacher):
+    """An engine that records every request it is given."""
+
+    role = "llm"
+    offload = False
+
+    def __init__(self, sampled: bool) -> None:
+        super().__init__(Batching(max_batch=64, max_wait_ms=5))
+        self.sampled = sampled
+        self.seen: list[Request] = []
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        self.seen += requests
+        return [f"{r.prompt}/{r.seed if self.sampled else '-'}" for r in requests]
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_identical_requests_go_once_and_seeds_matter_only_when_sampling(sampled):
+    teacher = Counting(sampled)
+
+    async def ask_all():
+        return await asyncio.gather(*(teacher.ask("describe the label 'dog'", seed=s % 3) for s in range(11)),
+                                    teacher.ask("another question", seed=0))
+
+    replies = asyncio.run(ask_all())
+    assert len(teacher.seen) == (4 if sampled else 2)
+    assert len({r.text for r in replies[:11]}) == (3 if sampled else 1)
+    assert teacher._inflight.shared == 12 - len(teacher.seen) and len(teacher._inflight) == 0
+
+
+def test_waiters_share_an_error_and_a_cancelled_waiter_does_not_cancel_the_call():
+    inflight: InFlight[str] = InFlight()
+    calls = []
+
+    async def call(fail: bool) -> str:
+        calls.append(fail)
+        await asyncio.sleep(0.02)
+        if fail:
+            raise RuntimeError("engine down")
+        return "ok"
+
+    async def main():
+        first = asyncio.ensure_future(inflight.run("k", lambda: call(False)))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(inflight.run("k", lambda: call(False)))
+        await asyncio.sleep(0)
+        first.cancel()
+        errors = await asyncio.gather(*(inflight.run("e", lambda: call(True)) for _ in range(3)),
+                                      return_exceptions=True)
+        return await second, errors
+
+    result, errors = asyncio.run(main())
+    assert result == "ok" and calls.count(False) == 1 and calls.count(True) == 1
+    assert all(isinstance(e, RuntimeError) for e in errors)
+
+
+async def _load(budget: TokenBudget, costs: list[int], order: list[int], hold: float = 0.01) -> None:
+    async def one(i: int, cost: int) -> None:
+        async def work() -> None:
+            order.append(i)
+            await asyncio.sleep(hold)
+
+        await budget(cost, work)
+
+    tasks = []
+    for i, cost in enumerate(costs):
+        tasks.append(asyncio.ensure_future(one(i, cost)))
+        await asyncio.sleep(0)  # arrive in order
+    await asyncio.gather(*tasks)
+
+
+def test_budget_bounds_requests_and_tokens_and_short_ones_pass_a_long_one():
+    budget = TokenBudget(max_requests=4, max_tokens=100)
+    order: list[int] = []
+    asyncio.run(_load(budget, [60, 30, 80, 10, 10, 10], order))
+    assert budget.peak_tokens <= 100 and budget.peak_requests <= 4
+    assert order.index(3) < order.index(2)  # the short request 3 went ahead of the long request 2 waiting
+    assert budget.requests == 0 and budget.tokens == 0
+
+
+def test_budget_never_starves_a_long_request_and_runs_an_oversized_one_alone():
+    budget = TokenBudget(max_requests=3, max_tokens=100)
+    order: list[int] = []
+    asyncio.run(_load(budget, [10, 95, *[10] * 12], order))  # short ones alone would keep 95 from ever fitting
+    assert order.index(1) <= 1 + 3  # passed at most max_requests times, then the shorts wait for it
+    budget = TokenBudget(max_requests=8, max_tokens=100)
+    order = []
+    asyncio.run(_load(budget, [10, 500, 10], order))
+    assert budget.peak_tokens == 500 and budget.peak_requests <= 2 and sorted(order) == [0, 1, 2]
