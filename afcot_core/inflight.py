@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -45,6 +46,14 @@ class InFlight(Generic[T]):
         return len(self._calls)
 
 
+@dataclass(eq=False)
+class _Waiter:
+    cost: int
+    admitted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    #: how many later requests were admitted ahead of this one
+    passed: int = 0
+
+
 class TokenBudget:
     """At most ``max_requests`` requests and ``max_tokens`` tokens in flight (``max_tokens`` 0: no token bound).
 
@@ -60,7 +69,7 @@ class TokenBudget:
         self.max_requests, self.max_tokens = max_requests, max_tokens
         self.requests = 0
         self.tokens = 0
-        self._waiting: deque[list] = deque()  # [cost, future, times passed]
+        self._waiting: deque[_Waiter] = deque()
         #: the most tokens and requests that were in flight at once
         self.peak_tokens = 0
         self.peak_requests = 0
@@ -77,15 +86,15 @@ class TokenBudget:
         self.peak_requests = max(self.peak_requests, self.requests)
 
     async def acquire(self, cost: int) -> None:
-        entry = [cost, asyncio.get_running_loop().create_future(), 0]
-        self._waiting.append(entry)
+        waiter = _Waiter(cost)
+        self._waiting.append(waiter)
         self._admit()
         try:
-            await entry[1]
+            await waiter.admitted
         except BaseException:
-            if entry in self._waiting:
-                self._waiting.remove(entry)
-            elif entry[1].done() and not entry[1].cancelled():
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
+            elif waiter.admitted.done() and not waiter.admitted.cancelled():
                 self.release(cost)  # admitted and cancelled at the same moment: hand the slot back
             raise
 
@@ -95,18 +104,18 @@ class TokenBudget:
         self._admit()
 
     def _admit(self) -> None:
-        blocked: list[list] = []
-        for entry in list(self._waiting):
-            if any(b[2] >= self.max_requests for b in blocked):
+        blocked: list[_Waiter] = []
+        for waiter in list(self._waiting):
+            if any(b.passed >= self.max_requests for b in blocked):
                 break  # an older request has been passed often enough: it goes next
-            if self._fits(entry[0]):
-                self._waiting.remove(entry)
+            if self._fits(waiter.cost):
+                self._waiting.remove(waiter)
                 for b in blocked:
-                    b[2] += 1
-                self._take(entry[0])
-                entry[1].set_result(None)
+                    b.passed += 1
+                self._take(waiter.cost)
+                waiter.admitted.set_result(None)
             else:
-                blocked.append(entry)
+                blocked.append(waiter)
             if self.requests >= self.max_requests:
                 break
 
