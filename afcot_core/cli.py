@@ -1,20 +1,19 @@
 """The ``afcot`` command line. Exit codes: 0 ok, 1 failure, 2 bad input.
 
 Every command, a plugin's included, runs inside :func:`main`, which turns errors into exit codes and
-messages and ends quietly with 0 when the reader of stdout goes away (``afcot ... | head``).
+messages; a reader of its output that goes away (``afcot ... | head``) makes it drop the rest, quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import afcot_core
-from afcot_core import usercommands
+from afcot_core import streams, usercommands
 from afcot_core.errors import BadInput
 
 
@@ -163,15 +162,18 @@ def _add_command(sub: Any, command: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; its exit code. Bad input (a :class:`BadInput`, or a path of the wrong kind) exits 2."""
+    """Run one command; its exit code. Bad input (a :class:`BadInput`, or a path of the wrong kind) exits 2.
+
+    A reader of stdout or stderr that goes away (``| head``) ends nothing: later output is dropped, and the
+    command finishes with its own exit code.
+    """
+    with streams.forgiving():
+        return _run(sys.argv[1:] if argv is None else argv)
+
+
+def _run(argv: list[str]) -> int:
     try:
-        try:
-            return _dispatch(sys.argv[1:] if argv is None else argv)
-        finally:  # also after argparse's exit: a closed pipe shows here, not in the interpreter's flush at exit
-            sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-        return 0
+        return _dispatch(argv)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -196,16 +198,6 @@ def _dispatch(argv: list[str]) -> int:
         parser.print_help()
         return 0
     return int(args.func(args) or 0)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so that nothing more is written to the closed pipe, not even at exit."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # stdout is not a real file (tests); nothing buffered can reach a pipe
-        pass
 
 
 if __name__ == "__main__":

@@ -23,10 +23,16 @@ _file: TextIO | None = None
 _file_lock = threading.Lock()  # events come from worker threads too; one may arrive while the run's file closes
 
 
+class _StderrConsole(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader of stderr has gone: write nothing more, and let the work go on (rich would exit)."""
+        self.quiet = True
+
+
 @functools.cache
 def console() -> Console:
     """The stderr console shared by log lines and progress bars (it follows ``sys.stderr`` when replaced)."""
-    return Console(stderr=True)
+    return _StderrConsole(stderr=True)
 
 
 class _ConsoleLogger:

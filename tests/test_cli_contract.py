@@ -13,13 +13,14 @@ from afcot_core.weights import missing_weights
 from .conftest import QUICKSTART, ROOT
 
 
-def _closed_pipe(*args: str) -> subprocess.CompletedProcess:
-    """Run the CLI with a stdout whose reader is already gone (like ``afcot ... | head`` once head has left)."""
+def _closed_pipe(*args: str, stderr: bool = False) -> subprocess.CompletedProcess:
+    """Run the CLI with a stdout (and ``stderr``: a stderr) whose reader is already gone (``afcot ... | head``
+    once head has left)."""
     read, write = os.pipe()
     os.close(read)
     try:
-        return subprocess.run([sys.executable, "-m", "afcot_core.cli", *args], stdout=write, stderr=subprocess.PIPE,
-                              text=True, cwd=ROOT, timeout=120)
+        return subprocess.run([sys.executable, "-m", "afcot_core.cli", *args], stdout=write, text=True, cwd=ROOT,
+                              stderr=write if stderr else subprocess.PIPE, timeout=120)
     finally:
         os.close(write)
 
@@ -31,6 +32,47 @@ def test_a_closed_pipe_ends_quietly_with_0(args):
     assert result.returncode == 0, result.stderr
     for noise in ("BrokenPipe", "Traceback", "Exception ignored"):
         assert noise not in result.stderr, result.stderr
+
+
+def test_output_going_away_mid_run_neither_ends_the_run_nor_lies_about_it(tmp_path):
+    out = tmp_path / "run"
+    result = _closed_pipe("recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
+                          "--set", "generate.source.items=12", "--set", "generate.shard_size=6", stderr=True)
+    assert result.returncode == 0
+    events = [json.loads(line)["event"] for line in (out / "logs" / "run.jsonl").read_text().splitlines()]
+    assert events[-1] == "stage finished"
+    assert len(list((out / "generate").glob("*.done.json"))) == 2
+
+
+def test_a_command_writing_to_a_gone_stderr_goes_on_to_its_own_exit_code(tmp_path, monkeypatch):
+    from afcot_core.hookspecs import hookimpl
+    from afcot_core.plugins import load
+
+    class Gone:
+        def isatty(self) -> bool:
+            return False
+
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            pass
+
+    def work(args) -> int:
+        print("a library's progress line", file=sys.stderr)
+        (tmp_path / "done").write_text("the rest of the work")
+        return 3
+
+    class Chatty:
+        @hookimpl
+        def register_commands(self, register):
+            register("chatty", "writes to stderr, then works", lambda parser: None, work)
+
+    plugins = load(extra={"chatty": Chatty()})
+    monkeypatch.setattr(cli, "_plugins", lambda: plugins)
+    monkeypatch.setattr(sys, "stderr", Gone())
+    assert cli.main(["chatty"]) == 3
+    assert (tmp_path / "done").exists()
 
 
 def _run(capsys, *args: str) -> tuple[int, str, str]:
