@@ -7,6 +7,7 @@ each class sounds like (for the "describe" and "fit" queries of Algorithm 8) com
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -202,5 +203,5 @@ class EmbeddedAlm(Teacher):
 
     def generate(self, requests: list[Request]) -> list[str]:
         replies = [respond(r.prompt, self.listen(r.audio) if r.audio is not None else None,
-                           lambda options, r=r: choose(options, self.sampling, r.seed)) for r in requests]
+                           functools.partial(choose, sampling=self.sampling, seed=r.seed)) for r in requests]
         return [continuation(reply, r.prefix) for r, reply in zip(requests, replies, strict=True)]

@@ -7,6 +7,7 @@ accept rate reflects how well the ALM listened.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zlib
@@ -311,8 +312,8 @@ class ScriptedLlm:
             ])}
         if not useful:
             return {"reasoning": "The audio gives no usable evidence."}
-        steps = self.choose([("First", "Next", "Then", "Also", "Finally"),  # type: ignore[list-item]
-                             ("To begin with", "After that", "Then", "Moreover", "Lastly")])
+        steps = self.choose(["First|Next|Then|Also|Finally",
+                             "To begin with|After that|Then|Moreover|Lastly"]).split("|")
         lines = [f"{steps[min(i, 3)]}, {_sentence(a)}." for i, a in enumerate(useful[:-1])]
         lines.append(f"{steps[4] if lines else 'Listening closely'}, {_sentence(useful[-1])}.")
         closing = self.choose([" Combining these observations answers the question.",
@@ -337,5 +338,5 @@ class EmbeddedLlm(Teacher):
         self.sampling: Sampling = config
 
     def generate(self, requests: list[Request]) -> list[str]:
-        return [ScriptedLlm(lambda options, r=r: choose(options, self.sampling, r.seed)).reply(r.prompt)
+        return [ScriptedLlm(functools.partial(choose, sampling=self.sampling, seed=r.seed)).reply(r.prompt)
                 for r in requests]

@@ -130,6 +130,10 @@ def unsure(answer: str) -> bool:
     return answer.strip().lower() in ("", "unsure")
 
 
+async def _nothing() -> None:
+    return None
+
+
 def ends_with_answer(prediction: str, answer: str) -> bool:
     """The paper's match: the lower-cased prediction ends with the answer without its option tag."""
     return prediction.strip().lower().endswith(remove_option(answer))
@@ -158,18 +162,17 @@ class PaperStrategy(Strategy):
         Validation is 0 without a call when the chain holds only the caption, as in the paper.
         """
         context = {"caption": chain[0][1], "chain": self.prompts.evidence(chain[1:]), "question": self.question(item)}
-        asks = []
-        if prediction is None:
-            asks.append(ctx.llm_json(self.prompts.fill("predict", **context), AnswerReply, "predict",
-                                     fallback=AnswerReply(answer="unsure")))
-        if len(chain) > 1:
-            asks.append(ctx.llm_json(self.prompts.fill("validate", answer=item.answer, **context), ValidationReply,
-                                     "validate", fallback=ValidationReply(validation=0)))
-        replies = list(await asyncio.gather(*asks))
-        if prediction is None:
-            prediction = as_text(replies.pop(0).answer) or "unsure"
-        judge = truthy(replies[0].validation) if replies else False
-        return Evidence(chain, prediction=prediction, judge=judge)
+        predicted, judged = await asyncio.gather(
+            _nothing() if prediction is not None else ctx.llm_json(
+                self.prompts.fill("predict", **context), AnswerReply, "predict", fallback=AnswerReply(answer="unsure")),
+            _nothing() if len(chain) < 2 else ctx.llm_json(
+                self.prompts.fill("validate", answer=item.answer, **context), ValidationReply, "validate",
+                fallback=ValidationReply(validation=0)),
+        )
+        if predicted is not None:
+            prediction = as_text(predicted.answer) or "unsure"
+        judge = judged is not None and truthy(judged.validation)
+        return Evidence(chain, prediction=prediction or "unsure", judge=judge)
 
     async def compose(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         cot = await self.write(item, evidence, ctx)
