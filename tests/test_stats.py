@@ -79,3 +79,13 @@ def test_a_damaged_rejects_file_is_named(tmp_path):
         collect(tmp_path)
     (tmp_path / "rejects-000000.jsonl").write_text('{"verdict": "rejected", "reason": "gate/x: y"}\n')
     assert collect(tmp_path)["total"]["reject_reasons"] == {"gate/x": 1}
+
+
+def test_stats_merge_the_ranks(tmp_path, plugins, monkeypatch):
+    recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=20", "generate.shard_size=5"])
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
+        total = json.loads((tmp_path / "generate/stats.json").read_text())["total"]
+        assert total["items"] == (10 if rank == "0" else 20)  # the last rank to finish sees every shard
