@@ -33,6 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--limit", type=int, default=0, help="evaluate only the first N items")
     r.add_argument("--cot", action=argparse.BooleanOptionalAction, default=True,
                    help="append the CoT suffix to the prompts (default on)")
+    r.add_argument("--format", choices=["benchmark", "trained"], default="benchmark",
+                   help="benchmark: each benchmark's own prompt; trained: options inline, as afcot trains students")
     r.add_argument("--repair", action="store_true", help="regenerate once if </CONCLUSION> is missing (AF2)")
     r.add_argument("--concurrency", type=int, default=64, help="items in flight at once")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -94,8 +96,8 @@ def run_command(args: argparse.Namespace) -> int:
     unknown = [k for k in values if k not in ("benchmark", "model")]
     if unknown:
         raise BadInput(f"--set {unknown[0]}...: expected benchmark.KEY=VALUE or model.KEY=VALUE")
-    table = {"cot": args.cot, "repair": args.repair, "concurrency": args.concurrency, "limit": args.limit,
-             "plots": not args.no_plots, "model": {**values.get("model", {}), "use": args.model},
+    table = {"cot": args.cot, "format": args.format, "repair": args.repair, "concurrency": args.concurrency,
+             "limit": args.limit, "plots": not args.no_plots, "model": {**values.get("model", {}), "use": args.model},
              "benchmarks": [{**values.get("benchmark", {}), "use": args.benchmark}]}
     plugins = default()
     section = EvaluateStage().parse(table, plugins)
