@@ -134,7 +134,8 @@ class ChatServer:
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": "not found"}})
                 if self.headers.get("Authorization") != f"Bearer {server.key}":
-                    return self._send(401, {"error": {"message": "bad key"}})
+                    # like a careless proxy, it echoes what it was sent: the client must scrub it
+                    return self._send(401, {"error": {"message": f"bad key: {self.headers.get('Authorization')}"}})
                 fault = server.faults.next()
                 if fault == "429":
                     return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": server.retry_after})

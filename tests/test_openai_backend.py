@@ -12,6 +12,7 @@ from afcot_core import recipe as recipes
 from afcot_core import runner
 from afcot_core.audio import audio_ref_from_wave
 from afcot_core.errors import BadInput, TeacherError
+from afcot_core.teacher import Request, RetryPolicy
 
 from .chat_server import FAULTS, ChatServer, Faults
 from .conftest import QUICKSTART
@@ -43,23 +44,17 @@ def _build(plugins, role, name, **config):
     return reg.build(msgspec.convert(config, reg.config))
 
 
-def _client(urls, model, **extra):
-    table = {"use": "", "backend": "openai", "base_urls": urls, "api_key_env": ENV, "served_model": model["model"],
-             "model": model["model"], "max_new_tokens": model["max_new_tokens"], "timeout_s": 1.0,
-             "backoff_s": 0.05, **extra}
-    return "{" + ", ".join(f"{k}={_toml(v)}" for k, v in table.items() if k != "use") + "}"
-
-
-def _toml(value):
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return f'"{value}"' if isinstance(value, str) else repr(value).lower() if isinstance(value, bool) else repr(value)
+def _table(name, urls, model):
+    """The inline TOML table of a teacher on the servers at ``urls``."""
+    urls_list = ", ".join(f'"{u}"' for u in urls)
+    return (f'{{use="{name}", backend="openai", base_urls=[{urls_list}], api_key_env="{ENV}", '
+            f'model="{model["model"]}", max_new_tokens={model["max_new_tokens"]}}}')
 
 
 def _generate(plugins, urls, out: Path) -> dict:
-    llm, alm = _client(urls, LLM), _client(urls, ALM)
-    sets = [f"generate.llm={{use=\"qwen3\", {llm[1:]}", f"generate.alm={{use=\"qwen2.5-omni\", {alm[1:]}",
-            "generate.source.items=6", "generate.json_retries=0", "generate.cache=false"]
+    sets = [f"generate.llm={_table('qwen3', urls, LLM)}", f"generate.alm={_table('qwen2.5-omni', urls, ALM)}",
+            "generate.source.items=6", "generate.json_retries=0", "generate.cache=false",
+            "generate.teacher_timeout_s=1.0", "generate.teacher_retries=8", "generate.retry_backoff_s=0.05"]
     return runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, out, stages=["generate"],
                       show_progress=False)["generate"]
 
@@ -98,10 +93,11 @@ def test_generate_over_faulty_servers_equals_fault_free(plugins, served, tmp_pat
     assert KEY not in out.out + out.err
 
 
-def _teacher(plugins, role, name, url, model, **extra):
-    return _build(plugins, role, name, backend="openai", base_urls=[url], api_key_env=ENV,
-                  served_model=model["model"], model=model["model"], max_new_tokens=model["max_new_tokens"],
-                  timeout_s=5.0, **extra)
+def _teacher(plugins, role, name, url, model, backoff_s=1.0):
+    teacher = _build(plugins, role, name, backend="openai", base_urls=[url], api_key_env=ENV, model=model["model"],
+                     max_new_tokens=model["max_new_tokens"])
+    teacher.use_retry(RetryPolicy(timeout_s=5.0, retries=3, backoff_s=backoff_s))
+    return teacher
 
 
 def test_retry_after_is_honoured_and_the_reply_is_the_model_s(plugins, served, monkeypatch):
@@ -114,8 +110,7 @@ def test_retry_after_is_honoured_and_the_reply_is_the_model_s(plugins, served, m
         reply = asyncio.run(alm.ask("Describe.", clip))
         assert time.perf_counter() - start >= 1.0  # waited as the 429 asked, not the (zero) backoff
     assert server.faults.count["429"] == 1 and len(server.answered) == 1
-    assert reply.text == served["tiny-omni"].generate([__import__("afcot_core.teacher").teacher.Request(
-        "Describe.", clip)])[0]
+    assert reply.text == served["tiny-omni"].generate([Request("Describe.", clip)])[0]
 
 
 def test_wrong_key_and_unset_key_fail_clearly_without_the_key(plugins, served, monkeypatch):

@@ -51,22 +51,14 @@ class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_requests_per_server: int = 64
     #: openai backend: tokens (prompt estimate + max_new_tokens) in flight at once on each server; 0: no token bound
     max_tokens_per_server: int = 0
-    #: openai backend: seconds one HTTP request may take before it is retried
-    timeout_s: float = 600.0
-    #: openai backend: retries of one request on 429, 5xx, timeouts and dropped connections
-    max_retries: int = 8
-    #: openai backend: first backoff in seconds; doubles each retry, with jitter (a Retry-After header wins)
-    backoff_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
             raise ValueError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
         if self.tensor_parallel_size < 1 or not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError("tensor_parallel_size must be >= 1 and gpu_memory_utilization in (0, 1]")
-        if min(self.max_requests_per_server, self.max_retries + 1) < 1 or self.max_tokens_per_server < 0:
-            raise ValueError("max_requests_per_server must be >= 1, max_retries and max_tokens_per_server >= 0")
-        if self.timeout_s <= 0 or self.backoff_s < 0:
-            raise ValueError("timeout_s must be > 0 and backoff_s >= 0")
+        if self.max_requests_per_server < 1 or self.max_tokens_per_server < 0:
+            raise ValueError("max_requests_per_server must be >= 1 and max_tokens_per_server >= 0")
         if self.backend == "openai" and not (self.base_urls or self.base_urls_env):
             raise ValueError("backend 'openai' needs base_urls (e.g. [\"http://localhost:8000/v1\"]) or base_urls_env")
 

@@ -3,8 +3,9 @@
 ``vllm serve``, SGLang or a hosted endpoint: the server batches, so requests skip the micro-batcher
 and go one HTTP call each, round-robin over ``base_urls``, with each server's load bounded by
 requests and by tokens in flight (:class:`afcot_core.inflight.TokenBudget`). Failed calls (429, 5xx,
-timeouts, dropped connections) are retried with exponential backoff and jitter, honouring
-``Retry-After``, moving on to the next server. The API key comes from the environment variable the
+timeouts, dropped connections) are retried on the next server under the teacher's retry policy (the
+generate stage's ``teacher_timeout_s``, ``teacher_retries``, ``retry_backoff_s``): exponential backoff
+with jitter, or what ``Retry-After`` asks. The API key comes from the environment variable the
 recipe names; it is sent in the ``Authorization`` header only and scrubbed from every error message.
 """
 
@@ -14,14 +15,13 @@ import asyncio
 import base64
 import itertools
 import os
-import random
 import struct
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from afcot_core.errors import BadInput, TeacherError
 from afcot_core.inflight import TokenBudget
-from afcot_core.teacher import Request, Teacher
+from afcot_core.teacher import Request, RetryPolicy, Teacher
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
 from afcot_qwen.prompts import SAMPLE_RATE, clip_wave, reply_after_think
 
@@ -85,7 +85,7 @@ class _Servers:
 
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._loop = loop
-        self._client = httpx.AsyncClient(headers=headers, timeout=self.config.timeout_s,
+        self._client = httpx.AsyncClient(headers=headers,
                                          limits=httpx.Limits(max_connections=None, max_keepalive_connections=None))
         self.budgets = [TokenBudget(self.config.max_requests_per_server, self.config.max_tokens_per_server)
                         for _ in self.urls]
@@ -93,19 +93,19 @@ class _Servers:
     def scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
 
-    async def complete(self, body: dict[str, Any], cost: int) -> dict[str, Any]:
+    async def complete(self, body: dict[str, Any], cost: int, policy: RetryPolicy) -> dict[str, Any]:
         """POST ``body`` to ``/chat/completions``, retrying on the next server; the decoded reply."""
         import httpx
 
         self._bind()
         problem = ""
-        for attempt in range(self.config.max_retries + 1):
+        for attempt in range(policy.retries + 1):
             index = next(self._turn) % len(self.urls)
             wait: float | None = None
             try:
-                response = await self.budgets[index](cost, lambda i=index: self._post(i, body))
+                response = await self.budgets[index](cost, lambda i=index: self._post(i, body, policy.timeout_s))
             except httpx.TimeoutException:
-                problem = f"no reply within {self.config.timeout_s} s"
+                problem = f"no reply within {policy.timeout_s} s"
                 self._count("timeout")
             except httpx.TransportError as exc:
                 problem = f"connection: {type(exc).__name__}"
@@ -124,18 +124,14 @@ class _Servers:
                 else:
                     raise TeacherError(self.scrub(f"{self.urls[index]} answered HTTP {response.status_code}: "
                                                   f"{response.text[:300]}"))
-            if attempt < self.config.max_retries:
-                await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
-        raise TeacherError(self.scrub(f"{self.config.model}: {problem} (after {self.config.max_retries + 1} tries "
+            if attempt < policy.retries:
+                await asyncio.sleep(wait if wait is not None else policy.delay(attempt))
+        raise TeacherError(self.scrub(f"{self.config.model}: {problem} (after {policy.retries + 1} tries "
                                       f"over {len(self.urls)} server(s))"))
 
-    async def _post(self, index: int, body: dict[str, Any]) -> Any:
+    async def _post(self, index: int, body: dict[str, Any], timeout_s: float) -> Any:
         self.calls += 1
-        return await self._client.post(f"{self.urls[index]}/chat/completions", json=body)
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(60.0, self.config.backoff_s * 2**attempt)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return await self._client.post(f"{self.urls[index]}/chat/completions", json=body, timeout=timeout_s)
 
     def _count(self, kind: str) -> None:
         self.retried[kind] = self.retried.get(kind, 0) + 1
@@ -185,7 +181,7 @@ class _OpenAiTeacher(Teacher):
 
     async def _submit(self, request: Request) -> str:
         body = await asyncio.to_thread(self.body, request) if request.audio is not None else self.body(request)
-        reply = await self.servers.complete(body, self.cost(request))
+        reply = await self.servers.complete(body, self.cost(request), self.retry)
         try:
             content = reply["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
