@@ -113,12 +113,14 @@ def vllm_layout(folder: Path, out: Path) -> Path:
 def af3_checks(root: Path) -> list[bool]:
     """Audio through vLLM's multi-modal input with the Omni backend's request code, on AF3's prompt format."""
     import torch
-    from afcot_flamingo.tiny import save_af3
+    from afcot_flamingo import tiny
     from afcot_qwen.prompts import SAMPLE_RATE, clip_wave
     from afcot_qwen.vllm_backend import VllmQwenOmni
     from transformers import AudioFlamingo3ForConditionalGeneration, AutoProcessor
 
-    folder = save_af3(root / "af3")
+    # vLLM's AF3 reads 30-s windows, and its CPU attention needs head_dim 64: a tiny model of that shape
+    tiny.SIZES["vllm-cpu"] = dict(audio=(32, 2, 4, 64), text=(128, 2, 2, 1, 256), window_s=30)
+    folder = tiny.save_af3(root / "af3", "vllm-cpu")
     rng = np.random.default_rng(0)
     clips = [audio_ref_from_wave((0.3 * rng.standard_normal(SAMPLE_RATE * s)).astype(np.float32), SAMPLE_RATE)
              for s in (1, 2)]
