@@ -128,3 +128,19 @@ def test_bfloat16_forward_runs(model, tokenizer):
     with torch.no_grad():
         logits = model(batch["input_ids"], batch["attention_mask"], audio, audio_mask).logits
     assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
+
+
+def test_released_training_randomness_is_on_in_training_only():
+    """The released encoder trains with SpecAugment and stochastic depth; evaluation is deterministic."""
+    from afcot_flamingo.af2.clap import AfClap
+    from afcot_flamingo.af2.config import ClapConfig
+    from afcot_flamingo.af2.features import log_mel
+
+    config = ClapConfig(embed_dim=8, patch_size=8, depths=[2, 2, 2], num_heads=[1, 2, 2])
+    assert config.spec_augment and config.drop_path_rate == 0.1
+    clap = AfClap(config)
+    mel = log_mel(torch.randn(2, 160000) * 0.1, config)
+    clap.train()
+    assert not torch.allclose(clap(mel), clap(mel))
+    clap.eval()
+    assert torch.equal(clap(mel), clap(mel))

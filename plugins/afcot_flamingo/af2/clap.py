@@ -240,11 +240,25 @@ class AfClap(nn.Module):
         x = x.transpose(2, 3).reshape(n, c, f, self.freq_ratio, t // self.freq_ratio)
         return x.permute(0, 1, 3, 2, 4).reshape(n, c, f * self.freq_ratio, t // self.freq_ratio)
 
+    @staticmethod
+    def _drop_stripes(x: torch.Tensor, dim: int, width: int, stripes: int = 2) -> torch.Tensor:
+        """SpecAugment: per window, ``stripes`` random bands of up to ``width`` along ``dim`` set to zero."""
+        keep = torch.ones_like(x)
+        size = x.shape[dim]
+        for n in range(x.shape[0]):
+            for _ in range(stripes):
+                span = int(torch.randint(0, width, (1,)))
+                start = int(torch.randint(0, size - span, (1,)))
+                keep[n].narrow(dim - 1, start, span).zero_()
+        return x * keep
+
     def forward(self, mel: torch.Tensor, fuse: torch.Tensor | None = None) -> torch.Tensor:
         if fuse is None:
             fuse = torch.zeros(mel.shape[0], dtype=torch.bool, device=mel.device)
         x = mel.unsqueeze(1).expand(-1, 4, -1, -1)  # global view + three local views (equal for 10-s windows)
         x = self.bn0(x.transpose(1, 3)).transpose(1, 3)
+        if self.training and self.config.spec_augment:
+            x = self._drop_stripes(self._drop_stripes(x, 2, 64), 3, 8)
         x = self.patch_embed(self._image(x), fuse)
         for stage in self.layers:
             x = stage(x)

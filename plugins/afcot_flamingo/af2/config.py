@@ -45,6 +45,8 @@ class ClapConfig(msgspec.Struct, forbid_unknown_fields=True):
     mlp_ratio: float = 4.0
     #: stochastic-depth rate at the deepest block (training only)
     drop_path_rate: float = 0.1
+    #: in training, zero two random time stripes (up to 64 frames) and two mel stripes (up to 8 bins) per window
+    spec_augment: bool = True
 
     @property
     def window_samples(self) -> int:
@@ -64,6 +66,8 @@ class AudioTransformerConfig(msgspec.Struct, forbid_unknown_fields=True):
     heads: int = 8
     #: feed-forward width
     d_inner: int = 2048
+    #: dropout on the attention weights (training only)
+    attention_dropout: float = 0.1
 
 
 class CrossAttentionConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -30,8 +30,9 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 class EncoderLayer(nn.Module):
     """Post-norm self-attention (rotary on the first channels of q and k) and a ReLU feed-forward."""
 
-    def __init__(self, dim: int, heads: int, d_inner: int) -> None:
+    def __init__(self, dim: int, heads: int, d_inner: int, attention_dropout: float) -> None:
         super().__init__()
+        self.attention_dropout = attention_dropout
         self.slf_attn = nn.Module()
         self.slf_attn.w_qs = nn.Linear(dim, dim, bias=False)
         self.slf_attn.w_ks = nn.Linear(dim, dim, bias=False)
@@ -51,7 +52,8 @@ class EncoderLayer(nn.Module):
         rot = cos.shape[-1]
         q, k = (torch.cat(((t[..., :rot].float() * cos + _rotate_half(t[..., :rot].float()) * sin).to(t.dtype),
                            t[..., rot:]), dim=-1) for t in (q, k))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :],
+                                             dropout_p=self.attention_dropout if self.training else 0.0)
         x = a.layer_norm(a.fc(out.transpose(1, 2).reshape(b, n, d)) + x)
         f = self.pos_ffn
         return f.layer_norm(f.w_2(F.relu(f.w_1(x))) + x)
@@ -60,14 +62,14 @@ class EncoderLayer(nn.Module):
 class AudioTransformer(nn.Module):
     """Self-attention over all windows' tokens of a clip (padded windows masked out), rotary positions."""
 
-    def __init__(self, dim: int, layers: int, heads: int, d_inner: int) -> None:
+    def __init__(self, dim: int, layers: int, heads: int, d_inner: int, attention_dropout: float = 0.0) -> None:
         super().__init__()
         head_dim = dim // heads
         #: rotary width: half a head, at least 32 channels (the released model: 128 of 256)
         self.rotary_dim = min(head_dim, max(head_dim // 2, 32))
         inv_freq = 1.0 / 4096 ** (torch.arange(0, self.rotary_dim, 2).float() / self.rotary_dim)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
-        self.layer_stack = nn.ModuleList(EncoderLayer(dim, heads, d_inner) for _ in range(layers))
+        self.layer_stack = nn.ModuleList(EncoderLayer(dim, heads, d_inner, attention_dropout) for _ in range(layers))
         self.layer_norm = nn.LayerNorm(dim, eps=1e-6)
         self.dim = dim
 
@@ -126,7 +128,7 @@ class Af2Model(nn.Module):
         self.clap = AfClap(config.clap)
         dim_audio = config.clap.out_dim
         at = config.audio_transformer
-        self.audio_transformer = AudioTransformer(dim_audio, at.layers, at.heads, at.d_inner)
+        self.audio_transformer = AudioTransformer(dim_audio, at.layers, at.heads, at.d_inner, at.attention_dropout)
         self.llm = AutoModelForCausalLM.from_config(AutoConfig.for_model(llm.pop("model_type"), **llm))
         ca = config.cross_attention
         hidden = self.llm.config.hidden_size
