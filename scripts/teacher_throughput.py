@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import os
 import sys
 import tempfile
 import time
@@ -96,4 +97,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":  # vLLM spawns engine processes that import this module
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # vLLM's engine threads can keep the interpreter from exiting after the engines are gone

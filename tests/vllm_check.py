@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import os
 import sys
 import tempfile
 import time
@@ -167,4 +168,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":  # vLLM spawns engine processes that import this module
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # vLLM's engine threads can keep the interpreter from exiting after the engines are gone

@@ -73,8 +73,7 @@ class _Servers:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self.budgets: list[TokenBudget] = []
-        #: HTTP calls made, and those that failed and were retried, by kind
-        self.calls = 0
+        #: failed HTTP calls (then retried or given up), by kind: status code, timeout, connection, bad reply
         self.retried: dict[str, int] = {}
 
     def _bind(self) -> None:
@@ -104,7 +103,7 @@ class _Servers:
             wait: float | None = None
             try:
                 response = await self.budgets[index](cost, lambda i=index: self._post(i, body, policy.timeout_s))
-            except httpx.TimeoutException:
+            except (httpx.TimeoutException, TimeoutError):
                 problem = f"no reply within {policy.timeout_s} s"
                 self._count("timeout")
             except httpx.TransportError as exc:
@@ -130,8 +129,9 @@ class _Servers:
                                       f"over {len(self.urls)} server(s))"))
 
     async def _post(self, index: int, body: dict[str, Any], timeout_s: float) -> Any:
-        self.calls += 1
-        return await self._client.post(f"{self.urls[index]}/chat/completions", json=body, timeout=timeout_s)
+        """One HTTP call, abandoned after ``timeout_s`` in all (httpx's own timeout is per read, not per call)."""
+        return await asyncio.wait_for(
+            self._client.post(f"{self.urls[index]}/chat/completions", json=body, timeout=timeout_s), timeout_s)
 
     def _count(self, kind: str) -> None:
         self.retried[kind] = self.retried.get(kind, 0) + 1
