@@ -382,3 +382,16 @@ def test_a_programming_error_stops_the_run_instead_of_failing_items(tmp_path):
     with pytest.raises(AttributeError, match="no_such_field"):
         runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
     assert not list((tmp_path / "generate").glob("*.done.json"))
+
+
+def test_retry_delays_double_with_jitter_up_to_a_minute():
+    policy = RetryPolicy(backoff_s=1.0)
+    for retry, ceiling in ((0, 1.0), (1, 2.0), (3, 8.0), (10, 60.0)):
+        delays = [policy.delay(retry) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays) and len(set(delays)) > 1
+
+
+@pytest.mark.parametrize("bad", [{"timeout_s": 0}, {"retries": -1}, {"backoff_s": -0.5}])
+def test_a_retry_policy_is_checked(bad):
+    with pytest.raises(ValueError):
+        RetryPolicy(**bad)
