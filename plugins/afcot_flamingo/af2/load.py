@@ -90,9 +90,11 @@ def load(model: str, llm: str = BASE_LLM, workdir: Path | None = None) -> tuple[
         net, tokenizer = Af2Model.from_pretrained(ours), AutoTokenizer.from_pretrained(ours)
     else:
         release, base = released_folder(model), llm_folder(llm)
+        if "{run}" in model and release is None:
+            raise AfcotError(f"AF2 weights '{expand(model)}' are not on this machine (this run's own checkpoint: "
+                             "run the train stage first)")
         if release is None or base is None:
-            hint = " (this run's own checkpoint: run the train stage first)" if "{run}" in model else ""
-            raise AfcotError("; ".join(missing(model, llm)) + hint or f"AF2 weights '{model}' not found{hint}")
+            raise AfcotError("; ".join(missing(model, llm)))
         from afcot_flamingo.af2.convert import converted_model
 
         net, tokenizer = converted_model(base, release)
