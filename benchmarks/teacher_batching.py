@@ -7,7 +7,7 @@ The same N requests per teacher, answered three ways:
 Prints requests/s of each, the mean batch size, the framework's overhead as (2) / (3), and as its last
 line ``ratio: <(2) / (1)>`` over all teachers.
 
-    python benchmarks/teacher_batching.py [--requests 64] [--tokens 16]
+    python benchmarks/teacher_batching.py [--requests 64] [--tokens 16] [--threads 1]
 """
 
 from __future__ import annotations
@@ -75,11 +75,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=64)
     parser.add_argument("--tokens", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady figures on a shared machine)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     plugins = loader.load()
     n = args.requests
-    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; {n} requests per teacher, "
-          f"{args.tokens} new tokens")
+    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, torch threads {args.threads}; "
+          f"{n} requests per teacher, {args.tokens} new tokens")
     totals = [0.0, 0.0, 0.0]
     with tempfile.TemporaryDirectory() as tmp:
         teachers = [("qwen3", build(plugins, "teacher_llm", "qwen3", save_qwen3(Path(tmp) / "q"), args.tokens),
