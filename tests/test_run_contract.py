@@ -104,6 +104,20 @@ def test_cache_keys_depend_on_the_teacher_scope_the_attempt_and_the_seed(tmp_pat
     assert asyncio.run(scenario()) == [True, False, False, False]
 
 
+def test_cache_keys_depend_on_the_audio_and_scopes_on_name_and_config(tmp_path):
+    from afcot_core.cache import scope_of
+    from afcot_core.records import AudioRef
+
+    one, other = AudioRef(sha256="a" * 64), AudioRef(sha256="b" * 64)
+    assert ReplayCache.key("s", "p", "", one) != ReplayCache.key("s", "p", "", other)
+    assert ReplayCache.key("s", "p", "", one) != ReplayCache.key("s", "p", "", None)
+    assert ReplayCache.key("s", "p", "", None) != ReplayCache.key("s", "p", "so far", None)
+    assert len({scope_of("alm", {"t": 1}), scope_of("llm", {"t": 1}), scope_of("alm", {"t": 2})}) == 3
+    cache = ReplayCache(tmp_path / "a" / "b" / "replay.sqlite")  # its folder is made
+    cache.close()
+    assert (tmp_path / "a" / "b" / "replay.sqlite").exists()
+
+
 def test_replies_are_committed_before_the_shard_that_rests_on_them(plugins, tmp_path, monkeypatch):
     seen: list[int] = []
     commit = ShardStore.commit
