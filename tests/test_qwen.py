@@ -1,6 +1,7 @@
 """The Qwen teachers' transformers backend, on tiny random-weight models saved like real checkpoints."""
 
 import asyncio
+import importlib.util
 import itertools
 from pathlib import Path
 
@@ -150,4 +151,19 @@ def test_missing_weights_stop_the_run_before_any_work(plugins, tmp_path):
         runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "out", stages=["generate"],
                    show_progress=False)
     assert "Qwen/Qwen3-8B" in str(err.value) and "download Qwen/Qwen3-8B" in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_backends_missing_their_package_or_key_stop_at_preflight(plugins, qwen_folders, tmp_path, monkeypatch):
+    qwen3, _ = qwen_folders
+    monkeypatch.delenv("AFCOT_UNSET_KEY", raising=False)
+    sets = [f'generate.llm={{use="qwen3", backend="vllm", model="{qwen3}"}}',
+            'generate.alm={use="qwen2.5-omni", backend="openai", base_urls=["http://127.0.0.1:9/v1"], '
+            'api_key_env="AFCOT_UNSET_KEY"}']
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    with pytest.raises(BadInput) as err:
+        runner.run(recipes.load(QUICKSTART, plugins, sets), plugins, tmp_path / "out", stages=["generate"],
+                   show_progress=False)
+    assert "pip install 'afcot[vllm]'" in str(err.value) and "AFCOT_UNSET_KEY" in str(err.value)
     assert not (tmp_path / "out").exists()
