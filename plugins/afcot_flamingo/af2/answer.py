@@ -60,7 +60,7 @@ class _RowSeededSampler:
         import torch
         from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-        self.warpers = [TemperatureLogitsWarper(config.temperature)]
+        self.warpers: list[Any] = [TemperatureLogitsWarper(config.temperature)]
         self.warpers += [TopKLogitsWarper(config.top_k)] if config.top_k else []
         self.warpers += [TopPLogitsWarper(config.top_p)] if config.top_p < 1 else []
         self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]

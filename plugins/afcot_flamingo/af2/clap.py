@@ -46,6 +46,8 @@ class DropPath(nn.Module):
 class WindowAttention(nn.Module):
     """Self-attention inside square windows, with a learned relative-position bias."""
 
+    relative_position_index: torch.Tensor
+
     def __init__(self, dim: int, window: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
@@ -83,6 +85,8 @@ class Mlp(nn.Module):
 
 class SwinBlock(nn.Module):
     """Pre-norm window attention (shifted by half a window in odd blocks) and MLP, both residual."""
+
+    attn_mask: torch.Tensor | None
 
     def __init__(self, dim: int, resolution: tuple[int, int], heads: int, window: int, shift: int,
                  mlp_ratio: float, drop_path: float) -> None:

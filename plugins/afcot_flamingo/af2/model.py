@@ -27,40 +27,56 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-second, first), dim=-1)
 
 
-class EncoderLayer(nn.Module):
-    """Post-norm self-attention (rotary on the first channels of q and k) and a ReLU feed-forward."""
+class SelfAttention(nn.Module):
+    """Post-norm multi-head self-attention, rotary on the first channels of q and k."""
 
-    def __init__(self, dim: int, heads: int, d_inner: int, attention_dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
         super().__init__()
-        self.attention_dropout = attention_dropout
-        self.slf_attn = nn.Module()
-        self.slf_attn.w_qs = nn.Linear(dim, dim, bias=False)
-        self.slf_attn.w_ks = nn.Linear(dim, dim, bias=False)
-        self.slf_attn.w_vs = nn.Linear(dim, dim, bias=False)
-        self.slf_attn.fc = nn.Linear(dim, dim, bias=False)
-        self.slf_attn.layer_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.pos_ffn = nn.Module()
-        self.pos_ffn.w_1 = nn.Linear(dim, d_inner)
-        self.pos_ffn.w_2 = nn.Linear(d_inner, dim)
-        self.pos_ffn.layer_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.heads = heads
+        self.heads, self.dropout = heads, dropout
+        self.w_qs = nn.Linear(dim, dim, bias=False)
+        self.w_ks = nn.Linear(dim, dim, bias=False)
+        self.w_vs = nn.Linear(dim, dim, bias=False)
+        self.fc = nn.Linear(dim, dim, bias=False)
+        self.layer_norm = nn.LayerNorm(dim, eps=1e-6)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        a = self.slf_attn
         b, n, d = x.shape
-        q, k, v = (proj(x).view(b, n, self.heads, -1).transpose(1, 2) for proj in (a.w_qs, a.w_ks, a.w_vs))
+        q, k, v = (proj(x).view(b, n, self.heads, -1).transpose(1, 2) for proj in (self.w_qs, self.w_ks, self.w_vs))
         rot = cos.shape[-1]
         q, k = (torch.cat(((t[..., :rot].float() * cos + _rotate_half(t[..., :rot].float()) * sin).to(t.dtype),
                            t[..., rot:]), dim=-1) for t in (q, k))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :],
-                                             dropout_p=self.attention_dropout if self.training else 0.0)
-        x = a.layer_norm(a.fc(out.transpose(1, 2).reshape(b, n, d)) + x)
-        f = self.pos_ffn
-        return f.layer_norm(f.w_2(F.relu(f.w_1(x))) + x)
+                                             dropout_p=self.dropout if self.training else 0.0)
+        return self.layer_norm(self.fc(out.transpose(1, 2).reshape(b, n, d)) + x)
+
+
+class FeedForward(nn.Module):
+    """Post-norm ReLU feed-forward."""
+
+    def __init__(self, dim: int, d_inner: int) -> None:
+        super().__init__()
+        self.w_1 = nn.Linear(dim, d_inner)
+        self.w_2 = nn.Linear(d_inner, dim)
+        self.layer_norm = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer_norm(self.w_2(F.relu(self.w_1(x))) + x)
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, dim: int, heads: int, d_inner: int, attention_dropout: float) -> None:
+        super().__init__()
+        self.slf_attn = SelfAttention(dim, heads, attention_dropout)
+        self.pos_ffn = FeedForward(dim, d_inner)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        return self.pos_ffn(self.slf_attn(x, mask, cos, sin))
 
 
 class AudioTransformer(nn.Module):
     """Self-attention over all windows' tokens of a clip (padded windows masked out), rotary positions."""
+
+    inv_freq: torch.Tensor
 
     def __init__(self, dim: int, layers: int, heads: int, d_inner: int, attention_dropout: float = 0.0) -> None:
         super().__init__()
@@ -71,13 +87,13 @@ class AudioTransformer(nn.Module):
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         self.layer_stack = nn.ModuleList(EncoderLayer(dim, heads, d_inner, attention_dropout) for _ in range(layers))
         self.layer_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.dim = dim
+        self.input_scale: float = dim**0.5
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         angles = torch.arange(x.shape[1], device=x.device, dtype=torch.float32)[:, None] * self.inv_freq.float()
         angles = torch.cat((angles, angles), dim=-1)
         cos, sin = angles.cos(), angles.sin()
-        x = self.layer_norm(x * self.dim**0.5)
+        x = self.layer_norm(x * self.input_scale)
         for layer in self.layer_stack:
             x = layer(x, mask, cos, sin)
         return x
@@ -142,7 +158,7 @@ class Af2Model(nn.Module):
     def decoder_layers(self) -> nn.ModuleList:
         return self.llm.model.layers
 
-    def _hook(self, block: GatedCrossAttentionBlock) -> Any:
+    def _hook(self, block: nn.Module) -> Any:
         def attend(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             if self._media is None:
                 raise RuntimeError("the AF2 LM ran without audio: call Af2Model.forward or generate")
@@ -159,13 +175,13 @@ class Af2Model(nn.Module):
         mel = log_mel(audio.reshape(b * w, -1), self.config.clap).to(self.llm.dtype)
         keep = audio_mask.reshape(-1).bool()
         if self.training:  # per clip, as released: batch norm statistics of one clip's windows
-            tokens = []
+            per_clip = []
             for clip in range(b):
                 real = torch.nonzero(audio_mask[clip]).flatten()
                 fuse = torch.zeros(len(real), dtype=torch.bool, device=audio.device)
-                fuse[torch.randint(0, len(real), (1,)).item()] = True
-                tokens.append(self.clap(mel[clip * w + real], fuse))
-            real_tokens = torch.cat(tokens)
+                fuse[int(torch.randint(0, len(real), (1,)))] = True
+                per_clip.append(self.clap(mel[clip * w + real], fuse))
+            real_tokens = torch.cat(per_clip)
         else:
             real_tokens = self.clap(mel[keep])
         per_window = real_tokens.shape[1]

@@ -15,12 +15,12 @@ def tiny_config(vocab_size: int, **ids: int) -> Af2Config:
     """The released geometry (10-s windows, 64 mels, 256 x 256 image, 64 tokens per window) at tiny widths, with 8 x 8
     patches and three Swin stages; no training-time randomness (stochastic depth, SpecAugment, dropout), so that
     runs on any number of processes compare exactly."""
-    deterministic_clap = dict(drop_path_rate=0.0, spec_augment=False)
     llm = dict(model_type="qwen2", vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
                pad_token_id=ids["pad_token_id"], eos_token_id=ids["eos_token_id"], bos_token_id=None)
     return Af2Config(
-        clap=ClapConfig(embed_dim=8, patch_size=8, depths=[2, 2, 2], num_heads=[1, 2, 2], **deterministic_clap),
+        clap=ClapConfig(embed_dim=8, patch_size=8, depths=[2, 2, 2], num_heads=[1, 2, 2], drop_path_rate=0.0,
+                        spec_augment=False),
         audio_transformer=AudioTransformerConfig(layers=2, heads=1, d_inner=64, attention_dropout=0.0),
         cross_attention=CrossAttentionConfig(heads=2, dim_head=16, ff_mult=2),
         llm=llm, max_tokens=1024, **ids)

@@ -26,7 +26,8 @@ class Af2TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
     llm: str = BASE_LLM
     learning_rate: float = 2e-5
     weight_decay: float = 0.1
-    schedule: Literal["cosine", "constant", "linear", "constant_with_warmup"] = "constant"
+    #: the learning-rate schedule; "constant_with_warmup" ramps up over ``warmup_ratio`` of the steps
+    schedule: Literal["cosine", "constant", "linear", "constant_with_warmup"] = "constant"  # type: ignore[assignment]
     warmup_ratio: float = 0.0
     global_batch: int = 512
     per_device_batch: int = 8
