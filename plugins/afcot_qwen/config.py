@@ -22,9 +22,13 @@ _PACKAGES = {
 class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """What every Qwen teacher takes: the weights (hub id or folder), where and how they run, batching, sampling."""
 
+    #: what runs the model: transformers in this process, vLLM's engine in this process, or OpenAI-compatible servers
     backend: Backend = "transformers"
+    #: torch dtype of the weights (transformers and vllm backends)
     dtype: str = "bfloat16"
+    #: torch device (transformers backend); "cuda" means the rank's own GPU under torchrun
     device: str = "cuda"
+    #: how concurrent requests are coalesced into engine batches (in-process backends; servers batch themselves)
     batching: Batching = Batching(max_batch=16, max_wait_ms=20.0)
     #: sampling temperature; 0 decodes greedily
     temperature: float = 0.0
@@ -74,8 +78,11 @@ class QwenLlmConfig(_QwenConfig, kw_only=True):
     Sampling defaults are Qwen3's own for thinking mode (its generation_config): 0.6 / 0.95 / 20.
     """
 
+    #: the weights: a hub id found in the local cache, or a folder (openai backend: the served model's name)
     model: str = "Qwen/Qwen3-8B"
+    #: new tokens per reply, thinking included
     max_new_tokens: int = 4096
+    #: Qwen3's thinking mode (the chat template's enable_thinking); the reply is the text after the last </think>
     enable_thinking: bool = True
     #: sampling temperature (Qwen3's thinking-mode default)
     temperature: float = 0.6
@@ -88,8 +95,11 @@ class QwenLlmConfig(_QwenConfig, kw_only=True):
 class QwenOmniConfig(_QwenConfig, kw_only=True):
     """The audio teacher (paper: Qwen2.5-Omni-7B thinker, greedy, 256 new tokens)."""
 
+    #: the weights: a hub id found in the local cache, or a folder (openai backend: the served model's name)
     model: str = "Qwen/Qwen2.5-Omni-7B"
+    #: new tokens per reply
     max_new_tokens: int = 256
+    #: the system turn of every request (the paper's)
     system_prompt: str = "You are a sound understanding and classification model."
 
 
