@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from afcot_core.cache import ReplayCache, audio_identity
+from afcot_core.cache import ReplayCache
 from afcot_core.errors import PROGRAMMING_ERRORS, TeacherError
 from afcot_core.inflight import InFlight
 from afcot_core.records import AudioRef
@@ -259,7 +259,7 @@ class Teacher(ABC):
         if self._cache is not None and (hit := await self._cache.get(key)) is not None:
             return Reply(hit, 0.0, cache_hit=True, key=key)
         start = time.perf_counter()
-        same = (prompt, prefix, audio_identity(audio), seed if self.sampled else None)
+        same = (prompt, prefix, audio, seed if self.sampled else None)  # AudioRef compares by content
         text = await self._inflight.run(same, lambda: self._submit(request))  # identical requests: one call
         return Reply(text, time.perf_counter() - start, key=key)
 
