@@ -144,3 +144,15 @@ def test_released_training_randomness_is_on_in_training_only():
     assert not torch.allclose(clap(mel), clap(mel))
     clap.eval()
     assert torch.equal(clap(mel), clap(mel))
+
+
+def test_the_audio_transformer_knows_where_each_token_is():
+    """Rotary positions: reordering the audio tokens is not just reordering the output."""
+    from afcot_flamingo.af2.model import AudioTransformer
+
+    torch.manual_seed(0)
+    net = AudioTransformer(64, layers=2, heads=2, d_inner=32).eval()
+    x, mask = torch.randn(1, 12, 64), torch.ones(1, 12, dtype=torch.bool)
+    order = torch.randperm(12)
+    with torch.no_grad():
+        assert not torch.allclose(net(x[:, order], mask), net(x, mask)[:, order], atol=1e-4)
