@@ -122,29 +122,7 @@ class Af3TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
     model: str = "nvidia/audio-flamingo-3-hf"
 
 
-class Af2TrainConfig(msgspec.Struct, forbid_unknown_fields=True):
-    """Finetuning Audio Flamingo 2 (released CoT config: lr 2e-5 constant, warmup 1875, wd 0.1, 1024 tokens)."""
-
-    model: str = "nvidia/audio-flamingo-2"
-    clap_checkpoint: str = "nvidia/audio-flamingo-2/clap_ckpt/epoch_16.pt"
-    data: str | None = None
-    learning_rate: float = 2e-5
-    weight_decay: float = 0.1
-    schedule: Literal["constant"] = "constant"
-    warmup_steps: int = 1875
-    global_batch: int = 512
-    per_device_batch: int = 8
-    max_tokens: int = 1024
-    seed: int = 42
-
-
 def af3_preflight(config: Af3TrainConfig) -> list[str]:
     weights = [] if config.model == TINY else missing_weights(config.model)
     lora = missing_packages({"peft": "pip install 'afcot[lora]'"}) if config.lora else []
     return missing_packages(_MODELS) + lora + weights
-
-
-def af2_preflight(config: Af2TrainConfig) -> list[str]:
-    unavailable = ("trainer 'af2': the Audio Flamingo 2 architecture (AF-CLAP + gated cross-attention on Qwen2.5-3B) "
-                   "is not part of this release; train Audio Flamingo 3 with `use = \"af3\"` instead")
-    return [*missing_weights(config.model), unavailable]
