@@ -29,8 +29,11 @@ class Af2AnswerConfig(msgspec.Struct, forbid_unknown_fields=True):
     model: str = "nvidia/audio-flamingo-2-SoundCoT"
     #: the base LM a release is converted with (not needed for our own folders)
     llm: str = BASE_LLM
+    #: where the model runs ("cuda", "cuda:1", "cpu")
     device: str = "cuda"
+    #: weight precision (bfloat16 on GPUs; float32 on CPU)
     dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    #: the longest reply in tokens (the released CoT inference: 1024)
     max_new_tokens: int = 1024
     #: 0: greedy decoding (the released benchmark setting of the base AF2); otherwise sample at this temperature
     temperature: float = 1.0
@@ -42,6 +45,7 @@ class Af2AnswerConfig(msgspec.Struct, forbid_unknown_fields=True):
     seed: int = 42
     #: regenerate once from the cut reasoning when a CoT lacks ``</conclusion>``
     repair: bool = True
+    #: how concurrent requests are gathered into one ``generate`` batch
     batching: Batching = Batching(max_batch=8, max_wait_ms=20.0)
 
     def __post_init__(self) -> None:
