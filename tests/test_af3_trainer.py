@@ -13,6 +13,8 @@ from afcot_flamingo.af3 import Af3Student, Af3Trainer
 from afcot_flamingo.config import Af3TrainConfig
 from afcot_flamingo.training.student import IGNORE, Example
 
+from afcot_core.errors import BadInput
+
 from .conftest import QUICKSTART
 from .student_data import write_shards
 from .tiny_models import save_af3
@@ -100,6 +102,9 @@ def test_killed_training_resumes_with_the_same_loss_sequence(af3_folder, tones, 
     again = Log()  # a finished training is kept, not redone
     assert Af3Trainer(c).train(tones, tmp_path / "whole", again)["digest"] == whole["digest"]
     assert not [e for e in again.events if e["event"] == "train step"]
+    with pytest.raises(BadInput, match="other settings"):  # never kept (or resumed) under other settings
+        Af3Trainer(config(af3_folder, tones, per_device_batch=1, global_batch=2, max_steps=5)).train(
+            tones, tmp_path / "whole", Log())
 
 
 def test_lora_and_frozen_audio_tower(af3_folder, tones, tmp_path):

@@ -75,6 +75,26 @@ def apply_lora(module: Any, lora: LoraConfig, targets: str | list[str]) -> Any:
     return get_peft_model(module, config)
 
 
+#: settings that do not change what is trained (they may differ between a run and its resumption)
+_NOT_DECISIVE = ("resume", "plot", "checkpoint_every", "keep_checkpoints", "cpu_threads")
+
+
+def settings_key(c: TrainSettings, world: int) -> str:
+    """The digest of what decides the training (settings and process count): a resumed or kept training must match."""
+    import msgspec
+
+    from afcot_core.digest import digest
+
+    table = {k: v for k, v in msgspec.to_builtins(c).items() if k not in _NOT_DECISIVE}
+    return digest({**table, "processes": world})
+
+
+def _same_settings(doc: dict[str, Any], key: str, where: Path) -> None:
+    if doc.get("settings", key) != key:
+        raise BadInput(f"{where}: made by a training with other settings (or another number of processes); "
+                       "use another --out, or delete its train/ folder to train again")
+
+
 def _agree(accelerator: Any, steps: int, mine: int) -> None:
     """Every rank plans ``steps`` and has samples; otherwise every rank fails with the same message."""
     import torch
@@ -109,9 +129,12 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
                        f"{c.per_device_batch} x {world} processes")
     accelerator.gradient_accumulation_steps = accum
     final = out_dir / "final"
+    key = settings_key(c, world)
     if c.resume and (final / CHECKPOINT_FILE).exists():
+        done = json.loads((final / CHECKPOINT_FILE).read_text(encoding="utf-8"))
+        _same_settings(done, key, final)
         log.info("training already finished; keeping it", checkpoint=str(final))
-        return json.loads((final / CHECKPOINT_FILE).read_text(encoding="utf-8"))
+        return done
     set_seed(c.seed)
     sources = open_sources(c.sources, Path(expand(c.data)) if c.data else data_dir, c.cot)
     sizes = [len(s) for s, w in sources if w > 0]
@@ -135,8 +158,10 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
 
     start, resumed = 0, latest_checkpoint(out_dir) if c.resume else None
     if resumed is not None:
+        progress_doc = json.loads((resumed / "progress.json").read_text(encoding="utf-8"))
+        _same_settings(progress_doc, key, resumed)
         accelerator.load_state(str(resumed))
-        start = json.loads((resumed / "progress.json").read_text(encoding="utf-8"))["step"]
+        start = progress_doc["step"]
         log.info("resuming training", checkpoint=str(resumed), step=start, of=steps)
     metrics = Metrics(out_dir / "metrics.jsonl", start, main)
     plan = StreamPlan(sources=sources, encode=student.encode, collate=student.collate,
@@ -176,12 +201,12 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
             if step >= steps:
                 break
             if c.checkpoint_every and step % c.checkpoint_every == 0:
-                save_checkpoint(accelerator, out_dir, step, c.keep_checkpoints)
+                save_checkpoint(accelerator, out_dir, step, c.keep_checkpoints, key)
     if c.checkpoint_every and step % c.checkpoint_every:
-        save_checkpoint(accelerator, out_dir, step, c.keep_checkpoints)
+        save_checkpoint(accelerator, out_dir, step, c.keep_checkpoints, key)
     accelerator.wait_for_everyone()
     _same_weights(accelerator, model, log)
-    summary = metrics.summary(steps, final)
+    summary = {**metrics.summary(steps, final), "settings": key}
     if main:
         unwrapped = accelerator.unwrap_model(model)
         if c.lora:
@@ -215,7 +240,7 @@ def _same_weights(accelerator: Any, model: Any, log: Any) -> None:
                          "synchronised")
 
 
-def save_checkpoint(accelerator: Any, out_dir: Path, step: int, keep: int) -> None:
+def save_checkpoint(accelerator: Any, out_dir: Path, step: int, keep: int, key: str) -> None:
     """A resumable checkpoint at ``step`` (written under a temporary name, then renamed); older ones pruned."""
     target = out_dir / "checkpoints" / f"step-{step:08d}"
     tmp = target.with_name(target.name + ".tmp")
@@ -225,7 +250,7 @@ def save_checkpoint(accelerator: Any, out_dir: Path, step: int, keep: int) -> No
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (tmp / "progress.json").write_text(json.dumps({"step": step}), encoding="utf-8")
+        (tmp / "progress.json").write_text(json.dumps({"step": step, "settings": key}), encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
         done = sorted((p for p in target.parent.glob("step-*") if not p.name.endswith(".tmp")),
