@@ -122,7 +122,22 @@ class Af3TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
     model: str = "nvidia/audio-flamingo-3-hf"
 
 
+def missing_sources(config: TrainSettings) -> list[str]:
+    """Training sources that are not on this machine (paths under ``{run}`` are made by the run itself)."""
+    from pathlib import Path
+
+    problems = []
+    for i, source in enumerate(config.sources):
+        if "{run}" in source.path:
+            continue
+        path = Path(source.path).expanduser()
+        if not (path.is_dir() if source.kind == "shards" else path.is_file()):
+            problems.append(f"train.sources[{i}].path: {source.kind} {'folder' if source.kind == 'shards' else 'file'}"
+                            f" not found: {path}")
+    return problems
+
+
 def af3_preflight(config: Af3TrainConfig) -> list[str]:
     weights = [] if config.model == TINY else missing_weights(config.model)
     lora = missing_packages({"peft": "pip install 'afcot[lora]'"}) if config.lora else []
-    return missing_packages(_MODELS) + lora + weights
+    return missing_packages(_MODELS) + lora + weights + missing_sources(config)
