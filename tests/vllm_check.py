@@ -42,7 +42,7 @@ def save_qwen3(folder: Path, seed: int) -> Path:
     config = Qwen3Config(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=1, head_dim=64, max_position_embeddings=2048,
                          tie_word_embeddings=True, eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-                         pad_token_id=tok.pad_token_id)
+                         pad_token_id=tok.pad_token_id, initializer_range=0.3)  # wide weights: varied tokens
     Qwen3ForCausalLM(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
