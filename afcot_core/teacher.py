@@ -37,8 +37,11 @@ R = TypeVar("R")
 class Batching(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How a teacher's requests are coalesced."""
 
+    #: most requests in one engine call
     max_batch: int = 16
+    #: how long a partial batch waits for more requests before it goes
     max_wait_ms: float = 5.0
+    #: engine calls in flight at once
     max_concurrency: int = 1
 
     def __post_init__(self) -> None:

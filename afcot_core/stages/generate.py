@@ -33,10 +33,13 @@ RUN_ONLY_SETTINGS = ("concurrency", "cache", "shards_in_flight", "teacher_timeou
 
 
 class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
+    #: items per partition, and so per output shard (the unit of resume)
     shard_size: int = 100
+    #: items in flight at once, across partitions
     concurrency: int = 64
+    #: re-asks of the LLM when its JSON reply is malformed (then the item is rejected)
     json_retries: int = 2
-    #: keep every teacher reply in ``generate/replay.sqlite``; a re-run or resume replays them
+    #: keep the replies of accepted items in ``generate/replay.sqlite``; a re-run or resume replays them
     cache: bool = True
     #: partitions worked on at once: the next one starts while the last items of the previous finish
     shards_in_flight: int = 2

@@ -18,6 +18,7 @@ from afcot_core.template import render
 class WebDatasetConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the WebDataset sink."""
 
+    #: store each item's audio as ``{key}.flac`` in the shard
     audio: bool = True
     #: keep every teacher call (prompt, reply, latency) in the record; off saves space at scale
     trace: bool = True
