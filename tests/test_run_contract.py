@@ -409,3 +409,21 @@ def test_retry_delays_double_with_jitter_up_to_a_minute():
 def test_a_retry_policy_is_checked(bad):
     with pytest.raises(ValueError):
         RetryPolicy(**bad)
+
+
+def test_counts_rejects_and_samples_read_back_as_written(plugins, tmp_path):
+    from afcot_core.shards import iter_samples, read_markers
+
+    first = generate(plugins, tmp_path)["generate"]
+    assert generate(plugins, tmp_path)["generate"] == first  # totals of skipped shards add up the same
+    gen = tmp_path / "generate"
+    for marker in read_markers(gen):
+        lines = [json.loads(x) for x in (gen / f"rejects-{marker.shard:06d}.jsonl").read_text().splitlines()]
+        assert marker.counts.rejected == sum(x["verdict"] == "rejected" for x in lines)
+        assert marker.counts.failed == sum(x["verdict"] == "failed" for x in lines) == 0
+        assert all(x["item"]["audio"]["data"] is None for x in lines)  # no audio bytes in the sidecar
+        samples = list(iter_samples(gen / f"shard-{marker.shard:06d}.tar"))
+        assert len(samples) == marker.counts.accepted == len({key for key, _ in samples})
+        assert all(sorted(parts) == ["flac", "json", "txt"] for _, parts in samples)
+        assert all(json.loads(parts["json"])["item"]["id"].startswith(key[:8]) for key, parts in samples)
+    assert sum(m.counts.items for m in read_markers(gen)) == 30
