@@ -25,7 +25,8 @@ from afcot_core.teacher import Request, RetryPolicy, Teacher
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
 from afcot_qwen.prompts import SAMPLE_RATE, clip_wave, reply_after_think
 
-RETRIED_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+#: statuses that may go away on a retry, besides every 5xx
+RETRIED_STATUS = frozenset({408, 409, 425, 429})
 
 
 def wav_base64(wave: Any) -> str:
@@ -116,7 +117,7 @@ class _Servers:
                     except ValueError:
                         problem = "the reply is not JSON"
                         self._count("bad reply")
-                elif response.status_code in RETRIED_STATUS:
+                elif response.status_code in RETRIED_STATUS or response.status_code >= 500:
                     problem = f"HTTP {response.status_code}"
                     wait = retry_after(response.headers.get("retry-after"))
                     self._count(str(response.status_code))
