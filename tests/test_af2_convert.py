@@ -19,6 +19,8 @@ from afcot_flamingo.af2.tiny import tiny_config, tiny_tokenizer, token_ids  # no
 
 from afcot_core.errors import BadInput  # noqa: E402
 
+from .test_af2_trainer import one_thread  # noqa: E402, F401  (one torch thread for these tiny models)
+
 BN = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
 WB = ["weight", "bias"]
 

@@ -13,6 +13,8 @@ from afcot_flamingo.af2.model import Af2Model  # noqa: E402
 from afcot_flamingo.af2.text import encode_training  # noqa: E402
 from afcot_flamingo.af2.tiny import save_tiny_af2  # noqa: E402
 
+from .test_af2_trainer import one_thread  # noqa: E402, F401  (one torch thread for these tiny models)
+
 PAIRS = [("What is making the sound?", "<SUMMARY>a dog barks</SUMMARY>"), ("Is it loud?", "yes")]
 
 

@@ -148,8 +148,7 @@ def test_quickstart_af2_end_to_end(tmp_path):
 
     from .conftest import ROOT, afcot
 
-    result = afcot("recipe", "run", str(ROOT / "recipes" / "quickstart_af2.toml"), "--out", str(tmp_path), "--quiet",
-                   env={"OMP_NUM_THREADS": "1"})
+    result = afcot("recipe", "run", str(ROOT / "recipes" / "quickstart_af2.toml"), "--out", str(tmp_path), "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     curve = losses(tmp_path / "train")
     assert len(curve) == 8 and np.mean(curve[-2:]) < np.mean(curve[:2])  # the quickstart's shards are learned

@@ -45,6 +45,8 @@ class Af2AnswerConfig(msgspec.Struct, forbid_unknown_fields=True):
     seed: int = 42
     #: regenerate once from the cut reasoning when a CoT lacks ``</conclusion>``
     repair: bool = True
+    #: torch threads on CPU (0: torch's default; 1 is fastest for tiny models on a busy machine)
+    cpu_threads: int = 0
     #: how concurrent requests are gathered into one ``generate`` batch
     batching: Batching = Batching(max_batch=8, max_wait_ms=20.0)
 
@@ -99,6 +101,8 @@ class Af2Answerer(Teacher):
         import torch
 
         super().__init__(config.batching)
+        if config.device == "cpu" and config.cpu_threads:
+            torch.set_num_threads(config.cpu_threads)
         self.config = config
         self.model = config.model
         self.sampled = config.temperature > 0

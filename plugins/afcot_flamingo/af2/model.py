@@ -8,7 +8,10 @@ initial value) the model's logits are the LM's own.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +154,8 @@ class Af2Model(nn.Module):
         layers = self.decoder_layers()
         self.cross_attn = nn.ModuleList(
             GatedCrossAttentionBlock(hidden, dim_audio, ca.heads, ca.dim_head, ca.ff_mult) for _ in layers)
-        self._media: tuple[torch.Tensor, torch.Tensor] | None = None
+        #: the audio tokens and mask the cross-attention attends to, per calling thread (forward and generate)
+        self._media: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for block, layer in zip(self.cross_attn, layers, strict=True):
             layer.register_forward_pre_hook(self._hook(block), with_kwargs=True)
 
@@ -160,11 +164,12 @@ class Af2Model(nn.Module):
 
     def _hook(self, block: nn.Module) -> Any:
         def attend(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if self._media is None:
+            media = self._media.get(threading.get_ident())
+            if media is None:
                 raise RuntimeError("the AF2 LM ran without audio: call Af2Model.forward or generate")
             if args:
-                return (block(args[0], *self._media), *args[1:]), kwargs
-            kwargs["hidden_states"] = block(kwargs["hidden_states"], *self._media)
+                return (block(args[0], *media), *args[1:]), kwargs
+            kwargs["hidden_states"] = block(kwargs["hidden_states"], *media)
             return args, kwargs
 
         return attend
@@ -191,22 +196,26 @@ class Af2Model(nn.Module):
         mask = audio_mask.bool().repeat_interleave(per_window, dim=1)
         return self.audio_transformer(tokens, mask), mask
 
+    @contextlib.contextmanager
+    def _attending(self, audio: torch.Tensor, audio_mask: torch.Tensor) -> Iterator[None]:
+        """The LM's cross-attention attends to this audio (in this thread) inside the block."""
+        me = threading.get_ident()
+        self._media[me] = self.encode_audio(audio, audio_mask)
+        try:
+            yield
+        finally:
+            del self._media[me]
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio: torch.Tensor,
                 audio_mask: torch.Tensor, labels: torch.Tensor | None = None) -> Any:
-        self._media = self.encode_audio(audio, audio_mask)
-        try:
+        with self._attending(audio, audio_mask):
             return self.llm(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
-        finally:
-            self._media = None
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio: torch.Tensor,
                  audio_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        self._media = self.encode_audio(audio, audio_mask)
-        try:
+        with self._attending(audio, audio_mask):
             return self.llm.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        finally:
-            self._media = None
 
     def trainable_parameters(self) -> None:
         """The released trainable set: CLAP, audio transformer, cross-attention, and the input embeddings with
