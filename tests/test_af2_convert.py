@@ -187,3 +187,13 @@ def test_a_checkpoint_that_needs_unpickling_code_is_refused(release, tmp_path):
     torch.save({"state_dict": {}, "args": argparse.Namespace(lr=1e-4)}, bad)
     with pytest.raises(BadInput, match="not unpickled"):
         convert(release["llm"], release["root"], tmp_path / "af2", clap=bad, architecture=release["arch"])
+
+
+def test_cli_refuses_a_folder_without_a_release_and_plan_says_how_to_fetch(tmp_path):
+    from .conftest import ROOT, afcot
+
+    result = afcot("af2-convert", str(tmp_path), str(tmp_path / "out"))
+    assert result.returncode == 2 and "no safe_ckpt/metadata.json" in result.stderr
+    plan = afcot("recipe", "plan", str(ROOT / "recipes" / "af2_sound_cot.toml"), env={"HF_HUB_CACHE": str(tmp_path)})
+    text = plan.stdout + plan.stderr
+    assert "hf download nvidia/audio-flamingo-2 " in text and "hf download Qwen/Qwen2.5-3B" in text
