@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from afcot_core.errors import BadInput
 from afcot_flamingo.af2.load import BASE_LLM, TINY, load, missing
 from afcot_flamingo.config import TrainSettings
 from afcot_flamingo.training.student import Example
@@ -64,8 +65,8 @@ class Af2Student:
         from afcot_flamingo.af2.text import encode_training
 
         if len(example.turns) != 1:
-            raise ValueError(f"sample '{example.key}': AF2 is trained on single-turn examples, not "
-                             f"{len(example.turns)} turns")
+            raise BadInput(f"[train] sample '{example.key}' of {example.source} has {len(example.turns)} turns; AF2 "
+                           "trains on single-turn examples (one prompt, one output)")
         enc = encode_training(self.tokenizer, [(example.prompt, example.target)], max_tokens=1 << 30)
         assert enc is not None
         return {"input_ids": enc["input_ids"][0], "attention_mask": enc["attention_mask"][0],
