@@ -155,3 +155,27 @@ def test_quickstart_af2_end_to_end(tmp_path):
     Af2Model.from_pretrained(tmp_path / "train" / "final")
     report = json.loads((tmp_path / "evaluate/embedded-eval/report.json").read_text())
     assert report["overall"]["total"] == 8 and report["overall"]["missing"] == 0
+
+
+def test_a_cot_without_conclusion_is_continued_once_from_the_cut_reasoning(af2_folder, tmp_path):
+    """The repair wiring: the second pass continues from prompt + cut; the reply is cut + continuation."""
+    import soundfile as sf
+
+    from afcot_core.audio import AudioRef
+    from afcot_core.teacher import Request
+
+    class Scripted(Af2Answerer):  # the model's replies scripted, the answering logic real
+        def _run(self, texts, clips, seeds):
+            self.calls.append(texts)
+            return [self.replies.pop(0) for _ in texts]
+
+    path = tmp_path / "clip.wav"
+    sf.write(path, np.zeros(16000, np.float32), 16000)
+    model = Scripted(Af2AnswerConfig(model=str(af2_folder), device="cpu", dtype="float32"))
+    model.calls, model.replies = [], ["<summary>S</summary><reasoning>It barks. Then<|endofchunk|>",
+                                      "<reasoning>fine</reasoning><conclusion>b</conclusion>",
+                                      " dog</CONCLUSION><|endofchunk|><|endoftext|>"]
+    replies = model.generate([Request("Q?", AudioRef(path=str(path))), Request("R?", AudioRef(path=str(path)))])
+    assert replies == ["<summary>s</summary><reasoning>it barks</reasoning>\n<conclusion> dog</conclusion>",
+                       "<reasoning>fine</reasoning><conclusion>b</conclusion>"]
+    assert model.calls[1] == ["<audio>q?<SEP><summary>s</summary><reasoning>it barks</REASONING>\n<CONCLUSION>"]
