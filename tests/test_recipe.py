@@ -91,5 +91,5 @@ def test_paper_recipes_validate_and_stop_before_work_without_weights(tmp_path):
                        env={"HF_HUB_CACHE": str(tmp_path / "empty-cache")})
         assert result.returncode == 2
         for model in ("Qwen/Qwen3-8B", "Qwen/Qwen2.5-Omni-7B", student):
-            assert f"`hf download {model}`" in result.stderr
+            assert f"`hf download {model}" in result.stderr and "huggingface-cli" not in result.stderr
         assert not out.exists()
