@@ -9,6 +9,7 @@ optimiser, scheduler, RNG; the data position is the step), ``metrics.jsonl``, ``
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -172,12 +173,12 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
     model.train()
     step, window = start, _Window()
     bar = progress("train", steps) if progress is not None and main else None
-    with bar if bar is not None else _nothing():
+    with bar if bar is not None else contextlib.nullcontext():
         if bar is not None and start:
             from afcot_core.shards import ShardCounts
 
             bar.advance(ShardCounts(accepted=start))
-        for batch, stats in loader:
+        for batch, stats in loader if step < steps else ():
             window.add(stats)
             with accelerator.accumulate(model):
                 loss = model(**{k: v.to(accelerator.device) for k, v in batch.items()}).loss
@@ -258,14 +259,6 @@ def save_checkpoint(accelerator: Any, out_dir: Path, step: int, keep: int, key: 
         for old in done[: -max(1, keep)]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 class _Window:
