@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from afcot_core.errors import BadInput
 from afcot_flamingo.af2.load import BASE_LLM, TINY, load, missing
-from afcot_flamingo.config import TrainSettings
+from afcot_flamingo.config import TrainSettings, missing_sources
 from afcot_flamingo.training.student import Example
 
 
@@ -38,7 +38,9 @@ class Af2TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
 def preflight(config: Af2TrainConfig) -> list[str]:
     from afcot_core.weights import missing_packages
 
-    return missing(config.model, config.llm) + missing_packages({"accelerate": "pip install 'afcot[models]'"})
+    lora = missing_packages({"peft": "pip install 'afcot[lora]'"}) if config.lora else []
+    return (missing(config.model, config.llm) + missing_packages({"accelerate": "pip install 'afcot[models]'"}) + lora
+            + missing_sources(config))
 
 
 class Af2Student:
