@@ -179,3 +179,15 @@ def test_a_cot_without_conclusion_is_continued_once_from_the_cut_reasoning(af2_f
     assert replies == ["<summary>s</summary><reasoning>it barks</reasoning>\n<conclusion> dog</conclusion>",
                        "<reasoning>fine</reasoning><conclusion>b</conclusion>"]
     assert model.calls[1] == ["<audio>q?<SEP><summary>s</summary><reasoning>it barks</REASONING>\n<CONCLUSION>"]
+
+
+def test_released_warmup_is_counted_in_steps_and_replaces_the_ratio():
+    import msgspec
+    from afcot_flamingo.af2.trainer import Af2TrainConfig
+    from afcot_flamingo.training.loop import warmup_steps
+
+    released = msgspec.convert({"warmup_steps": 1875, "warmup_ratio": 0.5}, Af2TrainConfig)
+    assert warmup_steps(released, 100_000) == 1875
+    assert warmup_steps(msgspec.convert({"warmup_ratio": 0.03}, Af2TrainConfig), 1000) == 30
+    with pytest.raises(msgspec.ValidationError, match="warmup_steps"):
+        msgspec.convert({"warmup_steps": -1}, Af2TrainConfig)

@@ -63,6 +63,8 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     schedule: Literal["cosine", "constant", "linear"] = "cosine"
     #: share of the steps spent warming the learning rate up
     warmup_ratio: float = 0.03
+    #: warm-up length in optimiser steps; when set it replaces ``warmup_ratio`` (AF2's released config: 1875)
+    warmup_steps: int | None = None
     #: gradients are clipped to this global norm (0: no clipping); the norm is logged either way
     max_grad_norm: float = 1.0
     #: passes over the data (all sources' samples together) when ``max_steps`` is not set
@@ -113,6 +115,8 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("per_device_batch must be >= 1; num_workers, shuffle_buffer, checkpoint_every >= 0")
         if self.sources and not any(s.weight > 0 for s in self.sources):
             raise ValueError("sources: at least one source needs a weight above 0")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ValueError("warmup_steps must be >= 0")
 
 
 class Af3TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):

@@ -152,7 +152,7 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
     if not params:
         raise BadInput("[train] nothing to train: every parameter is frozen (freeze_audio_tower, freeze_llm)")
     optimizer = torch.optim.AdamW(params, lr=c.learning_rate, weight_decay=c.weight_decay)
-    scheduler = get_scheduler(c.schedule, optimizer, num_warmup_steps=int(c.warmup_ratio * steps),
+    scheduler = get_scheduler(c.schedule, optimizer, num_warmup_steps=warmup_steps(c, steps),
                               num_training_steps=steps)
     model, optimizer = accelerator.prepare(module, optimizer)
     accelerator.register_for_checkpointing(scheduler)  # stepped here once per optimiser step, on every rank
@@ -347,3 +347,10 @@ class Metrics:
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)
+
+
+def warmup_steps(settings: TrainSettings, steps: int) -> int:
+    """Optimiser steps of learning-rate warm-up: ``warmup_steps`` when set, else ``warmup_ratio`` of ``steps``."""
+    if settings.warmup_steps is not None:
+        return settings.warmup_steps
+    return int(settings.warmup_ratio * steps)
