@@ -72,7 +72,8 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
     prediction: str | None = None
     trace: list[TeacherCall] = msgspec.field(default_factory=list)
     fingerprint: str = ""
-    #: per-step reason codes noted on the way, e.g. ``predict/fallback`` when a reply would not parse
+    #: per-step reason codes noted on the way, e.g. ``predict/fallback`` when a reply would not parse (sorted, so
+    #: concurrent steps finishing in another order give the same record)
     codes: list[str] = msgspec.field(default_factory=list)
 
 

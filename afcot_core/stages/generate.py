@@ -243,7 +243,7 @@ class Generator:
         name = self.section.strategies[item.kind].registration.name if strategy else "none"
 
         def record(verdict: Verdict, **kw: Any) -> Record:
-            return Record(item=item, strategy=name, verdict=verdict, trace=ctx.trace, codes=ctx.codes,
+            return Record(item=item, strategy=name, verdict=verdict, trace=ctx.trace, codes=sorted(ctx.codes),
                           fingerprint=self.ctx.fingerprint, **kw)
 
         evidence: Evidence | None = None
