@@ -110,7 +110,7 @@ def missing_run_output(model: str, key: str) -> list[str]:
     if stage not in STAGES or stage in stages or path.is_dir():
         return []
     return [f"{key}: '{model}' is made by the {stage} stage, which this run leaves out, and {path} does not "
-            f"exist: run that stage first (or add it to --stages), or point {key} at an existing checkpoint"]
+            f"exist: run that stage first (or add it to --stages), or point {key} at one that exists"]
 
 
 def missing_packages(packages: dict[str, str]) -> list[str]:

@@ -169,6 +169,7 @@ def test_plan_reports_the_checkpoint_an_evaluate_only_run_lacks(tmp_path, capsys
     code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
     assert code == 2 and "train/final" in err
     assert not out.exists()
+    (out / "generate").mkdir(parents=True)  # shards of an earlier run, for the train stage
     code, text, _ = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "train,evaluate", "--out", str(out))
     assert _missing(text) == [] and "all inputs present" in text  # the train stage of this run makes it
     (out / "train" / "final").mkdir(parents=True)
@@ -224,3 +225,14 @@ def test_a_manifest_with_a_byte_order_mark_reads_and_bad_utf8_names_its_line(tmp
     path.write_bytes(lines[0] + b"\n" + lines[1].replace(b"1.wav", b"\xff.wav") + b"\n")
     with pytest.raises(BadInput, match=f"{path}:2: "):
         read_manifest(path)
+
+
+def test_plan_of_train_alone_names_the_generate_folder_it_lacks(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ("recipe", "plan", str(QUICKSTART), "--stages", "train", "--out", str(out))
+    code, stdout, _ = _run(capsys, *args)
+    assert code == 0 and "train.data: '{run}/generate' is made by the generate stage" in stdout
+    assert "all inputs present" not in stdout
+    (out / "generate").mkdir(parents=True)
+    code, stdout, _ = _run(capsys, *args)
+    assert code == 0 and "all inputs present" in stdout

@@ -187,7 +187,7 @@ class Evaluation:
         with progress(self.benchmark.name, len(items)) as bar:
             for it in items:
                 if it.id in done:
-                    bar.record(self._verdict(it, done[it.id].output))
+                    bar.record(self._verdict(it, done[it.id].output), resumed=True)
                 elif it.audio is None:
                     bar.record("failed")
             failures = await self._infer(todo, done, bar)

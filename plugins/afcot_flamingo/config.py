@@ -127,12 +127,15 @@ class Af3TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
 
 
 def missing_sources(config: TrainSettings) -> list[str]:
-    """Training sources that are not on this machine (paths under ``{run}`` are made by the run itself)."""
+    """Training sources that are not on this machine, and ``{run}`` folders that a run without their stage lacks."""
     from pathlib import Path
 
-    problems = []
+    from afcot_core.weights import missing_run_output
+
+    problems = [] if config.sources else missing_run_output(config.data or "{run}/generate", "train.data")
     for i, source in enumerate(config.sources):
-        if "{run}" in source.path:
+        if "{run}" in source.path:  # made by this run's generate stage, unless the planned run leaves it out
+            problems += missing_run_output(source.path, f"train.sources[{i}].path")
             continue
         path = Path(source.path).expanduser()
         if not (path.is_dir() if source.kind == "shards" else path.is_file()):

@@ -177,7 +177,7 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
         if bar is not None and start:
             from afcot_core.shards import ShardCounts
 
-            bar.advance(ShardCounts(accepted=start))
+            bar.advance(ShardCounts(accepted=start), shards=0)
         for batch, stats in loader if step < steps else ():
             window.add(stats)
             with accelerator.accumulate(model):
