@@ -62,24 +62,25 @@ def card(generate_dir: Path, license: str = DEFAULT_LICENSE) -> str:
     stats = run_stats.collect(generate_dir)
     rows = [{"source": r["source"] or "unknown", "algorithm": r["strategy"], "items": r["items"],
              "accepted": r["accepted"]} for r in stats["rows"]]
-    meta = {
+    afcot = {"recipe": recipe.get("run", {}).get("name", ""), "fingerprint": lock.get("fingerprint", ""),
+             "version": lock.get("afcot", {}).get("version", ""), "accepted": stats["total"]["accepted"],
+             "items": stats["total"]["items"], "counts": rows,
+             "teachers": _teachers(recipe.get("generate", {})), "prompts": lock.get("prompts", {})}
+    meta: dict[str, Any] = {
         "license": license,
         "task_categories": ["audio-text-to-text"],
         "tags": ["audio", "chain-of-thought", "afcot"],
         "size_categories": [_size(stats["total"]["accepted"])],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "shard-*.tar"}]}],
-        "afcot": {"recipe": recipe.get("run", {}).get("name", ""), "fingerprint": lock.get("fingerprint", ""),
-                  "version": lock.get("afcot", {}).get("version", ""), "accepted": stats["total"]["accepted"],
-                  "items": stats["total"]["items"], "counts": rows,
-                  "teachers": _teachers(recipe.get("generate", {})), "prompts": lock.get("prompts", {})},
+        "afcot": afcot,
     }
     table = ["| source | algorithm | items | accepted |", "|---|---|---:|---:|"]
     table += [f"| {r['source']} | {r['algorithm']} | {r['items']} | {r['accepted']} |" for r in rows]
-    teachers = ", ".join(f"{role}: {name}" for role, name in meta["afcot"]["teachers"].items()) or "not recorded"
-    body = f"""# {meta['afcot']['recipe'] or generate_dir.name}: chain-of-thought audio QA
+    teachers = ", ".join(f"{role}: {name}" for role, name in afcot["teachers"].items()) or "not recorded"
+    body = f"""# {afcot['recipe'] or generate_dir.name}: chain-of-thought audio QA
 
 Chain-of-thought answers (`<SUMMARY>`, `<CAPTION>`, `<REASONING>`, `<CONCLUSION>`) to audio questions, made by afcot
-{meta['afcot']['version']} with {teachers}. {stats['total']['accepted']} of {stats['total']['items']} items were
+{afcot['version']} with {teachers}. {stats['total']['accepted']} of {stats['total']['items']} items were
 accepted.
 
 {chr(10).join(table)}
