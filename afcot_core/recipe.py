@@ -58,6 +58,13 @@ class Component:
     def to_table(self) -> dict[str, Any]:
         return {"use": self.registration.name, **msgspec.to_builtins(self.config)}
 
+    def identity_table(self) -> dict[str, Any]:
+        """The table without the fields its config names in ``run_only`` (a ``ClassVar``): settings that change how
+        a run goes (which servers, how many requests in flight) but not the data it makes. The fingerprint and the
+        replay cache's teacher scope use this, so moving a run to other servers resumes it."""
+        run_only: frozenset[str] = getattr(type(self.config), "run_only", frozenset())
+        return {k: v for k, v in self.to_table().items() if k not in run_only}
+
 
 @dataclass
 class Recipe:

@@ -427,3 +427,17 @@ def test_counts_rejects_and_samples_read_back_as_written(plugins, tmp_path):
         assert all(sorted(parts) == ["flac", "json", "txt"] for _, parts in samples)
         assert all(json.loads(parts["json"])["item"]["id"].startswith(key[:8]) for key, parts in samples)
     assert sum(m.counts.items for m in read_markers(gen)) == 30
+
+
+def test_moving_a_run_to_other_servers_keeps_its_identity(plugins):
+    paper = ROOT / "recipes" / "af3_sound_cot.toml"
+    servers = ['generate.llm.backend="openai"', 'generate.llm.max_requests_per_server=8']
+
+    def identity(*sets: str) -> tuple[str, dict]:
+        recipe = recipes.load(paper, plugins, [*servers, *sets])
+        return runner.lock_document(recipe, plugins)["fingerprint"], recipe.stages["generate"].llm.identity_table()
+
+    first, llm = identity('generate.llm.base_urls=["http://node1:8000/v1"]')
+    assert "base_urls" not in llm and "max_requests_per_server" not in llm and llm["temperature"] == 0.6
+    assert identity('generate.llm.base_urls=["http://node2:8000/v1", "http://node3:8000/v1"]')[0] == first
+    assert identity('generate.llm.base_urls=["http://node1:8000/v1"]', "generate.llm.temperature=0.7")[0] != first

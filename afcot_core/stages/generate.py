@@ -86,7 +86,16 @@ class GenerateSection:
 
     def identity_table(self) -> dict[str, Any]:
         """What decides the data (the fingerprint's part): the table without the run-only settings."""
-        return {k: v for k, v in self.to_table().items() if k not in RUN_ONLY_SETTINGS}
+        settings = {k: v for k, v in msgspec.to_builtins(self.settings).items() if k not in RUN_ONLY_SETTINGS}
+        return {
+            **settings,
+            "source": self.source.identity_table(),
+            "alm": self.alm.identity_table(),
+            "llm": self.llm.identity_table(),
+            "strategies": {kind: c.identity_table() for kind, c in self.strategies.items()},
+            "validators": [c.identity_table() for c in self.validators],
+            "sink": self.sink.identity_table(),
+        }
 
     def run(self, ctx: Any) -> dict[str, int]:
         generator = Generator(self, ctx)
@@ -159,7 +168,7 @@ class Generator:
         self.cache = ReplayCache(ctx.out_dir / "generate" / name, self._warn) if self.settings.cache else None
         if self.cache is not None:
             for teacher, comp in ((self.alm, section.alm), (self.llm, section.llm)):
-                teacher.use_cache(self.cache, scope_of(comp.registration.name, comp.to_table()))
+                teacher.use_cache(self.cache, scope_of(comp.registration.name, comp.identity_table()))
 
     def _warn(self, message: str) -> None:
         self.ctx.log.warning(message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import ClassVar, Literal
 
 import msgspec
 
@@ -21,6 +21,11 @@ _PACKAGES = {
 
 class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """What every Qwen teacher takes: the weights (hub id or folder), where and how they run, batching, sampling."""
+
+    #: where the requests go and how many at once: not the replies (left out of the fingerprint and cache keys)
+    run_only: ClassVar[frozenset[str]] = frozenset({
+        "device", "batching", "base_urls", "base_urls_env", "api_key_env", "max_requests_per_server",
+        "max_tokens_per_server", "gpu_memory_utilization"})
 
     #: what runs the model: transformers in this process, vLLM's engine in this process, or OpenAI-compatible servers
     backend: Backend = "transformers"
