@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,27 +75,21 @@ class GenerateSection:
         return [self.source, self.alm, self.llm, *self.strategies.values(), *self.validators, self.sink]
 
     def to_table(self) -> dict[str, Any]:
-        return {
-            **msgspec.to_builtins(self.settings),
-            "source": self.source.to_table(),
-            "alm": self.alm.to_table(),
-            "llm": self.llm.to_table(),
-            "strategies": {kind: c.to_table() for kind, c in self.strategies.items()},
-            "validators": [c.to_table() for c in self.validators],
-            "sink": self.sink.to_table(),
-        }
+        return {**msgspec.to_builtins(self.settings), **self._component_tables(Component.to_table)}
 
     def identity_table(self) -> dict[str, Any]:
         """What decides the data (the fingerprint's part): the table without the run-only settings."""
         settings = {k: v for k, v in msgspec.to_builtins(self.settings).items() if k not in RUN_ONLY_SETTINGS}
+        return {**settings, **self._component_tables(Component.identity_table)}
+
+    def _component_tables(self, table: Callable[[Component], dict[str, Any]]) -> dict[str, Any]:
         return {
-            **settings,
-            "source": self.source.identity_table(),
-            "alm": self.alm.identity_table(),
-            "llm": self.llm.identity_table(),
-            "strategies": {kind: c.identity_table() for kind, c in self.strategies.items()},
-            "validators": [c.identity_table() for c in self.validators],
-            "sink": self.sink.identity_table(),
+            "source": table(self.source),
+            "alm": table(self.alm),
+            "llm": table(self.llm),
+            "strategies": {kind: table(c) for kind, c in self.strategies.items()},
+            "validators": [table(c) for c in self.validators],
+            "sink": table(self.sink),
         }
 
     def run(self, ctx: Any) -> dict[str, int]:
