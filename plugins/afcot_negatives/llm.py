@@ -30,9 +30,13 @@ YES_NO = ("yes", "no")
 class LlmConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the ``llm`` sampler."""
 
-    teacher: str = "embedded-llm"  # a registered teacher_llm
+    #: the registered teacher_llm that writes the distractors
+    teacher: str = "embedded-llm"
+    #: that teacher's config table
     teacher_config: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: answers longer than this many words get no options (the item stays open)
     max_words: int = 5
+    #: re-asks when a reply has too few usable distractors; then the item is rejected
     retries: int = 2
 
 

@@ -27,17 +27,23 @@ Close = Literal["tiered", "pooled"]
 class RandomConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options of the ``random`` sampler."""
 
-    ontology: str | None = None  # AudioSet-format file; None = the bundled AudioSet ontology
-    vocabulary: str | list[str] | None = None  # label file or list; None = every unrestricted class
-    include_restricted: bool = False  # offer "abstract"/"blacklist" classes when no vocabulary is given
+    #: AudioSet-format ontology file (unset: the bundled AudioSet ontology)
+    ontology: str | None = None
+    #: label file or list of labels the options are drawn from (unset: every unrestricted class)
+    vocabulary: str | list[str] | None = None
+    #: offer "abstract" / "blacklist" classes when no vocabulary is given
+    include_restricted: bool = False
+    #: seed of a draw that is given none
     seed: int = 0
 
 
 class OntologyConfig(RandomConfig, forbid_unknown_fields=True):
     """Options of the ``ontology`` sampler."""
 
+    #: after the close classes: "random" (uniform over the rest of the pool), "nearest" (closest first) or "none"
     fallback: Fallback = "random"
-    close: Close = "tiered"  # "pooled": siblings and cousins drawn together as one tier
+    #: "tiered": siblings first, then cousins; "pooled": siblings and cousins drawn together as one tier
+    close: Close = "tiered"
 
 
 class PoolSampler(NegativeSampler):
