@@ -1,4 +1,5 @@
-"""Sessions: tests, lint, typecheck (default), and vllm (optional, heavy: vLLM's CPU build in its own venv)."""
+"""Sessions: tests, lint, typecheck (default); docs (regenerate the recipe reference); optional and not in CI:
+report_browser (the report page in headless Chromium), vllm (vLLM's CPU build in its own venv), mutants (mutmut)."""
 
 import nox
 
