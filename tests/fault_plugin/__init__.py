@@ -105,29 +105,26 @@ def garble(kind: FaultKind | None, request: Request, reply: str) -> str:
     return reply
 
 
-class FaultyAlm(EmbeddedAlm):
+class _Faulty:
+    """An embedded teacher (the next base) whose engine calls go through an :class:`Injector`."""
+
+    def __init__(self, config: FaultyAlmConfig | FaultyLlmConfig) -> None:
+        super().__init__(config)
+        self.injector = Injector(config.faults)
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        kinds = self.injector.apply(requests)
+        replies = super().generate(requests)
+        return [garble(k, r, reply) for k, r, reply in zip(kinds, requests, replies, strict=True)]
+
+
+class FaultyAlm(_Faulty, EmbeddedAlm):
     model = "faulty-alm"
 
-    def __init__(self, config: FaultyAlmConfig) -> None:
-        super().__init__(config)
-        self.injector = Injector(config.faults)
 
-    def generate(self, requests: list[Request]) -> list[str]:
-        kinds = self.injector.apply(requests)
-        return [garble(k, r, reply) for k, r, reply in zip(kinds, requests, super().generate(requests), strict=True)]
-
-
-class FaultyLlm(EmbeddedLlm):
+class FaultyLlm(_Faulty, EmbeddedLlm):
     model = "faulty-llm"
     offload = True  # a hanging call must not block the event loop
-
-    def __init__(self, config: FaultyLlmConfig) -> None:
-        super().__init__(config)
-        self.injector = Injector(config.faults)
-
-    def generate(self, requests: list[Request]) -> list[str]:
-        kinds = self.injector.apply(requests)
-        return [garble(k, r, reply) for k, r, reply in zip(kinds, requests, super().generate(requests), strict=True)]
 
 
 class FaultPlugin:
