@@ -134,6 +134,13 @@ async def _nothing() -> None:
     return None
 
 
+def require_choices(item: Item) -> list[str]:
+    """The labels Algorithms 8 and 9 choose among: reject an item with fewer than two."""
+    if not item.choices or len(item.choices) < 2:
+        raise Rejected("choices/too-few: a classification item needs at least two choices")
+    return item.choices
+
+
 def ends_with_answer(prediction: str, answer: str) -> bool:
     """The paper's match: the lower-cased prediction ends with the answer without its option tag."""
     return prediction.strip().lower().endswith(remove_option(answer))
@@ -154,6 +161,13 @@ class PaperStrategy(Strategy):
     async def caption(self, item: Item, ctx: ItemContext) -> tuple[str, str]:
         query = self.prompts.text("caption")
         return query, await ctx.alm(query, item.audio, step="caption")
+
+    async def gate(self, prompt: str, ctx: ItemContext) -> GateReply:
+        """Step 1 of Algorithms 6 and 7: reject unless the LLM finds step-by-step reasoning needed."""
+        gate = await ctx.llm_json(prompt, GateReply, "gate")
+        if not truthy(gate.require_step_by_step):
+            raise Rejected("gate/no-step-by-step: the LLM found no need for step-by-step reasoning")
+        return gate
 
     async def verdicts(self, item: Item, chain: list[tuple[str, str]], ctx: ItemContext,
                        prediction: str | None = None) -> Evidence:
@@ -216,9 +230,7 @@ class Alg6(PaperStrategy):
 
     async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
         # 1. gate and decomposition (LLM)
-        gate = await ctx.llm_json(self.prompts.fill("gate", question=self.question(item)), GateReply, "gate")
-        if not truthy(gate.require_step_by_step):
-            raise Rejected("gate/no-step-by-step: the LLM found no need for step-by-step reasoning")
+        gate = await self.gate(self.prompts.fill("gate", question=self.question(item)), ctx)
         subs = gate.sub_questions
         if not isinstance(subs, list) or not subs or not all(isinstance(s, str) and s.strip() for s in subs):
             raise Rejected("gate/no-sub-questions: sub_questions is missing, empty or not a list of strings")
@@ -254,9 +266,7 @@ class Alg7(PaperStrategy):
     async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
         question = self.question(item)
         # 1. gate (LLM), without sub-questions
-        gate = await ctx.llm_json(self.prompts.fill("gate_only", question=question), GateReply, "gate")
-        if not truthy(gate.require_step_by_step):
-            raise Rejected("gate/no-step-by-step: the LLM found no need for step-by-step reasoning")
+        await self.gate(self.prompts.fill("gate_only", question=question), ctx)
         # 2. caption (ALM)
         chain = [await self.caption(item, ctx)]
         # 3. rounds: the LLM answers almost surely, or asks one follow-up that the ALM answers
@@ -290,11 +300,10 @@ class Alg8(PaperStrategy):
     config: Alg8Config
 
     async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
-        if not item.choices or len(item.choices) < 2:
-            raise Rejected("choices/too-few: a classification item needs at least two choices")
+        choices = require_choices(item)
         # the caption (audio), then per choice a description (no audio: the ALM as a knowledge source) and a fit
         queries: list[tuple[str, bool]] = [(self.prompts.text("caption"), True)]
-        for choice in item.choices:
+        for choice in choices:
             queries += [(self.prompts.fill("describe", label=choice), False),
                         (self.prompts.fill("fit", label=choice), True)]
         answers = await asyncio.gather(*(ctx.alm(q, item.audio if audio else None, step=f"query:{i}")
@@ -318,10 +327,9 @@ class Alg9(PaperStrategy):
     config: Alg9Config
 
     async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
-        if not item.choices or len(item.choices) < 2:
-            raise Rejected("choices/too-few: a classification item needs at least two choices")
+        choices = require_choices(item)
         chain = [await self.caption(item, ctx)]
-        remaining = list(item.choices)
+        remaining = list(choices)
         history = [list(remaining)]
         answer = "unsure"
         for round_ in range(self.config.max_rounds):
