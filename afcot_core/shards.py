@@ -98,15 +98,21 @@ def read_marker(path: Path) -> DoneMarker | None:
         return None
 
 
+def _refuse_foreign(path: Path, marker: DoneMarker, fingerprint: str) -> None:
+    """:class:`BadInput` when ``marker`` (at ``path``) was written by a recipe with another fingerprint."""
+    if marker.fingerprint != fingerprint:
+        raise BadInput(
+            f"{path}: written by a different recipe (fingerprint {marker.fingerprint[:12]} vs "
+            f"{fingerprint[:12]}); use a new --out directory to avoid mixing data"
+        )
+
+
 def check_fingerprint(root: Path, fingerprint: str) -> None:
     """Refuse (:class:`BadInput`) a folder whose shards were made by a recipe with another fingerprint."""
     for path in sorted(root.glob("shard-*.done.json")):
         marker = read_marker(path)
-        if marker is not None and marker.fingerprint != fingerprint:
-            raise BadInput(
-                f"{path}: written by a different recipe (fingerprint {marker.fingerprint[:12]} vs "
-                f"{fingerprint[:12]}); use a new --out directory to avoid mixing data"
-            )
+        if marker is not None:
+            _refuse_foreign(path, marker, fingerprint)
 
 
 class ShardStore:
@@ -132,11 +138,7 @@ class ShardStore:
         if marker is None:
             self._warn(f"{path}: unreadable done marker; shard {index} is redone")
             return None
-        if marker.fingerprint != self.fingerprint:
-            raise BadInput(
-                f"{path}: written by a different recipe (fingerprint {marker.fingerprint[:12]} vs "
-                f"{self.fingerprint[:12]}); use a new --out directory to avoid mixing data"
-            )
+        _refuse_foreign(path, marker, self.fingerprint)
         if not marker.complete:
             return None
         for expected in marker.files:
