@@ -88,7 +88,7 @@ def cmd_recipe_run(args: argparse.Namespace) -> int:
     if out is None and recipe.run.out:
         out_folder(recipe.run.out, option=f"{recipe.path}: [run] out =")
     result = runner.run(recipe, _plugins(), out, _stages(args.stages), show_progress=not args.quiet)
-    stats_md = Path(out or recipe.run.out or Path("runs") / recipe.run.name) / "generate" / "stats.md"
+    stats_md = Path(result["out"]) / "generate" / "stats.md"
     if "generate" in result and not args.quiet and stats_md.exists():  # the run statistics, for people
         print(stats_md.read_text(encoding="utf-8"), file=sys.stderr)
     print(json.dumps(result, indent=2))

@@ -60,10 +60,15 @@ def select_stages(recipe: Recipe, stages: list[str] | None) -> list[str]:
     return [s for s in STAGES if s in stages]
 
 
+def out_dir_of(recipe: Recipe, out: Path | None = None) -> Path:
+    """The run folder: ``out``, else ``[run] out``, else ``runs/<name>``."""
+    return Path(out or recipe.run.out or Path("runs") / recipe.run.name)
+
+
 def preflight(recipe: Recipe, stages: list[str], out: Path | None = None) -> list[str]:
     """What is missing for ``stages``, including outputs of stages left out that ``out`` must already hold."""
     problems: list[str] = []
-    with weights.planning(Path(out or recipe.run.out or Path("runs") / recipe.run.name), stages):
+    with weights.planning(out_dir_of(recipe, out), stages):
         for stage in stages:
             for comp in recipe.stages[stage].components():
                 problems += comp.preflight()
@@ -152,7 +157,7 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
     problems = preflight(recipe, chosen, out)
     if problems:
         raise BadInput("cannot start, inputs are missing:\n  " + "\n  ".join(problems))
-    out_dir = Path(out or recipe.run.out or Path("runs") / recipe.run.name)
+    out_dir = out_dir_of(recipe, out)
     rank, world = rank_and_world()
     lock = lock_document(recipe, plugins)
     check_fingerprint(out_dir / "generate", lock["fingerprint"])
