@@ -61,6 +61,7 @@ class _HfTeacher(Teacher):
 
         super().__init__(config.batching)
         self.model = config.model
+        self.sampled = config.temperature > 0
         path = weights_folder(config.model)
         self.tok = _load_tokenizer(path)
         self.lm = model_class.from_pretrained(path, dtype=getattr(torch, config.dtype)).to(rank_device(config.device))
@@ -78,7 +79,6 @@ class HfQwenLlm(_HfTeacher):
 
         super().__init__(config, AutoModelForCausalLM)
         self.config = config
-        self.sampled = config.temperature > 0
         self.think_end = self.tok.convert_tokens_to_ids("</think>")
 
     def generate(self, requests: list[Request]) -> list[str]:
@@ -99,7 +99,6 @@ class HfQwenOmni(_HfTeacher):
 
         super().__init__(config, Qwen2_5OmniThinkerForConditionalGeneration)
         self.config = config
-        self.sampled = config.temperature > 0
         self.features = WhisperFeatureExtractor.from_pretrained(self.path)
 
     def _prompt(self, text: str, audio_tokens: int, prefix: str = "") -> str:
