@@ -53,13 +53,15 @@ def _yaml(value: Any, indent: int = 0) -> list[str]:
     return lines
 
 
-def card(generate_dir: Path, license: str = DEFAULT_LICENSE) -> str:
-    """The card's text for ``generate_dir`` (its run's ``recipe.lock.toml`` one folder up, when present)."""
+def card(generate_dir: Path, license: str = DEFAULT_LICENSE, stats: dict[str, Any] | None = None) -> str:
+    """The card's text for ``generate_dir`` (its run's ``recipe.lock.toml`` one folder up, when present);
+    ``stats``: :func:`afcot_core.stats.collect` of the folder when the caller has it (else collected here)."""
     from afcot_core import stats as run_stats
 
     lock = _lock(generate_dir.parent)
     recipe = lock.get("recipe", {})
-    stats = run_stats.collect(generate_dir)
+    if stats is None:
+        stats = run_stats.collect(generate_dir)
     rows = [{"source": r["source"] or "unknown", "algorithm": r["strategy"], "items": r["items"],
              "accepted": r["accepted"]} for r in stats["rows"]]
     afcot = {"recipe": recipe.get("run", {}).get("name", ""), "fingerprint": lock.get("fingerprint", ""),
@@ -109,9 +111,9 @@ def _size(n: int) -> str:
     return "1M<n<10M"
 
 
-def write(generate_dir: Path, license: str = DEFAULT_LICENSE) -> Path:
-    """Write ``generate_dir/README.md`` (atomically); its path."""
+def write(generate_dir: Path, license: str = DEFAULT_LICENSE, stats: dict[str, Any] | None = None) -> Path:
+    """Write ``generate_dir/README.md`` (atomically); its path. ``stats`` as for :func:`card`."""
     path = generate_dir / "README.md"
-    text = card(generate_dir, license)
+    text = card(generate_dir, license, stats)
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), f".{os.getpid()}.tmp")  # ranks race
     return path

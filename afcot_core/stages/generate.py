@@ -204,8 +204,8 @@ class Generator:
         self.ctx.log.info("generate finished", alm_batches=_mean(self.alm.batch_sizes),
                           llm_batches=_mean(self.llm.batch_sizes), calls=self.calls, cache_hits=self.cache_hits,
                           **msgspec.to_builtins(totals))
-        stats.write(self.store.root, run={"calls": self.calls, "cache_hits": self.cache_hits})
-        datacard.write(self.store.root)
+        run_stats = stats.write(self.store.root, run={"calls": self.calls, "cache_hits": self.cache_hits})
+        datacard.write(self.store.root, stats=run_stats)  # the shards are read once for both
         return msgspec.to_builtins(totals)
 
     async def _shard(self, index: int, items: list[Item], slots: asyncio.Semaphore, bar: Any) -> ShardCounts:
