@@ -16,7 +16,7 @@ from pathlib import Path
 from afcot_core.benchmark import inline_prompt, options_of, plain_answer
 from afcot_core.errors import BadInput
 from afcot_core.formats import Conversation, af2_manifest, afthink_record
-from afcot_core.shards import iter_samples
+from afcot_core.shards import atomic_write, iter_samples
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -59,18 +59,17 @@ def conversations(shards: list[Path], cot: bool, audio_dir: Path, sound_prefix: 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     shards = shards_of(Path(args.source))
+    doc: object
     if args.format == "afthink":
-        records = [afthink_record(c) for c in conversations(shards, args.cot, out / "audio", "audio/")]
+        convs = list(conversations(shards, args.cot, out / "audio", "audio/"))
+        doc = [afthink_record(c) for c in convs]
         path = out / f"{args.name}.json"
-        doc: object = records
     else:
         convs = list(conversations(shards, args.cot, out / args.name / "audio", ""))
         doc = af2_manifest(convs, args.split, f"{args.name}/audio", args.task)
         path = out / args.name / f"{args.split}.json"
-        records = convs  # type: ignore[assignment]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    print(json.dumps({"file": str(path), "records": len(records), "format": args.format}))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n",
+                                                  encoding="utf-8"))
+    print(json.dumps({"file": str(path), "records": len(convs), "format": args.format}))
     return 0
