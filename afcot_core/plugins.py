@@ -96,10 +96,11 @@ def _selected(eps: Iterable[md.EntryPoint], notices: list[str]) -> list[md.Entry
             notices.append(f"{var}: '{name}' matches no installed plugin{suggest(name, installed)}; "
                            f"installed: {', '.join(installed) or 'none'}")
     chosen = [ep for ep in eps if (allow is None or ep.name in allow) and ep.name not in deny]
-    return sorted(chosen, key=lambda ep: not _is_builtin(ep))
+    return sorted(chosen, key=lambda ep: not is_builtin(ep))
 
 
-def _is_builtin(ep: md.EntryPoint) -> bool:
+def is_builtin(ep: md.EntryPoint) -> bool:
+    """Whether ``ep`` is shipped in the afcot distribution itself."""
     return ep.dist is not None and ep.dist.name == BUILTIN_DIST
 
 

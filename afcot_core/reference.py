@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from afcot_core.plugins import GROUP, Plugins
+from afcot_core.plugins import GROUP, Plugins, is_builtin
 from afcot_core.registry import ROLES, Registration
 
 #: where a component of each role is named in a recipe
@@ -138,7 +138,7 @@ def fields(config: type[msgspec.Struct]) -> list[Field]:
 
 def builtin_plugins() -> set[str]:
     """Entry-point names of the plugins shipped in the afcot distribution itself."""
-    return {ep.name for ep in md.entry_points(group=GROUP) if ep.dist is not None and ep.dist.name == "afcot"}
+    return {ep.name for ep in md.entry_points(group=GROUP) if is_builtin(ep)}
 
 
 def builtin_registrations(plugins: Plugins, everything: bool = False) -> list[Registration]:
