@@ -97,9 +97,6 @@ class Af3Student:
                 "input_features": torch.cat([e["input_features"] for e in encoded]),
                 "input_features_mask": torch.cat([e["input_features_mask"] for e in encoded])}
 
-    def trainable_parameters(self) -> list[Any]:
-        return [p for p in self.model.parameters() if p.requires_grad]
-
     def freeze(self, audio: bool, llm: bool) -> None:
         inner = self.model.model
         if audio:

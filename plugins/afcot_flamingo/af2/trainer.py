@@ -88,9 +88,6 @@ class Af2Student:
         batch["audio"], batch["audio_mask"] = pad_windows([e["audio"].numpy() for e in encoded])
         return batch
 
-    def trainable_parameters(self) -> list[Any]:
-        return [p for p in self.model.parameters() if p.requires_grad]
-
     def freeze(self, audio: bool, llm: bool) -> None:
         """``audio``: CLAP and the audio transformer; ``llm``: the embeddings too (the LM blocks always are)."""
         if audio:

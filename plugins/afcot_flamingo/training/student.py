@@ -53,7 +53,6 @@ class Student(Protocol):
     - ``encode(example)``: 1-D ``input_ids``, ``labels`` (``IGNORE`` outside the assistant turns) and
       ``attention_mask``, plus the model's audio tensors.
     - ``collate(encoded)``: one padded batch of several ``encode`` results.
-    - ``trainable_parameters()``: what the optimiser updates (after freezing).
     - ``freeze(audio, llm)``: stop gradients into the audio side and/or the language model.
     - ``lora_targets()``: peft ``target_modules`` for a LoRA adapter (a regex or names; the LLM's projections).
     - ``save(path)``: a ``save_pretrained``-style folder (model + processor) of the given module.
@@ -65,8 +64,6 @@ class Student(Protocol):
     def encode(self, example: Example) -> dict[str, Any]: ...
 
     def collate(self, encoded: list[dict[str, Any]]) -> dict[str, Any]: ...
-
-    def trainable_parameters(self) -> list[Any]: ...
 
     def freeze(self, audio: bool, llm: bool) -> None: ...
 
