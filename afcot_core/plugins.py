@@ -28,7 +28,8 @@ from afcot_core.registry import ROLES, NoConfig, Registration, Registry, suggest
 GROUP = "afcot"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 BUILTIN_DIST = "afcot"
-_HOOK_OF_ROLE = {
+#: the registration hook of each role
+HOOK_OF_ROLE = {
     "teacher_alm": "register_teacher_alms",
     "teacher_llm": "register_teacher_llms",
     "strategy": "register_strategies",
@@ -148,7 +149,7 @@ def _collect(plugins: Plugins, order: list[str]) -> None:
     def impls(hook: Any) -> list[Any]:
         return sorted(hook.get_hookimpls(), key=lambda impl: rank.get(impl.plugin_name, len(rank)))
 
-    for role, hook_name in _HOOK_OF_ROLE.items():
+    for role, hook_name in HOOK_OF_ROLE.items():
         registry = plugins.registries[role]
         for impl in impls(getattr(pm.hook, hook_name)):
             register = _registrar(plugins, registry, role, impl.plugin_name)

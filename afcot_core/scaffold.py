@@ -12,11 +12,10 @@ import re
 from pathlib import Path
 
 from afcot_core.errors import BadInput
+from afcot_core.plugins import HOOK_OF_ROLE
 
 #: roles a new plugin can start from, with their hook and how a recipe names the component
 ROLES = ("validator", "teacher_llm", "teacher_alm")
-_HOOK = {"validator": "register_validators", "teacher_llm": "register_teacher_llms",
-         "teacher_alm": "register_teacher_alms"}
 _WORDS = {"validator": "validator", "teacher_llm": "text teacher", "teacher_alm": "audio teacher"}
 _TABLE = {"validator": "[[generate.validators]]", "teacher_llm": "[generate.llm]", "teacher_alm": "[generate.alm]"}
 _DESCRIPTION = {"validator": "rejects a CoT whose caption is too short",
@@ -37,7 +36,7 @@ def files(name: str, role: str) -> dict[str, str]:
         raise BadInput(f"--role {role}: choose one of {', '.join(ROLES)}")
     package = "afcot_" + name.replace("-", "_")
     values = {"name": name, "entry": name, "dist": f"afcot-{name}", "package": package, "role": role,
-              "role_words": _WORDS[role], "hook": _HOOK[role], "table": _TABLE[role],
+              "role_words": _WORDS[role], "hook": HOOK_OF_ROLE[role], "table": _TABLE[role],
               "description": _DESCRIPTION[role], "cls": "".join(part.title() for part in name.split("-"))}
 
     def fill(template: str) -> str:
