@@ -6,7 +6,7 @@ import numpy as np
 from afcot_embedded.alm import EmbeddedAlm, EmbeddedAlmConfig
 from afcot_embedded.grammar import SUB_QUESTIONS
 from afcot_embedded.listen import measure
-from afcot_embedded.llm import ScriptedLlm
+from afcot_embedded.llm import EmbeddedLlm, EmbeddedLlmConfig, ScriptedLlm
 from afcot_embedded.source import EmbeddedSource, EmbeddedSourceConfig, make_item
 from afcot_embedded.world import SAMPLE_RATE, leaf_classes, ontology, synthesize
 
@@ -147,3 +147,11 @@ def test_the_scripted_llm_answers_from_a_reasoning_alone():
     labels = ["hum", "whistle"]
     assert ask("Is the pitch high, medium, or low? The pitch is high, around 1800 Hz.", "Classify the sound.",
                labels) == "whistle"  # what a whistle sounds like is knowledge; the pitch is the evidence
+
+
+def test_embedded_teachers_say_when_they_sample():
+    """A sampling teacher's identical requests with other seeds must not share one in-flight reply."""
+    assert EmbeddedLlm(EmbeddedLlmConfig()).sampled
+    assert not EmbeddedLlm(EmbeddedLlmConfig(temperature=0.0)).sampled
+    assert not EmbeddedAlm(EmbeddedAlmConfig()).sampled
+    assert EmbeddedAlm(EmbeddedAlmConfig(temperature=0.5)).sampled

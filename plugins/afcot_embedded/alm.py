@@ -190,6 +190,7 @@ class EmbeddedAlm(Teacher):
     def __init__(self, config: EmbeddedAlmConfig) -> None:
         super().__init__(config.batching)
         self.sampling: Sampling = config
+        self.sampled = config.temperature > 0  # identical requests in flight share a reply only if greedy
         self._measured: OrderedDict[str, Measurements] = OrderedDict()
 
     def listen(self, ref: AudioRef) -> Measurements:
