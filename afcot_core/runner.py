@@ -164,7 +164,6 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive(out_dir, rank):
         check_fingerprint(out_dir / "generate", lock["fingerprint"])  # again, now that no one else writes
-        (out_dir / f"recipe.lock.toml.rank{rank}.tmp").unlink(missing_ok=True)  # left by a killed run
         atomic_write(out_dir / "recipe.lock.toml",
                      lambda tmp: tmp.write_text(tomli_w.dumps(_toml_safe(lock)), encoding="utf-8"),
                      tmp_suffix=f".rank{rank}.tmp")
