@@ -163,15 +163,3 @@ def format_question(question: str, choices: list[str] | None) -> str:
         raise ValueError(f"at most {len(OPTION_LETTERS)} choices are supported, got {len(choices)}")
     lines = "".join(f"\n({OPTION_LETTERS[i]}) {c}" for i, c in enumerate(choices))
     return f"{question} Choose the correct option from the following options:{lines}"
-
-
-def student_prompt(question: str, choices: list[str] | None, cot: bool = True) -> str:
-    """The prompt a student model sees, as in AF-Reasoning-Eval and AF-CoT-Train.
-
-    ``"{question}\n(A) x. (B) y. Output the answer with <SUMMARY>, ... tags."``; options inline, the
-    CoT suffix when ``cot``.
-    """
-    text = question.strip()
-    if choices:
-        text += "\n" + " ".join(f"({OPTION_LETTERS[i]}) {c}." for i, c in enumerate(choices))
-    return f"{text} {COT_SUFFIX}" if cot else text
