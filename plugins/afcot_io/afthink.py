@@ -35,6 +35,10 @@ class AfThinkConfig(msgspec.Struct, forbid_unknown_fields=True):
     limit: int | None = None
 
 
+def _audio_root(config: AfThinkConfig) -> Path:
+    return Path(config.audio_root) if config.audio_root else Path(config.path).parent
+
+
 def to_item(conv: Conversation, root: Path, kind: Kind, source: str) -> Item:
     question, choices = split_prompt(conv.turns[0][0])
     return Item(id=conv.id, audio=audio_ref_from_path(root / conv.sound), question=question,
@@ -44,7 +48,7 @@ def to_item(conv: Conversation, root: Path, kind: Kind, source: str) -> Item:
 class AfThinkSource(Source):
     def __init__(self, config: AfThinkConfig) -> None:
         self.path = Path(config.path)
-        self.root = Path(config.audio_root) if config.audio_root else self.path.parent
+        self.root = _audio_root(config)
         self.kind = config.kind
         self.records = read_afthink(self.path)[: config.limit]
         ids = [c.id for c in self.records]
@@ -66,7 +70,7 @@ def preflight(config: AfThinkConfig) -> list[str]:
         records = read_afthink(Path(config.path))
     except BadInput as exc:
         return [str(exc)]
-    root = Path(config.audio_root) if config.audio_root else Path(config.path).parent
+    root = _audio_root(config)
     missing = [c.sound for c in records[: config.limit] if not (root / c.sound).is_file()]
     if not missing:
         return []
