@@ -54,13 +54,17 @@ class ShardSource:
         self.shards = sorted(folder.glob("shard-*.tar"))
         if not self.shards:
             raise BadInput(f"[train] no shards in {folder} (run the generate stage first, or set train.data)")
+        self._size: int | None = None
 
     def __len__(self) -> int:
-        total = 0
-        for shard in self.shards:
-            with tarfile.open(shard, mode="r:") as tar:
-                total += sum(1 for m in tar.getmembers() if m.name.endswith(".json"))
-        return total
+        """The samples in the shards, counted once (the loop, ``rank_share`` and every worker ask for it)."""
+        if self._size is None:
+            total = 0
+            for shard in self.shards:
+                with tarfile.open(shard, mode="r:") as tar:
+                    total += sum(1 for m in tar.getmembers() if m.name.endswith(".json"))
+            self._size = total
+        return self._size
 
     def raws(self, rng: np.random.Generator) -> Iterator[Raw]:
         for i in rng.permutation(len(self.shards)):
