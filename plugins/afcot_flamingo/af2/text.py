@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from afcot_flamingo.training.student import IGNORE
+
 MEDIA = "<audio>"
 END_OF_CHUNK = "<|endofchunk|>"
 PAD = "<|PAD_TOKEN|>"
 SEP = "<SEP>"
-IGNORE = -100
 
 
 def add_af2_tokens(tokenizer: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from afcot_core.errors import BadInput
 from afcot_flamingo.af2.load import BASE_LLM, TINY, load, missing
 from afcot_flamingo.config import TrainSettings, missing_sources
-from afcot_flamingo.training.student import Example
+from afcot_flamingo.training.student import IGNORE, Example
 
 
 class Af2TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
@@ -79,7 +79,6 @@ class Af2Student:
         import torch.nn.functional as F
 
         from afcot_flamingo.af2.features import pad_windows
-        from afcot_flamingo.af2.text import IGNORE
 
         width = max(int(e["input_ids"].shape[0]) for e in encoded)
         pad = {"input_ids": self.tokenizer.pad_token_id, "attention_mask": 0, "labels": IGNORE}
