@@ -8,9 +8,8 @@ from typing import Any
 
 from afcot_core.errors import AfcotError
 from afcot_core.weights import expand, hf_cache_dir
+from afcot_flamingo.config import TINY  # ``model = "random:tiny"``: a tiny random-weight AF2 (no weights needed)
 
-#: ``model = "random:tiny"``: a tiny random-weight AF2 (the quickstart; no weights needed)
-TINY = "random:tiny"
 #: the base LM of the released AF2 models
 BASE_LLM = "Qwen/Qwen2.5-3B"
 _INSTALL = "pip install 'afcot[models]'"
