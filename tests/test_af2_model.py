@@ -12,6 +12,7 @@ from afcot_flamingo.af2.features import pad_windows, windows  # noqa: E402
 from afcot_flamingo.af2.model import Af2Model  # noqa: E402
 from afcot_flamingo.af2.text import encode_training  # noqa: E402
 from afcot_flamingo.af2.tiny import save_tiny_af2  # noqa: E402
+from afcot_flamingo.training.loop import param_groups  # noqa: E402
 
 from .test_af2_trainer import one_thread  # noqa: E402, F401  (one torch thread for these tiny models)
 
@@ -67,7 +68,8 @@ def test_five_and_twenty_five_seconds_train_one_step(model, tokenizer):
     frozen = {n: p.detach().clone() for n, p in model.llm.named_parameters() if "layers." in n}
     embed = model.llm.get_input_embeddings().weight.detach().clone()
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    optimizer = torch.optim.AdamW(model.param_groups(weight_decay=0.1), lr=1e-3)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(param_groups(model, params, weight_decay=0.1), lr=1e-3)  # as the training loop
     loss = model(batch["input_ids"], batch["attention_mask"], audio, audio_mask, labels=batch["labels"]).loss
     loss.backward()
     optimizer.step()

@@ -151,7 +151,7 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise BadInput("[train] nothing to train: every parameter is frozen (freeze_audio_tower, freeze_llm)")
-    optimizer = torch.optim.AdamW(params, lr=c.learning_rate, weight_decay=c.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(module, params, c.weight_decay), lr=c.learning_rate)
     scheduler = get_scheduler(c.schedule, optimizer, num_warmup_steps=warmup_steps(c, steps),
                               num_training_steps=steps)
     model, optimizer = accelerator.prepare(module, optimizer)
@@ -354,3 +354,10 @@ def warmup_steps(settings: TrainSettings, steps: int) -> int:
     if settings.warmup_steps is not None:
         return settings.warmup_steps
     return int(settings.warmup_ratio * steps)
+
+
+def param_groups(module: Any, params: list[Any], weight_decay: float) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: the model's own ``param_groups(weight_decay)`` when it has one (AF2 keeps
+    weight decay off its partly frozen embeddings), else one group of every trainable parameter."""
+    own = getattr(module, "param_groups", None)
+    return own(weight_decay) if callable(own) else [{"params": params, "weight_decay": weight_decay}]
