@@ -25,6 +25,12 @@ from afcot_core.records import AudioRef
 
 T = TypeVar("T")
 
+_SCHEMA = "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)"
+_GET = "SELECT reply FROM replies WHERE key = ?"
+_PUT = "INSERT OR REPLACE INTO replies VALUES (?, ?)"
+#: the files SQLite keeps beside a database in WAL mode
+_SIDECARS = ("-wal", "-shm")
+
 
 def audio_identity(audio: AudioRef | None) -> str:
     if audio is None:
@@ -61,7 +67,7 @@ class ReplayCache:
             self._warn(f"{self.path}: the replay cache is unreadable ({exc}); moved to {aside.name}, starting a "
                        "new one")
             os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
+            for suffix in _SIDECARS:
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             return self._connect()
 
@@ -69,7 +75,7 @@ class ReplayCache:
         db = sqlite3.connect(self.path)
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+            db.execute(_SCHEMA)
             (verdict,) = db.execute("PRAGMA quick_check").fetchone()
             if verdict != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {verdict}")
@@ -89,7 +95,7 @@ class ReplayCache:
         if self._db is None:
             return None
         try:
-            row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+            row = self._db.execute(_GET, (key,)).fetchone()
         except sqlite3.DatabaseError as exc:
             self._warn(f"{self.path}: read failed ({exc}); asking the teacher instead")
             return None
@@ -99,7 +105,7 @@ class ReplayCache:
         if self._db is None:
             return
         try:
-            self._db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?)", entries)
+            self._db.executemany(_PUT, entries)
         except sqlite3.DatabaseError as exc:
             self._warn(f"{self.path}: write failed ({exc}); the replay cache is off for the rest of this run")
             self._db = None

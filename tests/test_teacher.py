@@ -5,7 +5,7 @@ import pytest
 
 from afcot_core.errors import TeacherError
 from afcot_core.jsonreply import ReplyError, parse_json_reply
-from afcot_core.teacher import Batching, Request, RetryPolicy, Teacher
+from afcot_core.teacher import Batching, Request, RetryPolicy, Teacher, request_seed
 
 
 class Echo(Teacher):
@@ -60,9 +60,20 @@ def test_an_engine_error_fails_only_the_failing_request():
     assert [r.text for r in (replies[0], *replies[2:])] == ["P0", "P2", "P3"]
 
 
-def test_batching_config_is_checked():
-    with pytest.raises(ValueError):
-        Batching(max_batch=0)
+@pytest.mark.parametrize("bad", [{"max_batch": 0}, {"max_concurrency": 0}, {"max_wait_ms": -1}])
+def test_batching_config_is_checked(bad):
+    with pytest.raises(ValueError) as err:
+        Batching(**bad)
+    assert str(err.value) == "max_batch and max_concurrency must be >= 1 and max_wait_ms >= 0"
+    Batching(max_batch=1, max_concurrency=1, max_wait_ms=0)
+
+
+def test_a_request_seed_is_a_fixed_31_bit_function_of_the_run_seed_item_step_and_attempt():
+    # pinned: a release that changed these would change every sampled reply of every recipe
+    assert request_seed(0, "item-1", "predict", 0) == 5690324
+    assert request_seed(7, "x", "caption", 2) == 2082159243
+    seeds = {request_seed(s, i, st, a) for s in (0, 1) for i in ("a", "b") for st in ("p", "q") for a in (0, 1)}
+    assert len(seeds) == 16 and all(0 <= x < 2**31 for x in seeds)
 
 
 class Answer(msgspec.Struct):

@@ -151,6 +151,22 @@ def test_parsers_are_linear_on_a_hostile_20_kb_reply():
     assert time.perf_counter() - started < 0.5  # the backtracking pattern took minutes on this input
 
 
+def test_remove_option_drops_one_tag_only():
+    assert remove_option("(a) (b) dog") == "(b) dog"
+
+
+def test_format_question_takes_at_most_seven_choices():
+    assert format_question("Q?", list("abcdefg")).endswith("\n(G) g")
+    with pytest.raises(ValueError) as err:
+        format_question("Q?", list("abcdefgh"))
+    assert str(err.value) == "at most 7 choices are supported, got 8"
+
+
+def test_an_option_tag_past_the_choices_names_none():
+    assert not answer_in_choices("(D) park", ["street", "restaurant", "park"])
+    assert answer_in_choices("(C) park", ["street", "restaurant", "park"])
+
+
 def test_remove_option_never_empties_an_answer():
     assert remove_option("(B)") == "(b)"
     assert remove_option("(b) ") == "(b)"

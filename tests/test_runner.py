@@ -1,0 +1,206 @@
+"""The runner's own promises, checked fast: stage choice, preflight, ``plan``, RANK / WORLD_SIZE, the layout of
+``recipe.lock.toml`` and what it fingerprints, the run folder, and the run log's stage events."""
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import afcot_core
+from afcot_core import recipe as recipes
+from afcot_core import runner
+from afcot_core.digest import digest
+from afcot_core.errors import BadInput
+
+from .conftest import QUICKSTART
+
+TINY = ["generate.source.items=4", "generate.shard_size=4"]
+
+
+def load(plugins, *sets: str):
+    return recipes.load(QUICKSTART, plugins, [*TINY, *sets])
+
+
+# choosing stages
+
+
+def test_stages_default_to_the_recipe_and_are_put_in_pipeline_order(plugins):
+    recipe = load(plugins)
+    assert runner.select_stages(recipe, None) == ["generate", "train", "evaluate"]
+    assert runner.select_stages(recipe, ["evaluate", "generate"]) == ["generate", "evaluate"]
+
+
+def test_an_unknown_stage_is_named_with_the_stages_there_are(plugins):
+    with pytest.raises(BadInput) as err:
+        runner.select_stages(load(plugins), ["shard"])
+    assert str(err.value) == "--stages: unknown stage 'shard'; stages: generate, train, evaluate"
+
+
+def test_a_stage_without_its_section_names_the_recipe(plugins, tmp_path):
+    path = tmp_path / "gen-only.toml"
+    path.write_text(QUICKSTART.read_text().split("\n# Train a tiny")[0].replace(
+        'stages = ["generate", "train", "evaluate"]', 'stages = ["generate"]'))
+    with pytest.raises(BadInput) as err:
+        runner.select_stages(recipes.load(path, plugins), ["train"])
+    assert str(err.value) == f"--stages: the recipe {path} has no [train] section"
+
+
+# the run folder
+
+
+def test_the_run_folder_is_out_else_run_out_else_runs_name(plugins, tmp_path):
+    recipe = load(plugins)
+    assert runner.out_dir_of(recipe, tmp_path) == tmp_path
+    assert runner.out_dir_of(recipe) == Path("runs") / "quickstart"
+    assert runner.out_dir_of(load(plugins, f"run.out={tmp_path / 'x'}")) == tmp_path / "x"
+
+
+# preflight and plan
+
+
+def test_preflight_reports_every_missing_input_and_run_refuses_with_all_of_them(plugins, tmp_path):
+    recipe = load(plugins, "train.model=/nonexistent/af3", "evaluate.model.model=/nonexistent/student")
+    out = tmp_path / "run"
+    problems = runner.preflight(recipe, ["train", "evaluate"], out)
+    assert problems[0].startswith("[train]") and "/nonexistent/af3" in problems[0]
+    assert problems[-1].startswith("[evaluate.model]") and "/nonexistent/student" in problems[-1]
+    with pytest.raises(BadInput) as err:
+        runner.run(recipe, plugins, out, stages=["train", "evaluate"], show_progress=False)
+    assert str(err.value) == "cannot start, inputs are missing:\n  " + "\n  ".join(problems)
+    assert not out.exists()
+
+
+def test_preflight_looks_for_a_stage_left_out_in_the_run_folder(plugins, tmp_path):
+    recipe = load(plugins)
+    assert runner.preflight(recipe, ["generate", "train", "evaluate"], tmp_path) == []
+    (missing,) = runner.preflight(recipe, ["evaluate"], tmp_path)
+    assert str(tmp_path / "train" / "final") in missing
+
+
+def test_plan_lists_each_stage_its_components_and_what_is_missing(plugins, tmp_path):
+    recipe = load(plugins)
+    lines = [f"recipe {QUICKSTART} (run 'quickstart', seed 0)"]
+    for stage in ("generate", "train"):
+        lines.append(f"stage {stage}:")
+        for comp in recipe.stages[stage].components():
+            reg = comp.registration
+            lines.append(f"  [{comp.where}] {reg.role} '{reg.name}' ({reg.plugin}): {reg.description}")
+    assert "  [generate.source] source 'embedded' (embedded): " in "\n".join(lines)
+    assert runner.plan(recipe, ["train", "generate"], tmp_path) == "\n".join([*lines, "all inputs present"])
+    plan = runner.plan(recipe, ["evaluate"], tmp_path).splitlines()
+    assert plan[1] == "stage evaluate:" and "stage generate:" not in plan
+    assert plan[-1] == "missing: " + runner.preflight(recipe, ["evaluate"], tmp_path)[0]
+
+
+# RANK and WORLD_SIZE
+
+
+@pytest.mark.parametrize(("rank", "world", "expected"), [
+    (None, None, (0, 1)), ("0", "1", (0, 1)), ("1", "2", (1, 2)), ("0", "2", (0, 2)), ("3", "4", (3, 4))])
+def test_rank_and_world_are_read_from_the_environment(monkeypatch, rank, world, expected):
+    for name, value in (("RANK", rank), ("WORLD_SIZE", world)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert runner.rank_and_world() == expected
+
+
+@pytest.mark.parametrize(("rank", "world", "message"), [
+    ("1", None, "RANK=1 WORLD_SIZE=None: set both (torchrun and accelerate do) or neither"),
+    (None, "2", "RANK=None WORLD_SIZE=2: set both (torchrun and accelerate do) or neither"),
+    ("x", "2", "RANK='x' WORLD_SIZE='2': expected integers"),
+    ("2", "2", "RANK=2 WORLD_SIZE=2: expected WORLD_SIZE >= 1 and 0 <= RANK < WORLD_SIZE"),
+    ("-1", "2", "RANK=-1 WORLD_SIZE=2: expected WORLD_SIZE >= 1 and 0 <= RANK < WORLD_SIZE"),
+    ("0", "0", "RANK=0 WORLD_SIZE=0: expected WORLD_SIZE >= 1 and 0 <= RANK < WORLD_SIZE")])
+def test_a_wrong_rank_or_world_size_is_named(monkeypatch, rank, world, message):
+    for name, value in (("RANK", rank), ("WORLD_SIZE", world)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(BadInput) as err:
+        runner.rank_and_world()
+    assert str(err.value) == message
+
+
+# recipe.lock.toml and the fingerprint
+
+
+def test_the_lock_document_holds_the_resolved_recipe_plugins_and_prompt_hashes(plugins):
+    recipe = load(plugins)
+    doc = runner.lock_document(recipe, plugins)
+    assert list(doc) == ["fingerprint", "afcot", "recipe", "plugins", "prompts"]
+    assert doc["afcot"] == {"version": afcot_core.__version__, "hook_api": afcot_core.HOOK_API}
+    assert doc["recipe"] == {"run": {"name": "quickstart", "seed": 0, "stages": ["generate", "train", "evaluate"]},
+                             **{stage: section.to_table() for stage, section in recipe.stages.items()}}
+    regs = [c.registration for section in recipe.stages.values() for c in section.components()]
+    assert doc["plugins"] == {p: plugins.versions[p] for p in sorted({r.plugin for r in regs})}
+    assert all(doc["plugins"].values())
+    prompts = {f"{r.name}/{k}": hashlib.sha256(t.encode()).hexdigest() for r in regs for k, t in r.prompts.items()}
+    assert prompts and doc["prompts"] == dict(sorted(prompts.items())) and list(doc["prompts"]) == sorted(prompts)
+    identity = {"seed": 0, **{stage: section.to_table() for stage, section in recipe.stages.items()},
+                "generate": recipe.stages["generate"].identity_table()}
+    assert "concurrency" in doc["recipe"]["generate"] and "concurrency" not in identity["generate"]
+    body = {k: v for k, v in doc.items() if k != "fingerprint"}
+    assert doc["fingerprint"] == digest({**body, "recipe": identity})
+
+
+def test_the_fingerprint_follows_the_seed_and_the_configs_not_the_run_name(plugins):
+    base = runner.lock_document(load(plugins), plugins)["fingerprint"]
+    assert runner.lock_document(load(plugins, "run.name=renamed"), plugins)["fingerprint"] == base
+    assert runner.lock_document(load(plugins, "run.seed=1"), plugins)["fingerprint"] != base
+    assert runner.lock_document(load(plugins, "train.max_steps=13"), plugins)["fingerprint"] != base
+
+
+def test_toml_has_no_null_so_none_values_are_dropped():
+    assert runner._toml_safe({"a": None, "b": [1, None, {"c": None, "d": 2}], "e": "x"}) == {
+        "b": [1, {"d": 2}], "e": "x"}
+
+
+# a run
+
+
+def stage_events(out: Path) -> list[dict]:
+    lines = (out / "logs" / "run.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e["event"] in ("stage started", "stage finished")]
+
+
+def test_a_run_writes_its_lock_file_logs_each_stage_and_returns_its_results(plugins, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    recipe = load(plugins)
+    out = tmp_path / "deep" / "er" / "run"
+    result = runner.run(recipe, plugins, out, stages=["generate"], show_progress=False)
+    lock = runner.lock_document(recipe, plugins)
+    assert result == {"out": str(out), "fingerprint": lock["fingerprint"], "generate": result["generate"]}
+    assert result["generate"]["accepted"] + result["generate"]["rejected"] == 4
+    assert tomllib.loads((out / "recipe.lock.toml").read_text(encoding="utf-8")) == runner._toml_safe(lock)
+    started, finished = stage_events(out)
+    assert started["stage"] == finished["stage"] == "generate"
+    assert started["out"] == str(out) and started["run"] == finished["run"] == "quickstart"
+    assert "rank" not in started
+    assert isinstance(finished["seconds"], float) and finished["seconds"] == round(finished["seconds"], 2)
+    assert "stage started" not in capsys.readouterr().err  # quiet when progress is off
+    assert sorted(p.name for p in out.iterdir()) == [".lock-rank0", "generate", "logs", "recipe.lock.toml"]
+
+
+def test_a_run_without_out_goes_to_runs_name_and_a_rank_is_logged_in_a_job(plugins, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    runner.run(load(plugins), plugins, stages=["generate"], show_progress=False)
+    out = tmp_path / "runs" / "quickstart"
+    assert (out / ".lock-rank1").exists() and (out / "recipe.lock.toml").exists()
+    assert {e["rank"] for e in stage_events(out)} == {1}
+
+
+def test_a_stage_sees_its_run_and_a_progress_bar_of_its_own(plugins, tmp_path):
+    recipe = load(plugins, "run.seed=7")
+    ctx = runner.RunContext(tmp_path, recipe, plugins, "f", None, show_progress=False, rank=1, world=2)
+    bar = ctx.progress("generate", 12)
+    assert (bar.name, bar.total, ctx.seed) == ("generate", 12, 7)
+    assert bar._progress.disable
+    assert not runner.RunContext(tmp_path, recipe, plugins, "f", None).progress("x", None)._progress.disable
