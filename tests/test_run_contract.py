@@ -159,7 +159,9 @@ def test_sigint_stops_a_run_with_a_hanging_teacher_promptly_with_exit_130(tmp_pa
         [sys.executable, "-m", "tests.fault_plugin.cli", "recipe", "run", str(QUICKSTART), "--out", str(out),
          "--quiet", "--stages", "generate", "--set", "generate.source.items=20",
          "--set", f'generate.llm={{use="faulty-llm", faults={faults}}}'],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a suite started as a background job inherits an ignored SIGINT: give the run the default one
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 30
     while not (out / "logs" / "run.jsonl").exists() and time.time() < deadline:
         time.sleep(0.05)
