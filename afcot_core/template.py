@@ -163,3 +163,24 @@ def format_question(question: str, choices: list[str] | None) -> str:
         raise ValueError(f"at most {len(OPTION_LETTERS)} choices are supported, got {len(choices)}")
     lines = "".join(f"\n({OPTION_LETTERS[i]}) {c}" for i, c in enumerate(choices))
     return f"{question} Choose the correct option from the following options:{lines}"
+
+
+REPAIR_TAIL = "</REASONING>\n<CONCLUSION>"
+
+
+def repair_prefix(output: str) -> str | None:
+    """Where AF2's released repair restarts an output that opened ``<reasoning>`` but never closed ``</conclusion>``.
+
+    The output is cut before ``</reasoning>``, else at the last '.' of its first 512 characters (kept whole when
+    they hold none; the released code then drops their last character), and ``</REASONING>\n<CONCLUSION>`` is
+    appended. None when the output needs no repair. Tags match in any case.
+    """
+    low = output.lower()
+    if "<reasoning>" not in low or "</conclusion>" in low:
+        return None
+    at = low.find("</reasoning>")
+    if at >= 0:
+        return output[:at] + REPAIR_TAIL
+    head = output[:512].strip() if len(output) >= 512 else output
+    dot = head.rfind(".")
+    return (head[:dot] if dot >= 0 else head) + REPAIR_TAIL

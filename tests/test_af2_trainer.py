@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchaudio")
 
-from afcot_flamingo.af2.answer import Af2AnswerConfig, Af2Answerer, cut_for_repair  # noqa: E402
+from afcot_flamingo.af2.answer import Af2AnswerConfig, Af2Answerer  # noqa: E402
 from afcot_flamingo.af2.tiny import save_tiny_af2  # noqa: E402
 from afcot_flamingo.af2.trainer import Af2Student, Af2TrainConfig, Af2Trainer  # noqa: E402
 from afcot_flamingo.training.student import IGNORE, Example  # noqa: E402
@@ -113,14 +113,6 @@ def test_ddp_two_processes_match_one_process(af2_folder, tones, tmp_path):
                        r"fusion_model\.(local_att\.[03]\.bias|global_att\.([124]\.|5\.weight))")
     differ = [k for k in one if not noise.search(k) and not torch.allclose(one[k], two[k], atol=1e-5, rtol=1e-4)]
     assert not differ, differ
-
-
-def test_the_released_repair_cut():
-    assert cut_for_repair("<summary>s</summary><reasoning>a. b</reasoning><conclusion>x") == \
-        "<summary>s</summary><reasoning>a. b</REASONING>\n<CONCLUSION>"
-    assert cut_for_repair("<reasoning>first. second" + "x" * 600) == "<reasoning>first</REASONING>\n<CONCLUSION>"
-    assert cut_for_repair("<reasoning>r</reasoning><conclusion>x</conclusion>") is None
-    assert cut_for_repair("just an answer") is None
 
 
 def test_answers_are_seeded_per_request_batched_and_lowercased(af2_folder, tmp_path):

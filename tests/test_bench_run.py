@@ -15,7 +15,7 @@ from afcot_core import plugins as loader
 from afcot_core.errors import BadInput
 from afcot_core.hookspecs import hookimpl
 from afcot_core.progress import Bar
-from afcot_core.stages.evaluate import EvaluateStage, needs_repair, repair_prefix
+from afcot_core.stages.evaluate import EvaluateStage
 from afcot_core.teacher import Batching, Request, Teacher
 
 AF_DIR = Path(__file__).parent / "fixtures" / "bench" / "af_eval"
@@ -207,17 +207,6 @@ def test_evaluate_table_errors_name_the_key(fake_plugins, change, message):
     with pytest.raises(BadInput) as err:
         EvaluateStage().parse(table, fake_plugins)
     assert message in str(err.value)
-
-
-def test_repair_rule():
-    assert needs_repair("<reasoning> a. b") and needs_repair("<REASONING> a")
-    assert not needs_repair("<REASONING> a </REASONING><CONCLUSION> x </CONCLUSION>")
-    assert not needs_repair("no tags at all")
-    assert repair_prefix("<SUMMARY> x </SUMMARY><REASONING> r </reasoning><CONCLUSION> y") == \
-        "<SUMMARY> x </SUMMARY><REASONING> r </REASONING>\n<CONCLUSION>"
-    long = "<REASONING> " + "word. " * 100
-    cut = repair_prefix(long)
-    assert cut.endswith("word</REASONING>\n<CONCLUSION>") and len(cut) <= 512 + 26
 
 
 def test_the_documented_recipe_table_validates(plugins):

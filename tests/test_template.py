@@ -17,6 +17,7 @@ from afcot_core.template import (
     parse_strict,
     remove_option,
     render,
+    repair_prefix,
 )
 
 # part texts: no angle brackets (so no tags), stripped, non-empty
@@ -165,6 +166,21 @@ def test_format_question_takes_at_most_seven_choices():
 def test_an_option_tag_past_the_choices_names_none():
     assert not answer_in_choices("(D) park", ["street", "restaurant", "park"])
     assert answer_in_choices("(C) park", ["street", "restaurant", "park"])
+
+
+def test_the_released_repair_restarts_after_the_reasoning_or_at_its_last_full_stop():
+    assert repair_prefix("<summary>s</summary><reasoning>a. b</reasoning><conclusion>x") == \
+        "<summary>s</summary><reasoning>a. b</REASONING>\n<CONCLUSION>"
+    assert repair_prefix("<SUMMARY> x </SUMMARY><REASONING> r </reasoning><CONCLUSION> y") == \
+        "<SUMMARY> x </SUMMARY><REASONING> r </REASONING>\n<CONCLUSION>"
+    assert repair_prefix("<reasoning>first. second" + "x" * 600) == "<reasoning>first</REASONING>\n<CONCLUSION>"
+    assert repair_prefix("  <reasoning>a. b" + "c" * 600) == "<reasoning>a</REASONING>\n<CONCLUSION>"
+    assert repair_prefix("<reasoning>no stop. here") == "<reasoning>no stop</REASONING>\n<CONCLUSION>"
+    # no full stop: kept whole (the released code drops the last character)
+    assert repair_prefix("<reasoning>abc") == "<reasoning>abc</REASONING>\n<CONCLUSION>"
+    for done in ("<reasoning>r</reasoning><conclusion>x</conclusion>", "<REASONING> a </REASONING><CONCLUSION> x "
+                 "</CONCLUSION>", "just an answer", "<summary>s</summary>"):
+        assert repair_prefix(done) is None
 
 
 def test_remove_option_never_empties_an_answer():

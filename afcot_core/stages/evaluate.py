@@ -24,8 +24,8 @@ from afcot_core.errors import BadInput
 from afcot_core.plugins import Plugins
 from afcot_core.recipe import Component, component, convert
 from afcot_core.teacher import Teacher
+from afcot_core.template import repair_prefix
 
-REPAIR_TAIL = "</REASONING>\n<CONCLUSION>"
 #: ``progress(name, total)`` gives a context-managed bar with ``record(verdict)``
 Progress = Callable[[str, int | None], Any]
 
@@ -146,22 +146,6 @@ def model_digest(table: dict[str, Any]) -> str:
     return digest(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
 
 
-def needs_repair(output: str) -> bool:
-    low = output.lower()
-    return "<reasoning>" in low and "</conclusion>" not in low
-
-
-def repair_prefix(output: str) -> str:
-    """The output cut before ``</REASONING>`` (else at the last '.' of its first 512 characters),
-    followed by ``</REASONING>\\n<CONCLUSION>``: where the regeneration continues."""
-    at = output.lower().find("</reasoning>")
-    if at >= 0:
-        return output[:at] + REPAIR_TAIL
-    head = output[:512].strip() if len(output) >= 512 else output
-    dot = head.rfind(".")
-    return (head[:dot] if dot >= 0 else head) + REPAIR_TAIL
-
-
 class Evaluation:
     """One benchmark run with one model into ``out``: infer what is missing, then score and report."""
 
@@ -272,8 +256,8 @@ class Evaluation:
         prompt = self._prompt(item)
         reply = await self.model.ask(prompt, item.audio)
         output, latency, first = reply.text, reply.latency_s, None
-        if self.settings.repair and needs_repair(output):
-            first, prefix = output, repair_prefix(output)
+        if self.settings.repair and (prefix := repair_prefix(output)) is not None:
+            first = output
             again = await self.model.ask(prompt, item.audio, prefix=prefix)
             output, latency = prefix + again.text, latency + again.latency_s
         return Prediction(id=item.id, output=output, answer=self._extract(item, output),

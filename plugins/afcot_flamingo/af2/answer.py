@@ -16,10 +16,10 @@ import msgspec
 from afcot_core import audio as audio_io
 from afcot_core.errors import AfcotError
 from afcot_core.teacher import Batching, Request, Teacher
+from afcot_core.template import repair_prefix
 from afcot_flamingo.af2.load import BASE_LLM, load, missing
 
 SAMPLE_RATE = 16000
-REPAIR_TAIL = "</REASONING>\n<CONCLUSION>"
 
 
 class Af2AnswerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -82,18 +82,6 @@ class _RowSeededSampler:
         return chosen.scatter(-1, torch.stack(picked), 0.0)
 
 
-def cut_for_repair(output: str) -> str | None:
-    """The released repair's restart text for a CoT that has ``<reasoning>`` but no ``</conclusion>``; else None."""
-    if "<reasoning>" not in output or "</conclusion>" in output:
-        return None
-    if "</reasoning>" in output:
-        kept = output.split("</reasoning>")[0]
-    else:
-        head = output[:512].strip() if len(output) >= 512 else output
-        kept = head[: head.rfind(".")]
-    return kept + REPAIR_TAIL
-
-
 class Af2Answerer(Teacher):
     role = "alm"
 
@@ -146,7 +134,7 @@ class Af2Answerer(Teacher):
         replies = [clean_output(self.tok, self.tok.sep_token + text) for text in first]
         if not self.config.repair:
             return replies
-        redo = {i: cut for i, r in enumerate(requests) if not r.prefix and (cut := cut_for_repair(replies[i]))}
+        redo = {i: cut for i, r in enumerate(requests) if not r.prefix and (cut := repair_prefix(replies[i]))}
         if redo:
             order = list(redo)
             again = self._run([prompts[i] + redo[i] for i in order], [clips[i] for i in order],
