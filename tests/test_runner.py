@@ -97,14 +97,18 @@ def test_plan_lists_each_stage_its_components_and_what_is_missing(plugins, tmp_p
 # RANK and WORLD_SIZE
 
 
-@pytest.mark.parametrize(("rank", "world", "expected"), [
-    (None, None, (0, 1)), ("0", "1", (0, 1)), ("1", "2", (1, 2)), ("0", "2", (0, 2)), ("3", "4", (3, 4))])
-def test_rank_and_world_are_read_from_the_environment(monkeypatch, rank, world, expected):
+def set_env(monkeypatch, rank: str | None, world: str | None) -> None:
     for name, value in (("RANK", rank), ("WORLD_SIZE", world)):
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(("rank", "world", "expected"), [
+    (None, None, (0, 1)), ("0", "1", (0, 1)), ("1", "2", (1, 2)), ("0", "2", (0, 2)), ("3", "4", (3, 4))])
+def test_rank_and_world_are_read_from_the_environment(monkeypatch, rank, world, expected):
+    set_env(monkeypatch, rank, world)
     assert runner.rank_and_world() == expected
 
 
@@ -116,11 +120,7 @@ def test_rank_and_world_are_read_from_the_environment(monkeypatch, rank, world, 
     ("-1", "2", "RANK=-1 WORLD_SIZE=2: expected WORLD_SIZE >= 1 and 0 <= RANK < WORLD_SIZE"),
     ("0", "0", "RANK=0 WORLD_SIZE=0: expected WORLD_SIZE >= 1 and 0 <= RANK < WORLD_SIZE")])
 def test_a_wrong_rank_or_world_size_is_named(monkeypatch, rank, world, message):
-    for name, value in (("RANK", rank), ("WORLD_SIZE", world)):
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
+    set_env(monkeypatch, rank, world)
     with pytest.raises(BadInput) as err:
         runner.rank_and_world()
     assert str(err.value) == message
@@ -169,8 +169,7 @@ def stage_events(out: Path) -> list[dict]:
 
 
 def test_a_run_writes_its_lock_file_logs_each_stage_and_returns_its_results(plugins, tmp_path, monkeypatch, capsys):
-    monkeypatch.delenv("RANK", raising=False)
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    set_env(monkeypatch, None, None)
     recipe = load(plugins)
     out = tmp_path / "deep" / "er" / "run"
     result = runner.run(recipe, plugins, out, stages=["generate"], show_progress=False)
@@ -189,8 +188,7 @@ def test_a_run_writes_its_lock_file_logs_each_stage_and_returns_its_results(plug
 
 def test_a_run_without_out_goes_to_runs_name_and_a_rank_is_logged_in_a_job(plugins, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("WORLD_SIZE", "2")
+    set_env(monkeypatch, "1", "2")
     runner.run(load(plugins), plugins, stages=["generate"], show_progress=False)
     out = tmp_path / "runs" / "quickstart"
     assert (out / ".lock-rank1").exists() and (out / "recipe.lock.toml").exists()
