@@ -7,6 +7,8 @@ from typing import Literal
 
 import msgspec
 
+from afcot_core.errors import BadInput
+
 Kind = Literal["aqa", "classification"]
 Verdict = Literal["accepted", "rejected", "failed"]
 
@@ -98,3 +100,23 @@ def sample_key(item_id: str) -> str:
     if not item_id.strip():
         raise ValueError("an item id must not be empty")
     return re.sub(r"[^A-Za-z0-9_-]", "_", item_id)
+
+
+class SampleKeys:
+    """What a source checks as it reads its ids: none empty, none repeated, no two stored under one sample key."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[str, str]] = {}  # sample key → (id, where it was read)
+
+    def add(self, item_id: str, where: str, at: str) -> None:
+        """Take ``item_id``, read at ``at`` ("line 3"); :class:`BadInput` prefixed with ``where`` when it clashes."""
+        if not item_id.strip():
+            raise BadInput(f"{where}: empty id")
+        key = sample_key(item_id)
+        if key in self._seen:
+            first, first_at = self._seen[key]
+            if first == item_id:
+                raise BadInput(f"{where}: duplicate id '{item_id}' (first on {first_at})")
+            raise BadInput(f"{where}: id '{item_id}' and id '{first}' ({first_at}) would both be stored as sample "
+                           f"'{key}'; rename one of them")
+        self._seen[key] = (item_id, at)

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from afcot_core.benchmark import inline_prompt
+from afcot_core.errors import BadInput
 from afcot_core.formats import read_af2_manifest, read_afthink
 from afcot_core.shards import iter_samples
 
@@ -83,3 +84,18 @@ def test_dataset_card_counts_sources_and_algorithms(run_dir):
     assert 'license: "cc-by-4.0"' in meta and "accepted: 7" in meta
     assert '- source: "unknown"\n      algorithm: "test"\n      items: 7\n      accepted: 7' in meta
     assert "| unknown | test | 7 | 7 |" in text
+
+
+@pytest.mark.parametrize("ids, message", [
+    (["a/b", "a.b"], "record 1: id 'a.b' and id 'a/b' (record 0) would both be stored as sample 'a_b'; rename one of them"),
+    (["x", "y", "x"], "record 2: duplicate id 'x' (first on record 0)"),
+    (["x", " "], "record 1: empty id"),
+])
+def test_the_afthink_source_refuses_ids_that_cannot_be_told_apart(tmp_path, plugins, ids, message):
+    path = tmp_path / "think.json"
+    turns = [{"from": "human", "value": "<sound>\nq?"}, {"from": "gpt", "value": "yes"}]
+    path.write_text(json.dumps([{"id": i, "sound": f"{n}.wav", "conversations": turns} for n, i in enumerate(ids)]))
+    registration = plugins.registry("source").get("afthink", where="test")
+    with pytest.raises(BadInput) as err:
+        registration.build(msgspec.convert({"path": str(path)}, registration.config))
+    assert str(err.value) == f"{path}: {message}"

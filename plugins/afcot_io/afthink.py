@@ -19,7 +19,7 @@ from afcot_core.errors import BadInput
 from afcot_core.formats import Conversation, answer_of, read_afthink, split_prompt
 from afcot_core.protocols import Source
 from afcot_core.recipe import MustExist
-from afcot_core.records import Item, Kind
+from afcot_core.records import Item, Kind, SampleKeys
 
 
 class AfThinkConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,10 +51,9 @@ class AfThinkSource(Source):
         self.root = _audio_root(config)
         self.kind = config.kind
         self.records = read_afthink(self.path)[: config.limit]
-        ids = [c.id for c in self.records]
-        if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise BadInput(f"{self.path}: duplicate record id '{dup}'")
+        keys = SampleKeys()
+        for i, conv in enumerate(self.records):
+            keys.add(conv.id, f"{self.path}: record {i}", f"record {i}")
 
     def count(self) -> int:
         return len(self.records)

@@ -20,7 +20,7 @@ from afcot_core.audio import audio_ref_from_path
 from afcot_core.errors import BadInput
 from afcot_core.protocols import Source
 from afcot_core.recipe import MustExist
-from afcot_core.records import Item, Kind, sample_key
+from afcot_core.records import Item, Kind, SampleKeys
 from afcot_core.template import answer_in_choices
 
 
@@ -54,8 +54,7 @@ def read_manifest(path: Path) -> list[ManifestLine]:
     if not path.is_file():
         raise BadInput(f"{path}: {'is a folder, not' if path.is_dir() else 'no such'} manifest file")
     lines: list[ManifestLine] = []
-    seen: dict[str, int] = {}
-    keys: dict[str, tuple[str, int]] = {}  # sample key → (id, line)
+    keys = SampleKeys()
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             if number == 1:
@@ -66,18 +65,10 @@ def read_manifest(path: Path) -> list[ManifestLine]:
                 line = msgspec.json.decode(raw, type=ManifestLine)
             except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
                 raise BadInput(f"{path}:{number}: {exc}") from None
-            if not line.id.strip():
-                raise BadInput(f"{path}:{number}: empty id")
-            if line.id in seen:
-                raise BadInput(f"{path}:{number}: duplicate id '{line.id}' (first on line {seen[line.id]})")
-            if (key := sample_key(line.id)) in keys:
-                raise BadInput(f"{path}:{number}: id '{line.id}' and id '{keys[key][0]}' (line {keys[key][1]}) "
-                               f"would both be stored as sample '{key}'; rename one of them")
-            keys[key] = (line.id, number)
+            keys.add(line.id, f"{path}:{number}", f"line {number}")
             if line.choices is not None and not answer_in_choices(line.answer, line.choices):
                 raise BadInput(f"{path}:{number}: answer '{line.answer}' is not one of the choices (as given or "
                                f"with its option tag, e.g. '(A) {line.choices[0] if line.choices else ''}')")
-            seen[line.id] = number
             lines.append(line)
     if not lines:
         raise BadInput(f"{path}: the manifest holds no items")
