@@ -87,7 +87,8 @@ def test_dataset_card_counts_sources_and_algorithms(run_dir):
 
 
 @pytest.mark.parametrize("ids, message", [
-    (["a/b", "a.b"], "record 1: id 'a.b' and id 'a/b' (record 0) would both be stored as sample 'a_b'; rename one of them"),
+    (["a/b", "a.b"],
+     "record 1: id 'a.b' and id 'a/b' (record 0) would both be stored as sample 'a_b'; rename one of them"),
     (["x", "y", "x"], "record 2: duplicate id 'x' (first on record 0)"),
     (["x", " "], "record 1: empty id"),
 ])
