@@ -49,6 +49,24 @@ class Batching(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("max_batch and max_concurrency must be >= 1 and max_wait_ms >= 0")
 
 
+class Sampling(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How a teacher samples its replies; teacher configs inherit these fields (and may change their defaults)."""
+
+    #: sampling temperature; 0 decodes greedily
+    temperature: float = 0.0
+    #: nucleus sampling: keep the smallest set of tokens (an embedded teacher: phrasings) whose probability reaches
+    #: top_p (1 keeps all)
+    top_p: float = 1.0
+    #: keep only the top_k most likely tokens (phrasings) before sampling (0 keeps all)
+    top_k: int = 0
+    #: sampling seed of a request that carries none (a run's requests carry their own, derived from the run seed)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
+            raise ValueError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
+
+
 class RetryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How long an engine call may take and how often a failed request is tried again."""
 
@@ -216,8 +234,9 @@ class Teacher(ABC):
     #: replies depend on the request's seed (sampling); otherwise requests that differ only in seed are identical
     sampled: bool = False
 
-    def __init__(self, batching: Batching | None = None) -> None:
+    def __init__(self, batching: Batching | None = None, sampling: Sampling | None = None) -> None:
         self.batching = batching or Batching()
+        self.sampled = sampling is not None and sampling.temperature > 0
         self.retry = RetryPolicy()
         self._batcher: MicroBatcher | None = None
         self._cache: ReplayCache | None = None

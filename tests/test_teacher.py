@@ -5,7 +5,7 @@ import pytest
 
 from afcot_core.errors import TeacherError
 from afcot_core.jsonreply import ReplyError, parse_json_reply
-from afcot_core.teacher import Batching, Request, RetryPolicy, Teacher, request_seed
+from afcot_core.teacher import Batching, Request, RetryPolicy, Sampling, Teacher, request_seed
 
 
 class Echo(Teacher):
@@ -66,6 +66,19 @@ def test_batching_config_is_checked(bad):
         Batching(**bad)
     assert str(err.value) == "max_batch and max_concurrency must be >= 1 and max_wait_ms >= 0"
     Batching(max_batch=1, max_concurrency=1, max_wait_ms=0)
+
+
+def test_a_teacher_is_sampled_when_its_sampling_has_a_temperature():
+    class Plain(Echo):
+        def __init__(self, sampling: Sampling | None) -> None:
+            Teacher.__init__(self, Batching(), sampling)
+
+    assert Plain(Sampling(temperature=0.6)).sampled
+    assert not Plain(Sampling()).sampled and not Plain(None).sampled
+    for bad in ({"temperature": -0.1}, {"top_p": 0.0}, {"top_p": 1.1}, {"top_k": -1}):
+        with pytest.raises(ValueError) as err:
+            Sampling(**bad)
+        assert str(err.value) == "temperature must be >= 0, top_p in (0, 1], top_k >= 0"
 
 
 def test_a_request_seed_is_a_fixed_31_bit_function_of_the_run_seed_item_step_and_attempt():

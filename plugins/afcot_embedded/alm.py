@@ -188,9 +188,8 @@ class EmbeddedAlm(Teacher):
     model = "embedded-alm"
 
     def __init__(self, config: EmbeddedAlmConfig) -> None:
-        super().__init__(config.batching)
+        super().__init__(config.batching, config)
         self.sampling: Sampling = config
-        self.sampled = config.temperature > 0  # identical requests in flight share a reply only if greedy
         self._measured: OrderedDict[str, Measurements] = OrderedDict()
 
     def listen(self, ref: AudioRef) -> Measurements:

@@ -334,9 +334,8 @@ class EmbeddedLlm(Teacher):
     offload = False  # replies are pure string work
 
     def __init__(self, config: EmbeddedLlmConfig) -> None:
-        super().__init__(config.batching)
+        super().__init__(config.batching, config)
         self.sampling: Sampling = config
-        self.sampled = config.temperature > 0  # identical requests in flight share a reply only if greedy
 
     def generate(self, requests: list[Request]) -> list[str]:
         return [ScriptedLlm(functools.partial(choose, sampling=self.sampling, seed=r.seed)).reply(r.prompt)

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 
-from afcot_core.teacher import Batching
+from afcot_core.teacher import Batching, Sampling
 from afcot_core.weights import missing_packages, missing_weights
 
 Backend = Literal["transformers", "vllm", "openai"]
@@ -19,7 +19,7 @@ _PACKAGES = {
 }
 
 
-class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class _QwenConfig(Sampling, forbid_unknown_fields=True, kw_only=True):
     """What every Qwen teacher takes: the weights (hub id or folder), where and how they run, batching, sampling."""
 
     #: where the requests go and how many at once: not the replies (left out of the fingerprint and cache keys)
@@ -35,20 +35,12 @@ class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     device: str = "cuda"
     #: how concurrent requests are coalesced into engine batches (in-process backends; servers batch themselves)
     batching: Batching = Batching(max_batch=16, max_wait_ms=20.0)
-    #: sampling temperature; 0 decodes greedily
-    temperature: float = 0.0
-    #: nucleus sampling: keep the smallest set of tokens whose probability reaches top_p (1 keeps all)
-    top_p: float = 1.0
-    #: keep only the top_k most likely tokens before sampling (0 keeps all)
-    top_k: int = 0
-    #: sampling seed of a request that carries none (requests of a run carry their own, derived from the run seed)
-    seed: int = 0
     #: vllm backend: GPUs one engine spans (tensor parallelism)
     tensor_parallel_size: int = 1
     #: vllm backend: fraction of GPU memory the engine may take (weights and KV cache)
     gpu_memory_utilization: float = 0.9
     #: openai backend: base URLs of OpenAI-compatible servers (ending in /v1), shared round-robin
-    base_urls: list[str] = []
+    base_urls: list[str] = msgspec.field(default_factory=list)
     #: openai backend: an environment variable with comma-separated base URLs that replace base_urls when set
     #: (one recipe for every node of a job, each node naming its own servers)
     base_urls_env: str = ""
@@ -62,8 +54,7 @@ class _QwenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_tokens_per_server: int = 0
 
     def __post_init__(self) -> None:
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
-            raise ValueError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
+        super().__post_init__()
         if self.tensor_parallel_size < 1 or not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError("tensor_parallel_size must be >= 1 and gpu_memory_utilization in (0, 1]")
         if self.max_requests_per_server < 1 or self.max_tokens_per_server < 0:

@@ -59,9 +59,8 @@ class _HfTeacher(Teacher):
     def __init__(self, config: QwenLlmConfig | QwenOmniConfig, model_class: Any) -> None:
         import torch
 
-        super().__init__(config.batching)
+        super().__init__(config.batching, config)
         self.model = config.model
-        self.sampled = config.temperature > 0
         path = weights_folder(config.model)
         self.tok = _load_tokenizer(path)
         self.lm = model_class.from_pretrained(path, dtype=getattr(torch, config.dtype)).to(rank_device(config.device))

@@ -144,10 +144,9 @@ class _OpenAiTeacher(Teacher):
     offload = False
 
     def __init__(self, config: QwenLlmConfig | QwenOmniConfig) -> None:
-        super().__init__(config.batching)
+        super().__init__(config.batching, config)
         self.config = config
         self.model = config.model
-        self.sampled = config.temperature > 0
         self.servers = _Servers(config)
 
     def _messages(self, request: Request) -> list[dict[str, Any]]:

@@ -22,10 +22,9 @@ class _VllmTeacher(Teacher):
     def __init__(self, config: QwenLlmConfig | QwenOmniConfig, **engine: Any) -> None:
         from vllm import LLM
 
-        super().__init__(config.batching)
+        super().__init__(config.batching, config)
         self.config = config
         self.model = config.model
-        self.sampled = config.temperature > 0
         self.engine = LLM(model=str(weights_folder(config.model)), dtype=config.dtype, seed=config.seed,
                           tensor_parallel_size=config.tensor_parallel_size,
                           gpu_memory_utilization=config.gpu_memory_utilization, **engine)

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import msgspec
-
 from afcot_core import audio as audio_io
 from afcot_core.errors import AfcotError
-from afcot_core.teacher import Batching, Request, Teacher
+from afcot_core.teacher import Batching, Request, Sampling, Teacher
 from afcot_core.template import repair_prefix
 from afcot_flamingo.af2.load import BASE_LLM, load, missing
 
 SAMPLE_RATE = 16000
 
 
-class Af2AnswerConfig(msgspec.Struct, forbid_unknown_fields=True):
+class Af2AnswerConfig(Sampling, forbid_unknown_fields=True, kw_only=True):
     """``model``: our AF2 folder, a release as NVIDIA ships it, or ``random:tiny``; ``{run}`` is this run's folder."""
 
     #: the AF2 model (``"{run}/train/final"`` for this run's own finetune)
@@ -51,8 +49,9 @@ class Af2AnswerConfig(msgspec.Struct, forbid_unknown_fields=True):
     batching: Batching = Batching(max_batch=8, max_wait_ms=20.0)
 
     def __post_init__(self) -> None:
-        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1 or self.max_new_tokens < 1:
-            raise ValueError("temperature and top_k must be >= 0, top_p in (0, 1], max_new_tokens >= 1")
+        super().__post_init__()
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
 
 
 def preflight(config: Af2AnswerConfig) -> list[str]:
@@ -88,12 +87,11 @@ class Af2Answerer(Teacher):
     def __init__(self, config: Af2AnswerConfig) -> None:
         import torch
 
-        super().__init__(config.batching)
+        super().__init__(config.batching, config)
         if config.device == "cpu" and config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
         self.config = config
         self.model = config.model
-        self.sampled = config.temperature > 0
         self.net, self.tok = load(config.model, config.llm)
         self.net = self.net.to(device=config.device, dtype=getattr(torch, config.dtype)).eval()
 
