@@ -9,7 +9,6 @@ and writes the same reports (:func:`write_reports`: JSON, Markdown, one bar plot
 from __future__ import annotations
 
 import json
-import string
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,23 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from afcot_core.records import AudioRef
-from afcot_core.template import COT_SUFFIX
+from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
 
 #: The key under which per-item decision diagnostics appear in a report (shaped like a breakdown).
 DIAGNOSTICS = "diagnostics"
 #: The letters of inline options, ``(A)`` to ``(Z)`` (MMAU has items with 8 choices).
-LETTERS = string.ascii_uppercase
 
 
 def inline_prompt(question: str, choices: Iterable[str] | None, cot: bool) -> str:
     """The prompt layout a student is trained on and evaluated with (AF-Reasoning-Eval, AF-Think):
     ``"{question}\n(A) x. (B) y. Output the answer with <SUMMARY>, ... tags."``, the suffix only with ``cot``."""
     options = list(choices or [])
-    if len(options) > len(LETTERS):
-        raise ValueError(f"at most {len(LETTERS)} choices can be lettered, got {len(options)}")
+    if len(options) > len(OPTION_LETTERS):
+        raise ValueError(f"at most {len(OPTION_LETTERS)} choices can be lettered, got {len(options)}")
     text = question.strip()
     if options:
-        text += "\n" + " ".join(f"({LETTERS[i]}) {c}." for i, c in enumerate(options))
+        text += "\n" + " ".join(f"({OPTION_LETTERS[i]}) {c}." for i, c in enumerate(options))
     return f"{text} {COT_SUFFIX}" if cot else text
 
 
@@ -52,7 +50,7 @@ def plain_answer(choices: Iterable[str] | None, answer: str) -> str:
     gold outputs), else the answer."""
     options = options_of(choices, answer)
     key = answer.strip().lower() if options == YES_NO else answer
-    return f"({LETTERS[options.index(key)]}) {key}" if key in options else answer
+    return f"({OPTION_LETTERS[options.index(key)]}) {key}" if key in options else answer
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from afcot_core.benchmark import LETTERS
 from afcot_core.errors import BadInput
 from afcot_core.files import read_json
-from afcot_core.template import COT_SUFFIX, extract_conclusion
+from afcot_core.template import COT_SUFFIX, OPTION_LETTERS, extract_conclusion
 
 #: the audio placeholder at the start of the first human turn
 SOUND = "<sound>"
@@ -119,7 +118,7 @@ def split_prompt(prompt: str) -> tuple[str, list[str] | None]:
     text = prompt.strip().removesuffix(COT_SUFFIX).rstrip()
     question, newline, rest = text.rpartition("\n")
     found = _OPTIONS.findall(rest) if newline else []
-    if not found or "".join(letter for letter, _ in found) != LETTERS[: len(found)]:
+    if not found or "".join(letter for letter, _ in found) != OPTION_LETTERS[: len(found)]:
         return text, None
     return question, [option for _, option in found]
 
@@ -128,6 +127,6 @@ def answer_of(target: str, choices: list[str] | None) -> str:
     """The answer a training target gives: its last CONCLUSION (or the whole text); ``(B) x`` names option B."""
     text = (extract_conclusion(target) or target).strip()
     m = _LETTER.match(text)
-    if choices and m and LETTERS.index(m.group(1)) < len(choices):
-        return choices[LETTERS.index(m.group(1))]
+    if choices and m and OPTION_LETTERS.index(m.group(1)) < len(choices):
+        return choices[OPTION_LETTERS.index(m.group(1))]
     return text

@@ -11,6 +11,7 @@ One implementation, used by validators, trainers and benchmarks alike::
 from __future__ import annotations
 
 import re
+import string
 
 import msgspec
 
@@ -19,7 +20,8 @@ from afcot_core.records import CoT
 TAGS = ("SUMMARY", "CAPTION", "REASONING", "CONCLUSION")
 #: The prompt suffix that asks a model for the tagged format (training and evaluation).
 COT_SUFFIX = "Output the answer with <SUMMARY>, <CAPTION>, <REASONING>, and <CONCLUSION> tags."
-OPTION_LETTERS = "ABCDEFG"
+#: the letters of options: (A), (B), ... one per choice
+OPTION_LETTERS = string.ascii_uppercase
 
 _ANY_TAG = re.compile(r"<\s*(/?)\s*(summary|caption|reasoning|conclusion)\s*>", re.IGNORECASE)
 
@@ -148,7 +150,7 @@ def answer_in_choices(answer: str, choices: list[str]) -> bool:
     """
     if answer in choices:
         return True
-    m = re.match(r"^\(?([A-Ga-g])[\).:]\s*(.+)$", answer.strip())
+    m = re.match(r"^\(?([A-Za-z])[\).:]\s*(.+)$", answer.strip())
     if m is None:
         return False
     index = OPTION_LETTERS.index(m.group(1).upper())

@@ -12,11 +12,12 @@ from afcot_benchmarks.af_eval import AfEvalConfig, AfReasoningEval
 from afcot_benchmarks.mmau import Mmau, MmauConfig
 
 from afcot_core import plugins as loader
-from afcot_core.benchmark import LETTERS, score
+from afcot_core.benchmark import score
 from afcot_core.hookspecs import hookimpl
 from afcot_core.progress import Bar
 from afcot_core.stages.evaluate import EvaluateStage
 from afcot_core.teacher import Batching, Request, Teacher
+from afcot_core.template import OPTION_LETTERS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 SUFFIX = "Output the answer with <SUMMARY>, <CAPTION>, <REASONING>, and <CONCLUSION> tags."
@@ -45,7 +46,7 @@ class Letter(Teacher):
         for r in requests:
             question, options = r.prompt.split("\n")[0], r.prompt.split("\n")[1]
             want = self.answers.get(question, "")
-            letter = next((LETTERS[i] for i in range(26) if f"({LETTERS[i]}) {want}." in options), "Z")
+            letter = next((OPTION_LETTERS[i] for i in range(26) if f"({OPTION_LETTERS[i]}) {want}." in options), "Z")
             out.append(f"<SUMMARY> s </SUMMARY> <CONCLUSION> ({letter}) {want} </CONCLUSION>")
         return out
 
@@ -110,10 +111,10 @@ def test_one_rule_for_an_option_letter_anywhere_in_the_conclusion(conclusion):
     item = items[0]
     wrong = (item.answer_index + 1) % len(item.choices)
     for index, right in ((item.answer_index, True), (wrong, False)):
-        text = conclusion.format(letter=LETTERS[index], text=item.answer)
+        text = conclusion.format(letter=OPTION_LETTERS[index], text=item.answer)
         verdict = bench.judge(item, bench.extract(item, f"<CONCLUSION> {text} </CONCLUSION>"))
         assert verdict.correct is right, text
-    assert bench.judge(item, f"({LETTERS[wrong]}) or ({LETTERS[item.answer_index]})").correct is False
+    assert bench.judge(item, f"({OPTION_LETTERS[wrong]}) or ({OPTION_LETTERS[item.answer_index]})").correct is False
 
 
 def test_diagnostics_cover_every_item_and_one_subset_reports_only_itself(tmp_path):

@@ -156,15 +156,19 @@ def test_remove_option_drops_one_tag_only():
     assert remove_option("(a) (b) dog") == "(b) dog"
 
 
-def test_format_question_takes_at_most_seven_choices():
-    assert format_question("Q?", list("abcdefg")).endswith("\n(G) g")
+def test_format_question_letters_up_to_26_choices():
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    assert format_question("Q?", list(letters)).endswith("\n(H) h\n(I) i\n(J) j\n(K) k\n(L) l\n(M) m\n(N) n\n(O) o\n"
+                                                          "(P) p\n(Q) q\n(R) r\n(S) s\n(T) t\n(U) u\n(V) v\n(W) w\n"
+                                                          "(X) x\n(Y) y\n(Z) z")
     with pytest.raises(ValueError) as err:
-        format_question("Q?", list("abcdefgh"))
-    assert str(err.value) == "at most 7 choices are supported, got 8"
+        format_question("Q?", [*letters, "aa"])
+    assert str(err.value) == "at most 26 choices are supported, got 27"
 
 
 def test_an_option_tag_past_the_choices_names_none():
     assert not answer_in_choices("(D) park", ["street", "restaurant", "park"])
+    assert answer_in_choices("(H) h", list("abcdefgh")) and not answer_in_choices("(Z) h", list("abcdefgh"))
     assert answer_in_choices("(C) park", ["street", "restaurant", "park"])
 
 

@@ -27,9 +27,9 @@ from afcot_benchmarks.common import (
     split_letter,
 )
 from afcot_benchmarks.matching import Matcher
-from afcot_core.benchmark import LETTERS, Benchmark, EvalItem, Judgement, Loaded
+from afcot_core.benchmark import Benchmark, EvalItem, Judgement, Loaded
 from afcot_core.errors import BadInput
-from afcot_core.template import COT_SUFFIX
+from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
 
 #: subset name → official file name, in report order
 FILES = {
@@ -79,7 +79,7 @@ def parse_options(prompt: str, where: str) -> tuple[str, tuple[str, ...]]:
     rest = rest.removesuffix(COT_SUFFIX).rstrip()
     found = _OPTION.findall(rest)
     letters = "".join(letter for letter, _ in found)
-    if not newline or not found or letters != LETTERS[: len(found)]:
+    if not newline or not found or letters != OPTION_LETTERS[: len(found)]:
         raise BadInput(f"{where}.prompt: expected 'question\\n(A) option. (B) option. ...'")
     return question, tuple(text for _, text in found)
 
@@ -102,7 +102,7 @@ def parse_manifest(doc: Any, where: str, audio_root: Path | None) -> list[tuple[
         prompt = field(entry, "prompt", at)
         question, options = parse_options(prompt, at)
         gold = _GOLD.match(field(entry, "output", at).strip())
-        index = LETTERS.find(gold.group(1)) if gold else -1
+        index = OPTION_LETTERS.find(gold.group(1)) if gold else -1
         if gold is None or not 0 <= index < len(options) or options[index] != gold.group(2).strip():
             raise BadInput(f"{at}.output: expected '(<letter>) <text>' naming one of the prompt's options")
         name = field(entry, "name", at)

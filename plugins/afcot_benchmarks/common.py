@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from afcot_core.audio import audio_ref_from_path
-from afcot_core.benchmark import LETTERS, EvalItem, inline_prompt
+from afcot_core.benchmark import EvalItem, inline_prompt
 from afcot_core.errors import BadInput
 from afcot_core.files import read_json
 from afcot_core.records import AudioRef
-from afcot_core.template import extract_conclusion
+from afcot_core.template import OPTION_LETTERS, extract_conclusion
 
 #: The choice list as MMAR's authors prompt it (MMAR issue #3); used for MMAU too.
 SELECT_ONE = "Select one option from the provided choices:"
@@ -126,7 +126,7 @@ def split_letter(text: str, n_options: int, allow_bare: bool) -> tuple[int | Non
 
 
 def _index(letter: str, n_options: int) -> int | None:
-    index = LETTERS.lower().find(letter)
+    index = OPTION_LETTERS.lower().find(letter)
     return index if 0 <= index < n_options else None
 
 

@@ -21,7 +21,7 @@ from afcot_embedded.listen import Measurements, measure
 from afcot_embedded.sampling import Sampling, choose
 from afcot_embedded.world import ClassInfo, leaf_classes
 
-_OPTION = re.compile(r"\(([A-G])\)\s*(.+?)(?=\s*\([A-G]\)|\Z)", re.DOTALL)
+_OPTION = re.compile(r"\(([A-Z])\)\s*(.+?)(?=\s*\([A-Z]\)|\Z)", re.DOTALL)
 _PROP_WORDS = {"texture": "texture", "pitch_direction": "pitch direction", "pitch_height": "pitch height",
                "brightness": "brightness", "regularity": "event spacing", "tempo": "event rate",
                "envelope": "envelope", "modulation": "level changes", "loudness_trend": "loudness trend"}

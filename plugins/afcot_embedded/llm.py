@@ -80,7 +80,7 @@ _QUESTION_LEAD = re.compile(r"^[^\n]*(?:question about the audio|step-by-step re
 def _question(prompt: str) -> tuple[str, list[str]]:
     lead = _QUESTION_LEAD.search(prompt)
     block = lead.group(1).strip() if lead else _block(prompt, "Question")
-    options = [o.strip() for o in re.findall(r"^\([A-G]\)\s*(.+)$", block, re.MULTILINE)]
+    options = [o.strip() for o in re.findall(r"^\([A-Z]\)\s*(.+)$", block, re.MULTILINE)]
     return block.split(" Choose the correct option")[0].split("\n")[0].strip(), options
 
 

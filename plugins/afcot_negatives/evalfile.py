@@ -16,9 +16,9 @@ from afcot_core.errors import BadInput
 from afcot_core.files import read_json
 from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
 
-_OPTION = re.compile(r"\(([A-G])\) ")
+_OPTION = re.compile(r"\(([A-Z])\) ")
 _FIELDS = ("name", "prompt", "output")
-_OUTPUT = re.compile(r"^\(([A-G])\) (.*)$", re.DOTALL)
+_OUTPUT = re.compile(r"^\(([A-Z])\) (.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
