@@ -61,15 +61,9 @@ def describe(path: Path) -> dict[str, Any]:
     for marker in markers:
         for key in totals:
             totals[key] += getattr(marker.counts, key)
-    reasons: dict[str, int] = {}
-    for rejects in sorted(gen.glob("rejects-*.jsonl")):
-        for number, line in enumerate(rejects.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-            if line.strip():
-                reason = (_json_object(f"{rejects}:{number}", line).get("reason") or "").split(":")[0]
-                reasons[reason] = reasons.get(reason, 0) + 1
     shards = sorted(gen.glob("shard-*.tar"))
+    stats = collect(gen)
     out.update(shards_done=len(markers), shards=len(shards), items=sum(totals.values()), **totals,
-               reject_reasons=dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
-               sample=_sample(shards[0], read_shard(shards[0])) if shards else None)
-    out["stats"] = collect(gen)
+               reject_reasons=stats["total"]["reject_reasons"],
+               sample=_sample(shards[0], read_shard(shards[0])) if shards else None, stats=stats)
     return out
