@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import tarfile
 from pathlib import Path
 from typing import Any
 
 from afcot_core.errors import BadInput
 from afcot_core.shards import iter_samples, read_markers
-from afcot_core.stats import collect
+from afcot_core.stats import collect, decode_record
 
 
 def read_shard(path: Path) -> dict[str, dict[str, bytes]]:
@@ -24,21 +23,10 @@ def _sample(shard: Path, samples: dict[str, dict[str, bytes]]) -> dict[str, Any]
     if not samples:
         return None
     key, parts = next(iter(samples.items()))
-    record = _json_object(f"{shard}: {key}.json", parts.get("json", b"{}").decode("utf-8", errors="replace"))
+    record = decode_record(parts.get("json", b"{}"), f"{shard}: {key}.json")
     return {"key": key, "files": sorted(parts), "text": parts.get("txt", b"").decode(errors="replace"),
             "question": record.get("item", {}).get("question"), "answer": record.get("item", {}).get("answer"),
             "strategy": record.get("strategy")}
-
-
-def _json_object(where: str, text: str) -> dict[str, Any]:
-    """``text`` as a JSON object; a :class:`BadInput` naming ``where`` otherwise."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{where}: not JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise BadInput(f"{where}: expected a JSON object")
-    return value
 
 
 def describe(path: Path) -> dict[str, Any]:

@@ -36,16 +36,17 @@ def _records(generate_dir: Path) -> Iterator[dict[str, Any]]:
         try:
             for key, parts in iter_samples(shard):
                 if "json" in parts:
-                    yield _decode(parts["json"], f"{shard}: sample {key}")
+                    yield decode_record(parts["json"], f"{shard}: sample {key}")
         except (tarfile.TarError, OSError) as exc:
             raise BadInput(f"{shard}: not a readable tar shard ({exc})") from None
     for rejects in sorted(generate_dir.glob("rejects-*.jsonl")):
         for number, line in enumerate(rejects.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
-                yield _decode(line, f"{rejects}:{number}")
+                yield decode_record(line, f"{rejects}:{number}")
 
 
-def _decode(text: str | bytes, where: str) -> dict[str, Any]:
+def decode_record(text: str | bytes, where: str) -> dict[str, Any]:
+    """A stored record (a JSON object); :class:`BadInput` naming ``where`` otherwise."""
     try:
         record = json.loads(text)
     except ValueError:

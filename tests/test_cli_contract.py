@@ -210,7 +210,7 @@ def test_inspect_names_the_file_and_line_it_cannot_read(tmp_path, capsys):
     assert code == 2 and f"{gen / 'rejects-000000.jsonl'}:2: not a JSON record" in err
     _tar(gen / "shard-000000.tar", {"k1.json": b"{not json", "k1.txt": b"\xff\xfe"})
     code, _, err = _run(capsys, "inspect", str(gen / "shard-000000.tar"))
-    assert code == 2 and "k1.json: not JSON" in err
+    assert code == 2 and "shard-000000.tar: k1.json: not a JSON record" in err
 
 
 def test_a_manifest_with_a_byte_order_mark_reads_and_bad_utf8_names_its_line(tmp_path):
