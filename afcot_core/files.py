@@ -18,3 +18,13 @@ def read_json(path: str | Path) -> Any:
         raise BadInput(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadInput(f"{path}: not a readable JSON file ({exc})") from None
+
+
+def json_objects(doc: Any, where: str, what: str = "records") -> list[dict[str, Any]]:
+    """``doc`` (decoded JSON) as a list of objects; :class:`BadInput` naming ``where`` and the entry otherwise."""
+    if not isinstance(doc, list):
+        raise BadInput(f"{where}: expected a JSON list of {what}, got {type(doc).__name__}")
+    for i, rec in enumerate(doc):
+        if not isinstance(rec, dict):
+            raise BadInput(f"{where}: entry {i}: expected an object, got {type(rec).__name__}")
+    return doc

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from afcot_core.errors import BadInput
-from afcot_core.files import read_json
+from afcot_core.files import json_objects, read_json
 from afcot_core.template import COT_SUFFIX, OPTION_LETTERS, extract_conclusion
 
 #: the audio placeholder at the start of the first human turn
@@ -41,14 +41,9 @@ def _text(value: Any, where: str) -> str:
 
 def read_afthink(path: Path) -> list[Conversation]:
     """Every record of an AF-Think / AF3 training JSON file; :class:`BadInput` names the record and key."""
-    doc = read_json(path)
-    if not isinstance(doc, list):
-        raise BadInput(f"{path}: expected a JSON list of records, got {type(doc).__name__}")
     out = []
-    for i, rec in enumerate(doc):
+    for i, rec in enumerate(json_objects(read_json(path), str(path))):
         where = f"{path}: record {i}"
-        if not isinstance(rec, dict):
-            raise BadInput(f"{where}: expected an object")
         for key in ("sound", "conversations"):
             if key not in rec:
                 raise BadInput(f"{where}: missing key '{key}'")

@@ -18,13 +18,13 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from afcot_core.errors import BadInput
-from afcot_core.files import read_json
+from afcot_core.files import json_objects, read_json
 
 Relation = Literal["same", "ancestor", "descendant", "sibling", "cousin", "farther"]
 RESTRICTIONS = frozenset({"abstract", "blacklist"})
@@ -97,13 +97,9 @@ class Ontology:
     @classmethod
     def from_records(cls, records: Any, source: str = "ontology") -> Ontology:
         """Build from the decoded JSON list; :class:`BadInput` names the entry and the problem."""
-        if not isinstance(records, list):
-            raise BadInput(f"{source}: expected a JSON list of classes, got {type(records).__name__}")
         classes = []
-        for i, rec in enumerate(records):
+        for i, rec in enumerate(json_objects(records, source, "classes")):
             where = f"{source}[{i}]"
-            if not isinstance(rec, Mapping):
-                raise BadInput(f"{where}: expected an object, got {type(rec).__name__}")
             for key in ("id", "name"):
                 if not isinstance(rec.get(key), str) or not rec[key]:
                     raise BadInput(f"{where}: missing or empty string '{key}'")

@@ -100,3 +100,15 @@ def test_the_afthink_source_refuses_ids_that_cannot_be_told_apart(tmp_path, plug
     with pytest.raises(BadInput) as err:
         registration.build(msgspec.convert({"path": str(path)}, registration.config))
     assert str(err.value) == f"{path}: {message}"
+
+
+def test_an_afthink_file_that_is_not_a_list_of_objects_is_named(tmp_path):
+    path = tmp_path / "think.json"
+    path.write_text('[{"sound": "a.wav", "conversations": []}, 3]')
+    with pytest.raises(BadInput) as err:
+        read_afthink(path)
+    assert str(err.value) == f"{path}: entry 1: expected an object, got int"
+    path.write_text('{"sound": "a.wav"}')
+    with pytest.raises(BadInput) as err:
+        read_afthink(path)
+    assert str(err.value) == f"{path}: expected a JSON list of records, got dict"

@@ -11,7 +11,7 @@ from typing import Any
 from afcot_core.audio import audio_ref_from_path
 from afcot_core.benchmark import EvalItem, inline_prompt
 from afcot_core.errors import BadInput
-from afcot_core.files import read_json
+from afcot_core.files import json_objects, read_json
 from afcot_core.records import AudioRef
 from afcot_core.template import OPTION_LETTERS, extract_conclusion
 
@@ -36,12 +36,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
                     raise BadInput(f"{path}:{n}: not valid JSON: {exc}") from None
     else:
         records = read_json(path)
-        if not isinstance(records, list):
-            raise BadInput(f"{path}: expected a JSON list of items, got {type(records).__name__}")
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            raise BadInput(f"{path}: item {i}: expected an object, got {type(rec).__name__}")
-    return records
+    return json_objects(records, str(path), "items")
 
 
 def field(record: Mapping[str, Any], key: str, where: str, kind: type = str) -> Any:
