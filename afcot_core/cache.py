@@ -25,6 +25,8 @@ from afcot_core.records import AudioRef
 
 T = TypeVar("T")
 
+_WAL = "PRAGMA journal_mode=WAL"
+_CHECK = "PRAGMA quick_check"
 _SCHEMA = "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)"
 _GET = "SELECT reply FROM replies WHERE key = ?"
 _PUT = "INSERT OR REPLACE INTO replies VALUES (?, ?)"
@@ -74,9 +76,9 @@ class ReplayCache:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_WAL)
             db.execute(_SCHEMA)
-            (verdict,) = db.execute("PRAGMA quick_check").fetchone()
+            (verdict,) = db.execute(_CHECK).fetchone()
             if verdict != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {verdict}")
         except sqlite3.DatabaseError:
