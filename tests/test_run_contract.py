@@ -401,10 +401,14 @@ def test_a_programming_error_stops_the_run_instead_of_failing_items(tmp_path):
 
 
 def test_retry_delays_double_with_jitter_up_to_a_minute():
+    import random
+
+    random.seed(7)
     policy = RetryPolicy(backoff_s=1.0)
     for retry, ceiling in ((0, 1.0), (1, 2.0), (3, 8.0), (10, 60.0)):
-        delays = [policy.delay(retry) for _ in range(50)]
-        assert all(ceiling / 2 <= d <= ceiling for d in delays) and len(set(delays)) > 1
+        delays = [policy.delay(retry) for _ in range(2000)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert min(delays) < 0.52 * ceiling and max(delays) > 0.98 * ceiling  # the jitter spans the upper half
 
 
 @pytest.mark.parametrize("bad", [{"timeout_s": 0}, {"retries": -1}, {"backoff_s": -0.5}])

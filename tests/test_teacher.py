@@ -1,11 +1,13 @@
 import asyncio
+import threading
+import time
 
 import msgspec
 import pytest
 
 from afcot_core.errors import TeacherError
 from afcot_core.jsonreply import ReplyError, parse_json_reply
-from afcot_core.teacher import Batching, Request, RetryPolicy, Sampling, Teacher, request_seed
+from afcot_core.teacher import Batching, Reply, Request, RetryPolicy, Sampling, Teacher, request_seed
 
 
 class Echo(Teacher):
@@ -137,3 +139,39 @@ def test_a_teacher_serves_one_event_loop_after_another():
     teacher = Echo(Batching(max_batch=4, max_wait_ms=5))
     for _ in range(3):
         assert [r.text for r in asyncio.run(_ask_all(teacher, ["a", "b"]))] == ["A", "B"]
+
+
+def test_engine_calls_run_in_named_daemon_threads():
+    class Where(Echo):
+        def generate(self, requests):
+            self.thread = threading.current_thread()
+            return super().generate(requests)
+
+    teacher = Where(Batching(max_batch=1, max_wait_ms=0))
+    asyncio.run(_ask_all(teacher, ["p"]))
+    assert teacher.thread.daemon and teacher.thread.name == "afcot-teacher"
+
+
+def test_a_full_batch_goes_at_once_without_waiting_max_wait_ms():
+    teacher = Echo(Batching(max_batch=2, max_wait_ms=10_000))
+    started = time.perf_counter()
+    replies = asyncio.run(_ask_all(teacher, ["p0", "p1"]))
+    assert time.perf_counter() - started < 5
+    assert [r.text for r in replies] == ["P0", "P1"] and teacher.batches == [["p0", "p1"]]
+
+
+def test_an_engine_that_answers_the_wrong_number_of_requests_is_named():
+    class Short(Echo):
+        def generate(self, requests):
+            return super().generate(requests)[:-1]
+
+    teacher = Short(Batching(max_batch=2, max_wait_ms=50))
+    teacher.use_retry(RetryPolicy(retries=0, backoff_s=0.001))
+    replies = asyncio.run(_ask_all(teacher, ["p0", "p1"]))
+    assert all(isinstance(r, TeacherError) for r in replies)
+    assert "engine returned 0 replies for 1 requests" in str(replies[0])
+
+
+def test_remembering_without_a_cache_does_nothing():
+    teacher = Echo(Batching())
+    asyncio.run(teacher.remember([Reply("x", 0.0, key="k")]))

@@ -127,19 +127,30 @@ def test_lenient_parse_does_not_cut_a_part_at_a_tag_in_its_text():
     assert parsed.conclusion == "x"
 
 
+S, C, R, K = ("<SUMMARY> a </SUMMARY>", "<CAPTION> b </CAPTION>", "<REASONING> c </REASONING>",
+              "<CONCLUSION> d </CONCLUSION>")
+
+
 @pytest.mark.parametrize("text, problem", [
-    ("<SUMMARY> a </SUMMARY><CAPTION>  </CAPTION><REASONING> c </REASONING><CONCLUSION> d </CONCLUSION>",
-     "<CAPTION> is empty"),
-    ("<SUMMARY> a <caption> x </SUMMARY><CAPTION> b </CAPTION><REASONING> c </REASONING><CONCLUSION> d </CONCLUSION>",
-     "nested"),
-    ("<SUMMARY> a </SUMMARY><CAPTION> b </CAPTION><REASONING> c <CONCLUSION> e </CONCLUSION> </REASONING>"
-     "<CONCLUSION> d </CONCLUSION>", "nested"),
-    ("<SUMMARY> a </SUMMARY><CAPTION> b </CAPTION><REASONING> c </REASONING><CONCLUSION> d </CONCLUSION>"
-     "<CONCLUSION> e </CONCLUSION>", "extra"),
+    (S + "<CAPTION>  </CAPTION>" + R + K, "<CAPTION> is empty"),
+    ("<SUMMARY> a <caption> x </SUMMARY>" + C + R + K, "<SUMMARY> contains a nested template tag <caption>"),
+    (S + C + "<REASONING> c <CONCLUSION> e </CONCLUSION> </REASONING>" + K,
+     "<REASONING> contains a nested template tag <CONCLUSION>"),
+    (S + C + R + K + "<CONCLUSION> e </CONCLUSION>", "extra template tag <CONCLUSION> after </CONCLUSION>"),
+    (S + R + C + K, "expected <CAPTION> but found <REASONING>"),
+    (S + C + R + "<conclusion> d </CONCLUSION>", "expected <CONCLUSION> but found <conclusion>"),
+    (S + C + R, "missing <CONCLUSION>"),
+    ("x " + S + C + R + K, "text outside the four tagged parts"),
+    (S + C + R + K + " x", "text outside the four tagged parts"),
+    (S + " x " + C + R + K, "text outside the four tagged parts"),
+    (S + C + " x " + R + K, "text outside the four tagged parts"),
+    (S + C + R + " x " + K, "text outside the four tagged parts"),
 ])
-def test_strict_parse_rejects_missing_parts_and_nested_tags(text, problem):
-    with pytest.raises(TemplateError, match=problem):
+def test_strict_parse_names_the_first_problem(text, problem):
+    with pytest.raises(TemplateError) as err:
         parse_strict(text)
+    assert str(err.value) == problem
+    assert parse_strict(S + "\n" + C + " " + R + "\n\n" + K).reasoning == "c"
 
 
 def test_parsers_are_linear_on_a_hostile_20_kb_reply():
@@ -213,3 +224,11 @@ def test_a_manifest_accepts_option_tagged_answers_and_names_a_wrong_one(tmp_path
     manifest.write_text(json.dumps({**line, "answer": "(A) restaurant"}) + "\n")
     with pytest.raises(BadInput, match=r"m.jsonl:1: answer '\(A\) restaurant' is not one of the choices"):
         read_manifest(manifest)
+
+
+def test_the_lenient_parser_skips_stray_closers_and_lets_a_reopened_part_win():
+    assert parse_lenient("</SUMMARY><CAPTION> b </CAPTION>").caption == "b"
+    assert parse_lenient("</REASONING> x </SUMMARY> <CONCLUSION> y").conclusion == "y"
+    parsed = parse_lenient("<CAPTION> a <CAPTION> b </CAPTION><SUMMARY> s")
+    assert (parsed.caption, parsed.summary) == ("b", "s")
+    assert parse_lenient("<summary> a <SUMMARY> b </Summary>").summary == "b"
