@@ -182,16 +182,20 @@ def test_a_run_writes_its_lock_file_logs_each_stage_and_returns_its_results(plug
     assert started["out"] == str(out) and started["run"] == finished["run"] == "quickstart"
     assert "rank" not in started
     assert isinstance(finished["seconds"], float) and finished["seconds"] == round(finished["seconds"], 2)
+    assert 0 <= finished["seconds"] < 600
     assert "stage started" not in capsys.readouterr().err  # quiet when progress is off
     assert sorted(p.name for p in out.iterdir()) == [".lock-rank0", "generate", "logs", "recipe.lock.toml"]
+    runner.run(recipe, plugins, out, stages=["generate"], show_progress=True)  # resumed: every shard is done
+    assert "stage started" in capsys.readouterr().err
 
 
 def test_a_run_without_out_goes_to_runs_name_and_a_rank_is_logged_in_a_job(plugins, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     set_env(monkeypatch, "1", "2")
-    runner.run(load(plugins), plugins, stages=["generate"], show_progress=False)
+    runner.run(load(plugins, "generate.source.items=8"), plugins, stages=["generate"], show_progress=False)
     out = tmp_path / "runs" / "quickstart"
     assert (out / ".lock-rank1").exists() and (out / "recipe.lock.toml").exists()
+    assert [p.name for p in sorted((out / "generate").glob("shard-*.tar"))] == ["shard-000001.tar"]  # 1 of 2
     assert {e["rank"] for e in stage_events(out)} == {1}
 
 
