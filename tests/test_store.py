@@ -49,14 +49,18 @@ def test_a_done_shard_is_skipped_and_a_damaged_one_is_redone_saying_why(plugins,
     (copy / "shard-000000.tar.tmp").write_bytes(b"left by a kill")
     assert shards.done(0) is not None and not (copy / "shard-000000.tar.tmp").exists()
     assert warnings == []
+    (copy / "rejects-000001.jsonl").unlink()
+    assert shards.done(1) is None
+    assert warnings == [f"{copy / 'rejects-000001.jsonl'}: missing or changed since shard 1 was marked done; "
+                        "the shard is redone"]
     (copy / "shard-000001.done.json").write_text("{not json")
     assert shards.done(1) is None
-    assert warnings == [f"{copy / 'shard-000001.done.json'}: unreadable done marker; shard 1 is redone"]
+    assert warnings[-1] == f"{copy / 'shard-000001.done.json'}: unreadable done marker; shard 1 is redone"
     tar = copy / "shard-000000.tar"
     tar.write_bytes(tar.read_bytes()[:-512])
     assert shards.done(0) is None
     assert warnings[-1] == f"{tar}: missing or changed since shard 0 was marked done; the shard is redone"
-    assert shards.done(2) is None and len(warnings) == 2  # never made: nothing to say
+    assert shards.done(2) is None and len(warnings) == 3  # never made: nothing to say
 
 
 def test_another_recipes_marker_is_refused_naming_it_and_both_fingerprints(plugins, made):

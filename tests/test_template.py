@@ -193,6 +193,17 @@ def test_the_released_repair_restarts_after_the_reasoning_or_at_its_last_full_st
     assert repair_prefix("<reasoning>no stop. here") == "<reasoning>no stop</REASONING>\n<CONCLUSION>"
     # no full stop: kept whole (the released code drops the last character)
     assert repair_prefix("<reasoning>abc") == "<reasoning>abc</REASONING>\n<CONCLUSION>"
+    tail = "</REASONING>\n<CONCLUSION>"
+    assert repair_prefix("<reasoning>a</reasoning> b </reasoning>") == "<reasoning>a" + tail  # the first closer
+    assert repair_prefix("</reasoning><reasoning> a") == tail  # a closer at the very start
+    assert repair_prefix("<reasoning>one. two. three") == "<reasoning>one. two" + tail  # the last full stop
+    assert repair_prefix(". <reasoning> x") == tail  # a full stop at the very start
+    assert repair_prefix("  <reasoning> x  ") == "  <reasoning> x  " + tail  # short: as it is, not stripped
+    padded = "<reasoning>" + "x" * 490 + " " * 11  # exactly 512 characters: stripped, no full stop in them
+    assert repair_prefix(padded) == padded.strip() + tail
+    long = "<reasoning>a." + "x" * 499 + ".more"  # a full stop at index 512 lies past the first 512 characters
+    assert len(long[:512]) == 512 and long[512] == "."
+    assert repair_prefix(long) == "<reasoning>a" + tail
     for done in ("<reasoning>r</reasoning><conclusion>x</conclusion>", "<REASONING> a </REASONING><CONCLUSION> x "
                  "</CONCLUSION>", "just an answer", "<summary>s</summary>"):
         assert repair_prefix(done) is None
