@@ -413,8 +413,10 @@ def test_retry_delays_double_with_jitter_up_to_a_minute():
 
 @pytest.mark.parametrize("bad", [{"timeout_s": 0}, {"retries": -1}, {"backoff_s": -0.5}])
 def test_a_retry_policy_is_checked(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as err:
         RetryPolicy(**bad)
+    assert str(err.value) == "timeout_s must be > 0, retries and backoff_s >= 0"
+    RetryPolicy(retries=0, backoff_s=0.0)
 
 
 def test_counts_rejects_and_samples_read_back_as_written(plugins, tmp_path):

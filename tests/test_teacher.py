@@ -175,3 +175,60 @@ def test_an_engine_that_answers_the_wrong_number_of_requests_is_named():
 def test_remembering_without_a_cache_does_nothing():
     teacher = Echo(Batching())
     asyncio.run(teacher.remember([Reply("x", 0.0, key="k")]))
+
+
+class Prefixed(Echo):
+    """Echoes each request's prompt and answer prefix."""
+
+    def generate(self, requests):
+        super().generate(requests)
+        return [f"{r.prompt}|{r.prefix}" for r in requests]
+
+
+def test_a_request_has_no_prefix_unless_given_and_its_latency_is_measured():
+    teacher = Prefixed(Batching(max_batch=1, max_wait_ms=0))
+    plain = asyncio.run(teacher.ask("p"))
+    assert plain.text == "p|" and 0 < plain.latency_s < 60 and not plain.cache_hit and plain.key == ""
+    assert asyncio.run(teacher.ask("p", prefix="<x>")).text == "p|<x>"
+
+
+def test_cache_keys_count_attempts_from_zero_and_a_hit_is_marked(tmp_path):
+    from afcot_core.cache import ReplayCache
+    from afcot_core.records import AudioRef
+
+    cache = ReplayCache(tmp_path / "replay.sqlite")
+    clip = AudioRef(path="a.wav", sha256="abc")
+    teacher = Prefixed(Batching(max_batch=1, max_wait_ms=0))
+    teacher.use_cache(cache, "scope")
+    first = asyncio.run(teacher.ask("p", clip, prefix="<x>"))
+    assert first.key == ReplayCache.key("scope", "0:None:p", "<x>", clip) and not first.cache_hit
+    asyncio.run(teacher.remember([first]))
+    again = Prefixed(Batching(max_batch=1, max_wait_ms=0))
+    again.use_cache(cache, "scope")
+    hit = asyncio.run(again.ask("p", clip, prefix="<x>"))
+    assert (hit.text, hit.latency_s, hit.cache_hit, hit.key) == ("p|<x>", 0.0, True, first.key)
+    assert again.batches == []
+    asyncio.run(again.remember([hit]))  # a hit is not written again
+    cache.close()
+
+
+def test_a_request_is_tried_retries_plus_one_times_then_fails_naming_the_model_and_error():
+    teacher = Echo(Batching(max_batch=1, max_wait_ms=0), fail_on="p")
+    teacher.use_retry(RetryPolicy(retries=2, backoff_s=0.0))
+    with pytest.raises(TeacherError) as err:
+        asyncio.run(teacher.ask("p"))
+    assert str(err.value) == "echo: RuntimeError: engine error (after 3 tries)"
+    assert teacher.batches == [["p"]] * 3
+
+
+def test_a_batch_fills_while_the_dispatcher_waits():
+    async def staggered(teacher):
+        first = asyncio.create_task(teacher.ask("p0"))
+        await asyncio.sleep(0.2)  # the dispatcher is waiting for a second request
+        return await asyncio.gather(first, teacher.ask("p1"))
+
+    teacher = Echo(Batching(max_batch=2, max_wait_ms=10_000))
+    started = time.perf_counter()
+    replies = asyncio.run(staggered(teacher))
+    assert time.perf_counter() - started < 5 and [r.text for r in replies] == ["P0", "P1"]
+    assert teacher.batches == [["p0", "p1"]]
