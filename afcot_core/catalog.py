@@ -9,6 +9,7 @@ with the built-in recipes (``{recipes}/data/example_items.jsonl``) wherever it i
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
 from typing import Any
 
@@ -69,4 +70,19 @@ def expand(value: Any) -> Any:
         return {k: expand(v) for k, v in value.items()}
     if isinstance(value, list):
         return [expand(v) for v in value]
+    return value
+
+
+def portable(value: Any) -> Any:
+    """``value`` with the built-in recipes' folder written back as ``{recipes}`` (the inverse of :func:`expand`).
+
+    The fingerprint is taken of this, so a run keeps its identity when the package is installed elsewhere.
+    """
+    if isinstance(value, str):
+        here = str(folder())
+        return "{recipes}" + value[len(here):] if value == here or value.startswith(here + os.sep) else value
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
     return value

@@ -15,8 +15,8 @@ from typing import Any
 import tomli_w
 
 import afcot_core
+from afcot_core import catalog, weights
 from afcot_core import log as logging
-from afcot_core import weights
 from afcot_core.digest import digest
 from afcot_core.errors import BadInput
 from afcot_core.plugins import Plugins
@@ -80,8 +80,9 @@ def lock_document(recipe: Recipe, plugins: Plugins) -> dict[str, Any]:
 
     The fingerprint covers only what decides the data: afcot's version, the run seed, each stage's
     components with their resolved configs (without run-only settings such as the cache switch or
-    concurrency), the versions of the plugins providing them and the hash of every prompt text.
-    Installing an unrelated plugin or turning the replay cache off leaves it unchanged.
+    concurrency; paths into the built-in recipes' folder as ``{recipes}/...``), the versions of the
+    plugins providing them and the hash of every prompt text. Installing an unrelated plugin, turning
+    the replay cache off or installing afcot elsewhere leaves it unchanged.
     """
     resolved: dict[str, Any] = {"run": {"name": recipe.run.name, "seed": recipe.run.seed,
                                         "stages": recipe.run.stages}}
@@ -101,7 +102,7 @@ def lock_document(recipe: Recipe, plugins: Plugins) -> dict[str, Any]:
         "plugins": {name: plugins.versions.get(name, "") for name in sorted(used)},
         "prompts": dict(sorted(prompts.items())),
     }
-    fingerprint = digest({**doc, "recipe": identity})
+    fingerprint = digest({**doc, "recipe": catalog.portable(identity)})
     return {"fingerprint": fingerprint, **doc}
 
 

@@ -69,3 +69,19 @@ def test_recipes_placeholder_names_the_shipped_data(tmp_path, monkeypatch, plugi
 def test_every_built_in_recipe_validates_from_any_folder(name, tmp_path, monkeypatch, plugins):
     monkeypatch.chdir(tmp_path)  # a recipe naming files relative to the source tree fails here
     recipe.load(name, plugins)
+
+
+def test_the_fingerprint_does_not_depend_on_where_afcot_is_installed(tmp_path, monkeypatch, plugins):
+    import shutil
+
+    from afcot_core import runner
+
+    here = runner.lock_document(recipe.load("af3_sound_cot", plugins), plugins)
+    moved = tmp_path / "elsewhere" / "afcot_recipes"
+    shutil.copytree(catalog.folder(), moved)
+    monkeypatch.setattr(catalog, "folder", lambda: moved)
+    there = runner.lock_document(recipe.load(moved / "af3_sound_cot.toml", plugins), plugins)
+    assert there["recipe"]["generate"]["source"]["path"] == str(moved / "data" / "example_items.jsonl")
+    assert there["fingerprint"] == here["fingerprint"]
+    assert catalog.portable([{"p": str(moved / "a")}, str(moved), f"{moved}x/y"]) == [
+        {"p": "{recipes}/a"}, "{recipes}", f"{moved}x/y"]
