@@ -26,3 +26,16 @@ def afcot(*args: str, env: dict | None = None, cwd: Path | None = None,
     """Run the real CLI in a subprocess."""
     return subprocess.run([sys.executable, "-m", "afcot_core.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+class GonePipe:
+    """stderr once its reader has left (``afcot ... 2>&1 | head``): every write and flush breaks."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")

@@ -10,7 +10,7 @@ import pytest
 from afcot_core import cli
 from afcot_core.weights import missing_weights
 
-from .conftest import QUICKSTART, ROOT
+from .conftest import QUICKSTART, ROOT, GonePipe
 
 
 def _closed_pipe(*args: str, stderr: bool = False) -> subprocess.CompletedProcess:
@@ -48,16 +48,6 @@ def test_a_command_writing_to_a_gone_stderr_goes_on_to_its_own_exit_code(tmp_pat
     from afcot_core.hookspecs import hookimpl
     from afcot_core.plugins import load
 
-    class Gone:
-        def isatty(self) -> bool:
-            return False
-
-        def write(self, text: str) -> int:
-            raise BrokenPipeError(32, "Broken pipe")
-
-        def flush(self) -> None:
-            pass
-
     def work(args) -> int:
         print("a library's progress line", file=sys.stderr)
         (tmp_path / "done").write_text("the rest of the work")
@@ -70,7 +60,7 @@ def test_a_command_writing_to_a_gone_stderr_goes_on_to_its_own_exit_code(tmp_pat
 
     plugins = load(extra={"chatty": Chatty()})
     monkeypatch.setattr(cli, "_plugins", lambda: plugins)
-    monkeypatch.setattr(sys, "stderr", Gone())
+    monkeypatch.setattr(sys, "stderr", GonePipe())
     assert cli.main(["chatty"]) == 3
     assert (tmp_path / "done").exists()
 

@@ -9,7 +9,7 @@ import pytest
 from afcot_core import log, runner, weights
 from afcot_core import recipe as recipes
 
-from .conftest import QUICKSTART
+from .conftest import QUICKSTART, GonePipe
 
 SMALL = ["generate.source.items=6", "generate.shard_size=3"]
 
@@ -97,21 +97,9 @@ def test_events_from_threads_while_the_run_log_closes_are_whole_lines_and_never_
     assert lines and all(json.loads(line)["event"] == "tick" for line in lines)
 
 
-class _GonePipe:
-    """stderr once its reader has left (``afcot ... 2>&1 | head``)."""
-
-    def isatty(self) -> bool:
-        return False
-
-    def write(self, text: str) -> int:
-        raise BrokenPipeError(32, "Broken pipe")
-
-    def flush(self) -> None:
-        raise BrokenPipeError(32, "Broken pipe")
-
 
 def test_a_console_that_went_away_never_stops_the_run_log(tmp_path, monkeypatch):
-    monkeypatch.setattr("sys.stderr", _GonePipe())
+    monkeypatch.setattr("sys.stderr", GonePipe())
     monkeypatch.setattr(log._ConsoleLogger, "gone", False, raising=False)
     with log.run_log(tmp_path / "run.jsonl"):
         for n in range(3):
