@@ -85,14 +85,14 @@ def load(ref: AudioRef) -> tuple[np.ndarray, int]:
         if ref.data is not None:
             wave, sr = sf.read(io.BytesIO(ref.data), dtype="float32", always_2d=True)
         elif ref.path is not None:
-            if not os.path.isfile(ref.path):
-                raise AudioError(f"no such audio file: {ref.path}")
             wave, sr = sf.read(ref.path, dtype="float32", always_2d=True)
         else:
             raise AudioError("audio reference has neither a path nor data")
     except AudioError:
         raise
     except Exception as exc:
+        if ref.path is not None and ref.data is None and not os.path.isfile(ref.path):
+            raise AudioError(f"no such audio file: {ref.path}") from None
         raise AudioError(f"cannot decode {where}: {exc}") from None
     mono = wave.mean(axis=1)
     if mono.size == 0:
