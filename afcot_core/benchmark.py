@@ -20,7 +20,6 @@ from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
 
 #: The key under which per-item decision diagnostics appear in a report (shaped like a breakdown).
 DIAGNOSTICS = "diagnostics"
-#: The letters of inline options, ``(A)`` to ``(Z)`` (MMAU has items with 8 choices).
 
 
 def inline_prompt(question: str, choices: Iterable[str] | None, cot: bool) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +65,8 @@ def resolve(ref: str | Path) -> Path:
 
 def expand(value: Any) -> Any:
     """``value`` (TOML data) with ``{recipes}`` in its strings replaced by the built-in recipes' folder."""
-    if isinstance(value, str):
-        return value.replace("{recipes}", str(folder())) if "{recipes}" in value else value
-    if isinstance(value, dict):
-        return {k: expand(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand(v) for v in value]
-    return value
+    here = str(folder())
+    return _strings(value, lambda text: text.replace("{recipes}", here))
 
 
 def portable(value: Any) -> Any:
@@ -78,11 +74,17 @@ def portable(value: Any) -> Any:
 
     The fingerprint is taken of this, so a run keeps its identity when the package is installed elsewhere.
     """
+    here = str(folder())
+    return _strings(value, lambda text: "{recipes}" + text[len(here):]
+                    if text == here or text.startswith(here + os.sep) else text)
+
+
+def _strings(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` (TOML-like data: tables, lists, scalars) with ``change`` applied to every string in it."""
     if isinstance(value, str):
-        here = str(folder())
-        return "{recipes}" + value[len(here):] if value == here or value.startswith(here + os.sep) else value
+        return change(value)
     if isinstance(value, dict):
-        return {k: portable(v) for k, v in value.items()}
+        return {k: _strings(v, change) for k, v in value.items()}
     if isinstance(value, list):
-        return [portable(v) for v in value]
+        return [_strings(v, change) for v in value]
     return value

@@ -20,7 +20,7 @@ from afcot_core.records import CoT
 TAGS = ("SUMMARY", "CAPTION", "REASONING", "CONCLUSION")
 #: The prompt suffix that asks a model for the tagged format (training and evaluation).
 COT_SUFFIX = "Output the answer with <SUMMARY>, <CAPTION>, <REASONING>, and <CONCLUSION> tags."
-#: the letters of options: (A), (B), ... one per choice
+#: the letters of options, ``(A)`` to ``(Z)``, one per choice (MMAU has items with 8 choices)
 OPTION_LETTERS = string.ascii_uppercase
 
 _ANY_TAG = re.compile(r"<\s*(/?)\s*(summary|caption|reasoning|conclusion)\s*>", re.IGNORECASE)
