@@ -1,4 +1,8 @@
-"""Reading JSON replies from LLM teachers: strict first, then repaired, then typed."""
+"""Reading JSON replies from LLM teachers: strict first, then repaired, then typed.
+
+A schema with ``json_parse = "release"`` (a class variable) is read as the released soundCoT pipelines read
+every reply instead: the text after the last ``</think>``, one ``json.loads``, no repair (:func:`parse_release`).
+"""
 
 from __future__ import annotations
 
@@ -61,8 +65,30 @@ def _last_object(text: str) -> Any:
     raise ReplyError("no JSON object in the reply")
 
 
+THINK_END = "</think>"
+
+
+def parse_release(text: str, schema: type[T]) -> T:
+    """``text`` as the release reads a Qwen3 reply: the part after the last ``</think>`` (newlines around it
+    dropped), one strict ``json.loads``, which must give an object; no code fences, no search for an object."""
+    body = text.rpartition(THINK_END)[2].strip("\n")
+    try:
+        obj = json.loads(body)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ReplyError(f"not JSON (strict json.loads, as released: {exc})") from None
+    if not isinstance(obj, dict):
+        raise ReplyError(f"the reply is JSON but not an object ({type(obj).__name__})")
+    try:
+        return msgspec.convert(obj, schema, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ReplyError(f"reply JSON does not match {schema.__name__}: {exc}") from None
+
+
 def parse_json_reply(text: str, schema: type[T]) -> T:
-    """Parse ``text`` into ``schema``: as is, else inside a code fence, else the last JSON object."""
+    """Parse ``text`` into ``schema``: as is, else inside a code fence, else the last JSON object
+    (or, for a schema whose ``json_parse`` is ``"release"``, with :func:`parse_release`)."""
+    if getattr(schema, "json_parse", None) == "release":
+        return parse_release(text, schema)
     candidates = [text.strip()]
     candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
     obj: Any = None

@@ -77,6 +77,19 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
     #: per-step reason codes noted on the way, e.g. ``predict/fallback`` when a reply would not parse (sorted, so
     #: concurrent steps finishing in another order give the same record)
     codes: list[str] = msgspec.field(default_factory=list)
+    #: the question as the teachers saw it, options listed (the released pipelines' ``formatted_question``)
+    formatted_question: str = ""
+    #: the sub-questions the gate wrote (the released Algorithm 6's ``sub_questions``; empty for the others)
+    sub_questions: list[str] = msgspec.field(default_factory=list)
+
+
+#: the notes of a strategy's evidence that a record keeps, as its fields of the same names
+KEPT_NOTES = ("formatted_question", "sub_questions")
+
+
+def kept_notes(notes: dict[str, object]) -> dict[str, object]:
+    """The :data:`KEPT_NOTES` among a strategy's evidence notes (the others stay out of the record)."""
+    return {name: notes[name] for name in KEPT_NOTES if name in notes}
 
 
 def item_without_audio_bytes(item: Item) -> Item:

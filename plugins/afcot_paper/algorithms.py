@@ -10,13 +10,16 @@
 ``gather`` runs the steps up to the LLM's prediction and validation (the accept rule then decides),
 ``compose`` writes the four parts. After the bounded re-asks a prediction that will not parse counts
 as "unsure" and a validation as 0, as in the released code; the fallback is noted in the record's codes.
+
+``fidelity = "release"`` runs Algorithms 6-8 as the released scripts do: their prompts verbatim, one strict
+``json.loads`` per reply and no re-ask, their gate, stop and accept tests (:mod:`afcot_paper.release`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from abc import abstractmethod
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -24,7 +27,8 @@ from afcot_core.errors import Rejected
 from afcot_core.protocols import Evidence, ItemContext, Strategy
 from afcot_core.records import CoT, Item
 from afcot_core.template import format_question, remove_option
-from afcot_paper.prompts import SETS, Prompts, bullets, listing
+from afcot_paper import release
+from afcot_paper.prompts import SETS, Prompts
 
 
 class GateReply(msgspec.Struct):
@@ -62,14 +66,20 @@ class ReasoningReply(msgspec.Struct):
 class PaperConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Options shared by the paper's algorithms."""
 
-    #: prompt set: "paper" (the released code's content) or "strict-perception" (perception-only wording)
+    #: prompt set: "paper" (the released code's content), "release" (its texts verbatim) or "strict-perception"
     prompts: str = "paper"
+    #: "afcot": replies repaired and re-asked, verdicts read leniently; "release": the released code exactly (its
+    #: prompts verbatim, one strict json.loads and no re-ask, its gate, stop and accept tests)
+    fidelity: Literal["afcot", "release"] = "afcot"
     #: causality check: the LLM answers from the REASONING part alone; reject when it misses the CONCLUSION
     causality: bool = False
 
     def __post_init__(self) -> None:
         if self.prompts not in SETS:
             raise ValueError(f"prompts: unknown prompt set '{self.prompts}'; sets: {', '.join(SETS)}")
+        if self.fidelity == "release" and self.prompts not in ("paper", "release"):
+            raise ValueError(f"prompts: fidelity = \"release\" sends the released prompts; prompts = "
+                             f"'{self.prompts}' contradicts it (leave it out)")
 
 
 class Alg6Config(PaperConfig):
@@ -110,6 +120,8 @@ class Alg9Config(PaperConfig):
         super().__post_init__()
         if self.max_rounds < 1:
             raise ValueError("max_rounds must be >= 1")
+        if self.fidelity == "release":
+            raise ValueError("fidelity: Algorithm 9 was not released, so it has no \"release\" fidelity")
 
 
 def truthy(value: Any) -> bool:
@@ -153,21 +165,43 @@ class PaperStrategy(Strategy):
 
     def __init__(self, config: PaperConfig) -> None:
         self.config = config
-        self.prompts = Prompts(config.prompts)
+        self.release = config.fidelity == "release"
+        self.prompts = Prompts("release" if self.release else config.prompts)
 
     def question(self, item: Item) -> str:
         return format_question(item.question, item.choices)
+
+    def begin(self, item: Item, ctx: ItemContext) -> None:
+        """Before the first call: the release asks every LLM prompt once (no re-ask of malformed JSON)."""
+        if self.release:
+            ctx.json_retries = 0
+
+    def evidence_of(self, item: Item, evidence: Evidence) -> Evidence:
+        """``evidence`` with what the release writes per sample (``formatted_question``) and the fidelity noted."""
+        evidence.notes["formatted_question"] = self.question(item)
+        if self.release:
+            evidence.notes["fidelity"] = "release"
+        return evidence
 
     async def caption(self, item: Item, ctx: ItemContext) -> tuple[str, str]:
         query = self.prompts.text("caption")
         return query, await ctx.alm(query, item.audio, step="caption")
 
-    async def gate(self, prompt: str, ctx: ItemContext) -> GateReply:
-        """Step 1 of Algorithms 6 and 7: reject unless the LLM finds step-by-step reasoning needed."""
-        gate = await ctx.llm_json(prompt, GateReply, "gate")
-        if not truthy(gate.require_step_by_step):
+    async def gate(self, prompt: str, ctx: ItemContext) -> GateReply | release.Gate:
+        """Step 1 of Algorithms 6 and 7: reject unless the LLM finds step-by-step reasoning needed.
+
+        The release rejects only a missing key or 0 / False / "0" / "False" / "false" ("yes", "no" and null pass);
+        afcot accepts only 1 / "1" / true / "true" / "yes".
+        """
+        if self.release:
+            reply = await ctx.llm_json(prompt, release.Gate, "gate")
+            passed = not release.gate_says_no(reply.require_step_by_step)
+        else:
+            reply = await ctx.llm_json(prompt, GateReply, "gate")
+            passed = truthy(reply.require_step_by_step)
+        if not passed:
             raise Rejected("gate/no-step-by-step: the LLM found no need for step-by-step reasoning")
-        return gate
+        return reply
 
     async def verdicts(self, item: Item, chain: list[tuple[str, str]], ctx: ItemContext,
                        prediction: str | None = None) -> Evidence:
@@ -176,6 +210,8 @@ class PaperStrategy(Strategy):
         Validation is 0 without a call when the chain holds only the caption, as in the paper.
         """
         context = {"caption": chain[0][1], "chain": self.prompts.evidence(chain[1:]), "question": self.question(item)}
+        if self.release:
+            return await self.release_verdicts(item, chain, ctx, context, prediction)
         predicted, judged = await asyncio.gather(
             _nothing() if prediction is not None else ctx.llm_json(
                 self.prompts.fill("predict", **context), AnswerReply, "predict", fallback=AnswerReply(answer="unsure")),
@@ -187,6 +223,48 @@ class PaperStrategy(Strategy):
             prediction = as_text(predicted.answer) or "unsure"
         judge = judged is not None and truthy(judged.validation)
         return Evidence(chain, prediction=prediction or "unsure", judge=judge)
+
+    async def release_verdicts(self, item: Item, chain: list[tuple[str, str]], ctx: ItemContext,
+                               context: dict[str, str], prediction: str | None) -> Evidence:
+        """Steps 3-4 as released: a prediction that will not parse or lacks ``answer`` is 'unsure', one that is
+        not text stops the released script (rejected here); a validation that will not parse or lacks its key
+        is 0, and only 1 / "1" / True / "true" / "True" count as yes."""
+        predicted, judged = await asyncio.gather(
+            _nothing() if prediction is not None else ctx.llm_json(
+                self.prompts.fill("predict", **context), release.Answer, "predict",
+                fallback=release.Answer(answer="unsure")),
+            _nothing() if len(chain) < 2 else ctx.llm_json(
+                self.prompts.fill("validate", answer=item.answer, **context), release.Validation, "validate",
+                fallback=release.Validation(validation=0)),
+        )
+        if predicted is not None:
+            if predicted.answer is msgspec.UNSET:
+                ctx.codes.append("predict/fallback")
+                predicted.answer = "unsure"
+            if not isinstance(predicted.answer, str):
+                raise Rejected(f"predict/not-text: the answer {predicted.answer!r} is not text (the released "
+                               "script stops on it)")
+            prediction = predicted.answer
+        judge = judged is not None and release.validation_says_yes(judged.validation)
+        return Evidence(chain, prediction=prediction, judge=judge)
+
+    async def summary_of(self, prompt: str, ctx: ItemContext) -> str:
+        """The SUMMARY the LLM writes (the release: its ``summary`` value, whatever it is, as text)."""
+        if not self.release:
+            return (await ctx.llm_json(prompt, SummaryReply, "summary")).summary
+        reply = await ctx.llm_json(prompt, release.Summary, "summary")
+        if reply.summary is msgspec.UNSET:
+            raise Rejected("summary/missing-key: the reply has no 'summary'")
+        return reply.summary if isinstance(reply.summary, str) else str(reply.summary)
+
+    async def reasoning_of(self, prompt: str, ctx: ItemContext) -> str:
+        """The REASONING (or its suffix) the LLM writes (the release: its ``reasoning`` value as text)."""
+        if not self.release:
+            return (await ctx.llm_json(prompt, ReasoningReply, "reasoning")).reasoning
+        reply = await ctx.llm_json(prompt, release.Reasoning, "reasoning")
+        if reply.reasoning is msgspec.UNSET:
+            raise Rejected("reasoning/missing-key: the reply has no 'reasoning'")
+        return reply.reasoning if isinstance(reply.reasoning, str) else str(reply.reasoning)
 
     async def compose(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         cot = await self.write(item, evidence, ctx)
@@ -211,14 +289,13 @@ class PaperStrategy(Strategy):
         """Algorithms 7 and 9: SUMMARY on how to start; REASONING = the raw rounds, then the LLM's why."""
         question, rounds = self.question(item), evidence.chain[1:]
         summary, suffix = await asyncio.gather(
-            ctx.llm_json(self.prompts.fill("summary_interactive", question=question,
-                                           sub_questions=bullets([q for q, _ in rounds])), SummaryReply, "summary"),
-            ctx.llm_json(self.prompts.fill("reasoning_interactive", question=question, answer=item.answer,
-                                           chain=listing(evidence.chain)), ReasoningReply, "reasoning"),
+            self.summary_of(self.prompts.fill("summary_interactive", question=question,
+                                              sub_questions=self.prompts.bullets([q for q, _ in rounds])), ctx),
+            self.reasoning_of(self.prompts.fill("reasoning_interactive", question=question, answer=item.answer,
+                                                chain=self.prompts.listing(evidence.chain)), ctx),
         )
         raw = "".join(f"{q} {a}\n" for q, a in rounds)
-        return CoT(summary=summary.summary, caption=evidence.caption, reasoning=raw + suffix.reasoning,
-                   conclusion=item.answer)
+        return CoT(summary=summary, caption=evidence.caption, reasoning=raw + suffix, conclusion=item.answer)
 
 
 class Alg6(PaperStrategy):
@@ -229,31 +306,34 @@ class Alg6(PaperStrategy):
     config: Alg6Config
 
     async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
+        self.begin(item, ctx)
         # 1. gate and decomposition (LLM)
         gate = await self.gate(self.prompts.fill("gate", question=self.question(item)), ctx)
         subs = gate.sub_questions
-        if not isinstance(subs, list) or not subs or not all(isinstance(s, str) and s.strip() for s in subs):
+        # the release takes any non-empty list and sends its entries as they are (blank ones included)
+        usable = (lambda s: isinstance(s, str)) if self.release else (lambda s: isinstance(s, str) and s.strip())
+        if not isinstance(subs, list) or not subs or not all(usable(s) for s in subs):
             raise Rejected("gate/no-sub-questions: sub_questions is missing, empty or not a list of strings")
-        subs = [s.strip() for s in subs[: self.config.max_sub_questions or None]]
+        subs = subs[: self.config.max_sub_questions or None]
+        if not self.release:
+            subs = [s.strip() for s in subs]
         # 2. the ALM answers the caption query and every sub-question, all at once (BFS)
         queries = [self.prompts.text("caption"), *subs]
         answers = await asyncio.gather(*(ctx.alm(q, item.audio, step=f"sub:{i}") for i, q in enumerate(queries)))
         # 3–4. prediction and validation (LLM)
         evidence = await self.verdicts(item, list(zip(queries, answers, strict=True)), ctx)
         evidence.notes["sub_questions"] = subs
-        return evidence
+        return self.evidence_of(item, evidence)
 
     async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         question = self.question(item)
         summary, reasoning = await asyncio.gather(
-            ctx.llm_json(self.prompts.fill("summary", question=question,
-                                           sub_questions=bullets([q for q, _ in evidence.chain[1:]])),
-                         SummaryReply, "summary"),
-            ctx.llm_json(self.prompts.fill("reasoning", question=question, chain=listing(evidence.chain)),
-                         ReasoningReply, "reasoning"),
+            self.summary_of(self.prompts.fill("summary", question=question, sub_questions=self.prompts.bullets(
+                [q for q, _ in evidence.chain[1:]])), ctx),
+            self.reasoning_of(self.prompts.fill("reasoning", question=question,
+                                                chain=self.prompts.listing(evidence.chain)), ctx),
         )
-        return CoT(summary=summary.summary, caption=evidence.caption, reasoning=reasoning.reasoning,
-                   conclusion=item.answer)
+        return CoT(summary=summary, caption=evidence.caption, reasoning=reasoning, conclusion=item.answer)
 
 
 class Alg7(PaperStrategy):
@@ -264,6 +344,7 @@ class Alg7(PaperStrategy):
     config: Alg7Config
 
     async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
+        self.begin(item, ctx)
         question = self.question(item)
         # 1. gate (LLM), without sub-questions
         await self.gate(self.prompts.fill("gate_only", question=question), ctx)
@@ -274,19 +355,38 @@ class Alg7(PaperStrategy):
         for round_ in range(self.config.max_rounds):
             prompt = self.prompts.fill("followup", caption=chain[0][1], chain=self.prompts.evidence(chain[1:]),
                                        question=question)
-            reply = await ctx.llm_json(prompt, FollowupReply, f"followup:{round_}",
-                                       fallback=FollowupReply(answer="unsure"))
-            answer = as_text(reply.answer) or "unsure"
-            if not unsure(answer):
+            if self.release:
+                done, answer, followup = await self.release_round(prompt, round_, ctx)
+            else:
+                reply = await ctx.llm_json(prompt, FollowupReply, f"followup:{round_}",
+                                           fallback=FollowupReply(answer="unsure"))
+                answer = as_text(reply.answer) or "unsure"
+                done, followup = not unsure(answer), as_text(reply.followup)
+            if done:
                 break
-            followup = as_text(reply.followup)
-            if not followup:
+            if not followup and not self.release:
                 raise Rejected("followup/missing: the LLM was unsure and asked no follow-up question")
             chain.append((followup, await ctx.alm(followup, item.audio, step=f"round:{round_}")))
         # 4. validation (LLM); the accept rule decides
         evidence = await self.verdicts(item, chain, ctx, prediction=answer)
         evidence.notes["rounds"] = len(chain) - 1
-        return evidence
+        return self.evidence_of(item, evidence)
+
+    @staticmethod
+    async def release_round(prompt: str, round_: int, ctx: ItemContext) -> tuple[bool, str, str | None]:
+        """One released round: stop when ``answer != 'unsure'`` (exactly); a reply that will not parse is
+        'unsure' without a follow-up. A missing or non-text answer stops the released script (rejected here);
+        an unsure reply without a ``followup`` key is invalid, one with any text is sent to the ALM."""
+        reply = await ctx.llm_json(prompt, release.Followup, f"followup:{round_}",
+                                   fallback=release.Followup(answer="unsure"))
+        if not isinstance(reply.answer, str):
+            raise Rejected(f"followup/no-answer: the reply's answer is {reply.answer!r}, not text (the released "
+                           "script stops on it)")
+        if reply.answer != "unsure":
+            return True, reply.answer, None
+        if reply.followup is msgspec.UNSET or not isinstance(reply.followup, str):
+            raise Rejected("followup/missing: the LLM was unsure and asked no follow-up question")
+        return False, reply.answer, reply.followup
 
     async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         return await self.write_interactive(item, evidence, ctx)
@@ -300,6 +400,7 @@ class Alg8(PaperStrategy):
     config: Alg8Config
 
     async def gather(self, item: Item, ctx: ItemContext) -> Evidence:
+        self.begin(item, ctx)
         choices = require_choices(item)
         # the caption (audio), then per choice a description (no audio: the ALM as a knowledge source) and a fit
         queries: list[tuple[str, bool]] = [(self.prompts.text("caption"), True)]
@@ -309,7 +410,7 @@ class Alg8(PaperStrategy):
         answers = await asyncio.gather(*(ctx.alm(q, item.audio if audio else None, step=f"query:{i}")
                                          for i, (q, audio) in enumerate(queries)))
         chain = [(q, a) for (q, _), a in zip(queries, answers, strict=True)]
-        return await self.verdicts(item, chain, ctx)
+        return self.evidence_of(item, await self.verdicts(item, chain, ctx))
 
     async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         assert item.choices is not None
@@ -334,7 +435,7 @@ class Alg9(PaperStrategy):
         answer = "unsure"
         for round_ in range(self.config.max_rounds):
             prompt = self.prompts.fill("discriminate", caption=chain[0][1], chain=self.prompts.evidence(chain[1:]),
-                                       labels=bullets(remaining))
+                                       labels=self.prompts.bullets(remaining))
             reply = await ctx.llm_json(prompt, DiscriminateReply, f"discriminate:{round_}",
                                        fallback=DiscriminateReply(answer="unsure"))
             remaining = self._kept(remaining, reply.remaining)
@@ -351,7 +452,7 @@ class Alg9(PaperStrategy):
             chain.append((followup, await ctx.alm(followup, item.audio, step=f"round:{round_}")))
         evidence = await self.verdicts(item, chain, ctx, prediction=answer)
         evidence.notes.update(rounds=len(chain) - 1, remaining=history)
-        return evidence
+        return self.evidence_of(item, evidence)
 
     @staticmethod
     def _kept(remaining: list[str], reply: Any) -> list[str]:

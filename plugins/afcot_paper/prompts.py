@@ -1,7 +1,10 @@
 """The prompts of the paper's steps, as named sets of text files (``prompts/<set>/<step>.txt``).
 
 ``paper`` (the default) carries the content of the released soundCoT code step by step: the same
-instructions, constraints, one-shot example and JSON keys, in our own words. ``strict-perception``
+instructions, constraints, one-shot example and JSON keys, in our own words. ``release`` is the released
+code's prompt texts verbatim (typos included; the steps the release lacks fall back to ``paper``), laid out
+as the release builds them: the question on the line of its lead-in, the chain only when it has a question,
+list lines appended to their lead-in line. ``strict-perception``
 keeps this project's earlier wording (sub-questions limited to perception, the LLM told it cannot
 hear); a step it does not define falls back to ``paper``. Each file opens with a one-line ``#``
 header naming the step and the source it follows; the header is not sent.
@@ -14,7 +17,7 @@ from importlib import resources
 from string import Template
 
 DEFAULT_SET = "paper"
-SETS = ("paper", "strict-perception")
+SETS = ("paper", "release", "strict-perception")
 NAMES = ("caption", "gate", "gate_only", "chain", "predict", "validate", "summary", "summary_interactive",
          "reasoning", "reasoning_interactive", "followup", "discriminate", "causality", "describe", "fit",
          "classification_summary")
@@ -66,6 +69,8 @@ class Prompts:
 
     def fill(self, name: str, **values: str) -> str:
         """The prompt ``name`` with its ``$placeholders`` filled (a missing value is an error)."""
+        if self.set == "release" and name == "validate" and values.get("answer", "").endswith("."):
+            values = {**values, "answer": values["answer"][:-1]}  # the release drops the second of two dots
         return Template(self.text(name)).substitute(**values)
 
     def evidence(self, chain: list[tuple[str, str]]) -> str:
@@ -74,7 +79,18 @@ class Prompts:
             return listing(chain)
         if not chain:
             return ""
-        return self.text("chain") + "".join(f"\nQuestion: {q}\nAnswer: {a}" for q, a in chain)
+        pairs = self.text("chain") + "".join(f"\nQuestion: {q}\nAnswer: {a}" for q, a in chain)
+        return "\n" + pairs if self.set == "release" else pairs
+
+    def listing(self, chain: list[tuple[str, str]]) -> str:
+        """The chain as summary and reasoning prompts list it (``  - question Answer: answer`` lines)."""
+        text = listing(chain)
+        return "\n" + text if self.set == "release" and chain else text
+
+    def bullets(self, lines: list[str]) -> str:
+        """Lines as a list (``  - line``), as the summary and discriminate prompts show them."""
+        text = bullets(lines)
+        return "\n" + text if self.set == "release" and lines else text
 
 
 def listing(chain: list[tuple[str, str]]) -> str:

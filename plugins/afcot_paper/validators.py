@@ -7,6 +7,7 @@ import msgspec
 from afcot_core.protocols import Evidence, Validator
 from afcot_core.records import CoT, Item
 from afcot_core.template import TemplateError, parse_strict, remove_option, render
+from afcot_paper import release
 
 
 class AcceptConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -17,7 +18,11 @@ class AcceptConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PaperAccept(Validator):
-    """Accept when the LLM's prediction ends with the ground truth, or the LLM judge says it is inferable."""
+    """Accept when the LLM's prediction ends with the ground truth, or the LLM judge says it is inferable.
+
+    Evidence gathered with ``fidelity = "release"`` is judged by the released expression
+    (:func:`afcot_paper.release.accepts`: the prediction not stripped, the released ``remove_option``).
+    """
 
     name = "paper-accept"
     stages = ("evidence",)
@@ -26,6 +31,10 @@ class PaperAccept(Validator):
         self.config = config
 
     def check(self, item: Item, evidence: Evidence, cot: CoT | None) -> str | None:
+        if evidence.notes.get("fidelity") == "release":
+            if release.accepts(evidence.prediction or "", item.answer, self.config.use_judge and evidence.judge):
+                return None
+            return f"prediction '{evidence.prediction}' does not end with '{item.answer}' and the judge said no"
         prediction = (evidence.prediction or "").strip().lower()
         if prediction.endswith(remove_option(item.answer)):
             return None
