@@ -23,14 +23,14 @@ from afcot_core.errors import BadInput, Rejected, RunIncomplete, TeacherError
 from afcot_core.plugins import Plugins
 from afcot_core.protocols import Evidence, ItemContext, Sink, Source, Strategy, Validator
 from afcot_core.recipe import Component, component, convert
-from afcot_core.records import Item, Record, Verdict
+from afcot_core.records import Item, Record, Verdict, kept_notes
 from afcot_core.shards import ShardCounts, ShardStore
 from afcot_core.teacher import RetryPolicy, Teacher
 
 _COMPONENT_KEYS = ("source", "alm", "llm", "strategies", "validators", "sink")
 #: settings that change how a run goes, not the data it makes: left out of the fingerprint
 RUN_ONLY_SETTINGS = ("concurrency", "cache", "shards_in_flight", "teacher_timeout_s", "teacher_retries",
-                     "retry_backoff_s")
+                     "retry_backoff_s", "outage_timeout_s")
 
 
 class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,15 +50,20 @@ class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
     teacher_retries: int = 3
     #: delay before the first retry in seconds, doubled at each retry (with jitter, at most 60 s)
     retry_backoff_s: float = 1.0
+    #: seconds every server of a teacher may be unreachable before the requests waiting for one fail (the
+    #: servers are probed meanwhile, and requests resume when one is back)
+    outage_timeout_s: float = 900.0
 
     def __post_init__(self) -> None:
         if min(self.shard_size, self.concurrency, self.shards_in_flight) < 1 or self.json_retries < 0:
             raise ValueError("shard_size, concurrency and shards_in_flight must be >= 1, json_retries >= 0")
         if self.teacher_timeout_s <= 0 or self.teacher_retries < 0 or self.retry_backoff_s < 0:
             raise ValueError("teacher_timeout_s must be > 0, teacher_retries and retry_backoff_s >= 0")
+        if self.outage_timeout_s < 0:
+            raise ValueError("outage_timeout_s must be >= 0")
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.teacher_timeout_s, self.teacher_retries, self.retry_backoff_s)
+        return RetryPolicy(self.teacher_timeout_s, self.teacher_retries, self.retry_backoff_s, self.outage_timeout_s)
 
 
 @dataclass
@@ -172,6 +177,8 @@ class Generator:
         try:
             return asyncio.run(self._run())
         finally:
+            for teacher in (self.alm, self.llm):
+                teacher.close()  # an in-process engine's processes end with the stage
             if self.cache is not None:
                 self.cache.close()
 
@@ -264,10 +271,12 @@ class Generator:
             self._check(self.final_checks, item, evidence, cot)
         except Rejected as exc:
             return record("rejected", reason=exc.reason, chain=evidence.chain if evidence else [],
-                          prediction=evidence.prediction if evidence else None)
+                          prediction=evidence.prediction if evidence else None,
+                          **(kept_notes(evidence.notes) if evidence else {}))
         except TeacherError as exc:
             return record("failed", reason=f"teacher: {exc}")
-        return record("accepted", cot=cot, chain=evidence.chain, prediction=evidence.prediction)
+        return record("accepted", cot=cot, chain=evidence.chain, prediction=evidence.prediction,
+                      **kept_notes(evidence.notes))
 
     @staticmethod
     def _check(validators: list[Validator], item: Item, evidence: Evidence, cot: Any) -> None:

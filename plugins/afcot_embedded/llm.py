@@ -77,7 +77,19 @@ _QUESTION_LEAD = re.compile(r"^[^\n]*(?:question about the audio|step-by-step re
                             r"(.*?)(?:\n\s*\n|\Z)", re.MULTILINE | re.DOTALL)
 
 
+# the released prompts put the question on its lead-in line, its options on the lines right after it
+_INLINE_LEAD = re.compile(r"^[^\n]*the following question about the audio[^\n:]*: (\S[^\n]*)"
+                          r"((?:\n\([A-Z]\)[^\n]*)*)", re.MULTILINE)
+_INLINE_TRUTH = " The ground truth answer is: "
+
+
 def _question(prompt: str) -> tuple[str, list[str]]:
+    inline = _INLINE_LEAD.search(prompt)
+    if inline:
+        lines = [line for line in inline.group(2).split("\n") if line]
+        options = [re.sub(r"^\([A-Z]\)\s*", "", line).split(_INLINE_TRUTH)[0].strip() for line in lines]
+        question = inline.group(1).split(_INLINE_TRUTH)[0]
+        return question.split(" Choose the correct option")[0].strip(), options
     lead = _QUESTION_LEAD.search(prompt)
     block = lead.group(1).strip() if lead else _block(prompt, "Question")
     options = [o.strip() for o in re.findall(r"^\([A-Z]\)\s*(.+)$", block, re.MULTILINE)]
@@ -222,7 +234,8 @@ class ScriptedLlm:
                              ('"validation"', self.validate), ('"summary"', self.summary),
                              ('"reasoning"', self.reasoning), ("line of reasoning about the audio", self.causality),
                              ('"answer"', self.predict)):
-            if key in prompt:
+            if key in prompt or key.replace('"', "'") in prompt:  # the released prompts quote keys with '
+
                 return json.dumps(handler(prompt))
         return "I am not sure what you are asking for."
 
@@ -286,6 +299,8 @@ class ScriptedLlm:
     def validate(self, prompt: str) -> dict:
         question, options = _question(prompt)
         answer = _line(prompt, "The ground truth answer is|Ground truth answer")
+        if not answer and (inline := re.search(r"The ground truth answer is: (.*?)\.?$", prompt, re.MULTILINE)):
+            answer = inline.group(1)
         return {"validation": int(_inferable(question, options, Facts(_chain(prompt)), answer))}
 
     def summary(self, prompt: str) -> dict:
