@@ -235,7 +235,6 @@ class ScriptedLlm:
                              ('"reasoning"', self.reasoning), ("line of reasoning about the audio", self.causality),
                              ('"answer"', self.predict)):
             if key in prompt or key.replace('"', "'") in prompt:  # the released prompts quote keys with '
-
                 return json.dumps(handler(prompt))
         return "I am not sure what you are asking for."
 
