@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,12 +36,39 @@ class Evidence:
         return self.chain[0][1] if self.chain else ""
 
 
-class ItemContext:
-    """The teachers as one item sees them: every call is recorded in ``trace``, in the order it was issued.
+class _Lane:
+    """The calls of one concurrent branch of an item, in the order that branch made them.
 
-    Calls made concurrently (``asyncio.gather``) keep the order in which they were asked, not the order
-    in which they were answered, so a record does not depend on timing. ``replies`` lists what the
-    teachers said; :meth:`usable_replies` leaves out those the item could not use (malformed JSON).
+    Entries are calls (``None`` until answered) and the lanes of branches started from this one, each
+    placed where it made its first call. The trace is the depth-first walk of the item's lanes.
+    """
+
+    __slots__ = ("ctx", "entries", "task")
+
+    def __init__(self, ctx: ItemContext | None, task: asyncio.Task | None) -> None:
+        self.ctx, self.task = ctx, task
+        self.entries: list[TeacherCall | _Lane | None] = []
+
+    def walk(self) -> Iterator[TeacherCall]:
+        for entry in self.entries:
+            if isinstance(entry, _Lane):
+                yield from entry.walk()
+            elif entry is not None:
+                yield entry
+
+
+#: the lane of the running branch; a task started by a branch inherits it and opens a lane of its own
+_LANE: contextvars.ContextVar[_Lane | None] = contextvars.ContextVar("afcot_trace_lane", default=None)
+
+
+class ItemContext:
+    """The teachers as one item sees them: every call is recorded in ``trace``, in an order fixed when it is asked.
+
+    Each concurrent branch of an item (a task, e.g. one argument of ``asyncio.gather``) has a lane of its
+    own, placed in its parent's lane where the branch makes its first call; a branch's later calls (a JSON
+    re-ask, a follow-up) go into its lane, after its earlier ones. So the trace depends on what the
+    strategy asks, never on the order in which replies come back. ``replies`` lists what the teachers
+    said; :meth:`usable_replies` leaves out those the item could not use (malformed JSON).
     """
 
     def __init__(self, alm: Teacher, llm: Teacher, json_retries: int = 2, item_id: str = "",
@@ -47,15 +76,27 @@ class ItemContext:
         self._alm, self._llm = alm, llm
         self.json_retries = json_retries
         self.item_id, self.run_seed = item_id, run_seed
-        self._calls: list[TeacherCall | None] = []
+        self._root = _Lane(self, None)
         self.replies: list[tuple[Teacher, Reply]] = []
         self._unusable: set[int] = set()
         #: per-step reason codes of what happened on the way (e.g. ``predict/fallback``), kept in the record
         self.codes: list[str] = []
 
+    def _lane(self) -> _Lane:
+        """The lane of the running task, opened (in its parent's lane) on the task's first call."""
+        task = asyncio.current_task()
+        current = _LANE.get()
+        if current is not None and current.ctx is self and current.task is task:
+            return current
+        parent = current if current is not None and current.ctx is self else self._root
+        lane = _Lane(self, task)
+        parent.entries.append(lane)
+        _LANE.set(lane)
+        return lane
+
     @property
     def trace(self) -> list[TeacherCall]:
-        return [call for call in self._calls if call is not None]
+        return list(self._root.walk())
 
     def seed(self, step: str, attempt: int = 0) -> int:
         """The sampling seed of this item's ``step`` at ``attempt`` (reproducible, fresh per re-ask)."""
@@ -63,10 +104,11 @@ class ItemContext:
 
     async def _ask(self, teacher: Teacher, prompt: str, audio: AudioRef | None, attempt: int, seed: int,
                    with_audio: bool) -> Reply:
-        slot = len(self._calls)
-        self._calls.append(None)  # the place of this call in the trace is taken when it is asked
+        lane = self._lane()
+        slot = len(lane.entries)
+        lane.entries.append(None)  # the place of this call in the trace is taken when it is asked
         reply = await teacher.ask(prompt, audio, attempt=attempt, seed=seed)
-        self._calls[slot] = TeacherCall(role=teacher.role, model=teacher.model, prompt=prompt, reply=reply.text,
+        lane.entries[slot] = TeacherCall(role=teacher.role, model=teacher.model, prompt=prompt, reply=reply.text,
                                         with_audio=with_audio, latency_s=reply.latency_s,
                                         cache_hit=reply.cache_hit)
         self.replies.append((teacher, reply))

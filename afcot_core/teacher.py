@@ -8,7 +8,8 @@ their concurrent requests into batches for the engine (``max_batch``, ``max_wait
 Faults: every engine call has a timeout; a failed batch is split in halves until the failing
 request is alone, so it never fails its batch-mates; a lone failing request is retried with
 exponential backoff and jitter (:class:`RetryPolicy`), then raises :class:`TeacherError`. Errors
-that mean a bug in the backend (``TypeError``, ``AttributeError``...) are never retried.
+that mean a bug in the backend (``TypeError``, ``AttributeError``...) and :class:`EngineDead` (an
+engine that can answer nothing any more) are never retried: they stop the run.
 """
 
 from __future__ import annotations
@@ -27,11 +28,24 @@ from typing import Any, Literal, TypeVar
 import msgspec
 
 from afcot_core.cache import ReplayCache
-from afcot_core.errors import PROGRAMMING_ERRORS, TeacherError
+from afcot_core.errors import PROGRAMMING_ERRORS, AfcotError, TeacherError
 from afcot_core.inflight import InFlight
 from afcot_core.records import AudioRef
 
 R = TypeVar("R")
+
+
+class EngineDead(AfcotError):
+    """An in-process engine that can answer nothing any more (vLLM's ``EngineDeadError``, a lost device).
+
+    Never retried and never a ``failed`` item: the run stops at once with exit 1 and this message, and no
+    shard that was still open is marked done. Running the same command again, once the engine is fixed,
+    goes on from the last finished shard.
+    """
+
+
+#: what a teacher call may raise that is no fault of one request: never retried, never split, never ``failed``
+NOT_RETRIED: tuple[type[BaseException], ...] = (*PROGRAMMING_ERRORS, EngineDead)
 
 
 class Batching(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -76,10 +90,14 @@ class RetryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     retries: int = 3
     #: delay before the first retry in seconds; doubled at each retry, with random jitter, at most 60 s
     backoff_s: float = 1.0
+    #: seconds a teacher's servers may all be down before the requests waiting for them fail
+    outage_s: float = 900.0
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0:
             raise ValueError("timeout_s must be > 0, retries and backoff_s >= 0")
+        if self.outage_s < 0:
+            raise ValueError("outage_s must be >= 0")
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before ``retry`` (0-based): exponential, capped, with "equal jitter"."""
@@ -98,7 +116,8 @@ class Request:
     prompt: str
     audio: AudioRef | None = None
     prefix: str = ""
-    #: sampling seed of this request (see :func:`request_seed`); None lets the backend use its own
+    #: sampling seed of this request (see :func:`request_seed`); set only for a teacher that samples (None:
+    #: greedy, or the backend's own seed)
     seed: int | None = None
 
 
@@ -208,7 +227,7 @@ class MicroBatcher:
             if len(replies) != len(batch):
                 raise RuntimeError(f"engine returned {len(replies)} replies for {len(batch)} requests")
         except Exception as exc:
-            if len(batch) > 1 and not isinstance(exc, PROGRAMMING_ERRORS):
+            if len(batch) > 1 and not isinstance(exc, NOT_RETRIED):
                 half = len(batch) // 2
                 await self._answer(batch[:half])
                 await self._answer(batch[half:])
@@ -231,17 +250,36 @@ class Teacher(ABC):
     model: str = "unknown"
     #: run ``generate`` in a worker thread so the event loop keeps feeding other items
     offload: bool = True
-    #: replies depend on the request's seed (sampling); otherwise requests that differ only in seed are identical
-    sampled: bool = False
 
     def __init__(self, batching: Batching | None = None, sampling: Sampling | None = None) -> None:
         self.batching = batching or Batching()
-        self.sampled = sampling is not None and sampling.temperature > 0
+        self._sampling = sampling
+        self._sampled: bool | None = None
         self.retry = RetryPolicy()
         self._batcher: MicroBatcher | None = None
         self._cache: ReplayCache | None = None
         self._scope = ""
         self._inflight: InFlight[str] = InFlight()
+
+    @property
+    def sampled(self) -> bool:
+        """Whether replies depend on the request's seed: the teacher's sampling (or its ``config``) has a temperature.
+
+        Only a sampled teacher's requests carry a seed; requests are identical, and shared while in flight,
+        exactly when everything the engine sees of them is equal.
+        """
+        if self._sampled is not None:
+            return self._sampled
+        sampling = self._sampling if self._sampling is not None else getattr(self, "config", None)
+        return isinstance(sampling, Sampling) and sampling.temperature > 0
+
+    @sampled.setter
+    def sampled(self, value: bool) -> None:
+        self._sampled = value
+
+    def close(self) -> None:
+        """Let go of the engine (its processes, its memory); the teacher is not used afterwards."""
+        return None
 
     def use_cache(self, cache: ReplayCache, scope: str) -> None:
         """Answer repeated requests from ``cache``; ``scope`` identifies this teacher and its config.
@@ -276,13 +314,14 @@ class Teacher(ABC):
         ``attempt`` numbers re-asks of the same prompt, so that a retry is not answered from the cache.
         Raises :class:`TeacherError` when the engine keeps failing.
         """
-        request = Request(prompt, audio, prefix, seed)
+        request = Request(prompt, audio, prefix, seed if self.sampled else None)  # a seed only when sampling
         key = ReplayCache.key(self._scope, f"{attempt}:{seed}:{prompt}", prefix, audio) if self._cache else ""
         if self._cache is not None and (hit := await self._cache.get(key)) is not None:
             return Reply(hit, 0.0, cache_hit=True, key=key)
         start = time.perf_counter()
-        same = (prompt, prefix, audio, seed if self.sampled else None)  # AudioRef compares by content
-        text = await self._inflight.run(same, lambda: self._submit(request))  # identical requests: one call
+        # identical requests in flight: one call. The key is the request itself (AudioRef compares by
+        # content), so requests that differ in anything the engine sees are never merged.
+        text = await self._inflight.run(request, lambda: self._submit(request))
         return Reply(text, time.perf_counter() - start, key=key)
 
     async def _submit(self, request: Request) -> str:
@@ -292,7 +331,7 @@ class Teacher(ABC):
         for retry in range(self.retry.retries + 1):
             try:
                 return await self._batcher.submit(request)
-            except PROGRAMMING_ERRORS:
+            except NOT_RETRIED:
                 raise
             except Exception as exc:
                 if retry == self.retry.retries:

@@ -30,7 +30,7 @@ from afcot_core.teacher import RetryPolicy, Teacher
 _COMPONENT_KEYS = ("source", "alm", "llm", "strategies", "validators", "sink")
 #: settings that change how a run goes, not the data it makes: left out of the fingerprint
 RUN_ONLY_SETTINGS = ("concurrency", "cache", "shards_in_flight", "teacher_timeout_s", "teacher_retries",
-                     "retry_backoff_s")
+                     "retry_backoff_s", "outage_timeout_s")
 
 
 class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,15 +50,20 @@ class GenerateSettings(msgspec.Struct, forbid_unknown_fields=True):
     teacher_retries: int = 3
     #: delay before the first retry in seconds, doubled at each retry (with jitter, at most 60 s)
     retry_backoff_s: float = 1.0
+    #: seconds every server of a teacher may be unreachable before the requests waiting for one fail (the
+    #: servers are probed meanwhile, and requests resume when one is back)
+    outage_timeout_s: float = 900.0
 
     def __post_init__(self) -> None:
         if min(self.shard_size, self.concurrency, self.shards_in_flight) < 1 or self.json_retries < 0:
             raise ValueError("shard_size, concurrency and shards_in_flight must be >= 1, json_retries >= 0")
         if self.teacher_timeout_s <= 0 or self.teacher_retries < 0 or self.retry_backoff_s < 0:
             raise ValueError("teacher_timeout_s must be > 0, teacher_retries and retry_backoff_s >= 0")
+        if self.outage_timeout_s < 0:
+            raise ValueError("outage_timeout_s must be >= 0")
 
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.teacher_timeout_s, self.teacher_retries, self.retry_backoff_s)
+        return RetryPolicy(self.teacher_timeout_s, self.teacher_retries, self.retry_backoff_s, self.outage_timeout_s)
 
 
 @dataclass
@@ -172,6 +177,8 @@ class Generator:
         try:
             return asyncio.run(self._run())
         finally:
+            for teacher in (self.alm, self.llm):
+                teacher.close()  # an in-process engine's processes end with the stage
             if self.cache is not None:
                 self.cache.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -18,6 +18,33 @@ _PACKAGES = {
     "openai": {"httpx": "pip install 'afcot[openai]'"},
 }
 
+#: vLLM engine arguments that change how the engine schedules and holds memory, not what it replies: moved from
+#: ``engine_args`` to the run-only ``engine_run_args`` (left out of the fingerprint and the cache keys)
+ENGINE_RUN_ONLY = frozenset({
+    "enable_chunked_prefill", "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "swap_space",
+    "cpu_offload_gb", "block_size", "enable_prefix_caching", "disable_log_stats", "distributed_executor_backend",
+    "max_seq_len_to_capture", "disable_custom_all_reduce", "pipeline_parallel_size", "num_gpu_blocks_override",
+    "compilation_config", "async_scheduling", "kv_cache_memory_bytes"})
+#: engine arguments that the teacher's own keys set
+ENGINE_OWN = frozenset({"model", "dtype", "seed", "tensor_parallel_size", "gpu_memory_utilization"})
+#: body fields that say how a server treats a request, not what it replies: moved from ``extra_body`` to the
+#: run-only ``extra_run_body``
+BODY_RUN_ONLY = frozenset({"priority", "user", "request_id", "cache_salt", "kv_transfer_params"})
+#: body fields that the teacher writes itself
+BODY_OWN = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
+                      "seed", "n", "stream", "skip_special_tokens", "continue_final_message", "add_generation_prompt",
+                      "chat_template_kwargs"})
+
+
+def _split(table: dict[str, Any], run_only: frozenset[str], own: frozenset[str], name: str,
+           into: dict[str, Any]) -> dict[str, Any]:
+    """``table`` without its run-only keys, which go to ``into``; keys the teacher sets itself are refused."""
+    taken = sorted(own & {*table, *into})
+    if taken:
+        raise ValueError(f"{name} may not set {', '.join(taken)}: the teacher's own keys set them")
+    into.update({k: v for k, v in table.items() if k in run_only})
+    return {k: v for k, v in table.items() if k not in run_only}
+
 
 class _QwenConfig(Sampling, forbid_unknown_fields=True, kw_only=True):
     """What every Qwen teacher takes: the weights (hub id or folder), where and how they run, batching, sampling."""
@@ -25,7 +52,7 @@ class _QwenConfig(Sampling, forbid_unknown_fields=True, kw_only=True):
     #: where the requests go and how many at once: not the replies (left out of the fingerprint and cache keys)
     run_only: ClassVar[frozenset[str]] = frozenset({
         "device", "batching", "base_urls", "base_urls_env", "api_key_env", "max_requests_per_server",
-        "max_tokens_per_server", "gpu_memory_utilization"})
+        "max_tokens_per_server", "gpu_memory_utilization", "engine_run_args", "extra_run_body"})
 
     #: what runs the model: transformers in this process, vLLM's engine in this process, or OpenAI-compatible servers
     backend: Backend = "transformers"
@@ -52,9 +79,21 @@ class _QwenConfig(Sampling, forbid_unknown_fields=True, kw_only=True):
     max_requests_per_server: int = 64
     #: openai backend: tokens (prompt estimate + max_new_tokens) in flight at once on each server; 0: no token bound
     max_tokens_per_server: int = 0
+    #: vllm backend: more keyword arguments of vllm.LLM (e.g. enable_chunked_prefill = false); the scheduling and
+    #: memory ones (afcot_qwen.config.ENGINE_RUN_ONLY) move to engine_run_args, the others are in the fingerprint
+    engine_args: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: vllm backend: engine arguments that do not change replies (left out of the fingerprint)
+    engine_run_args: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: openai backend: more fields of every request body (e.g. repetition_penalty); priority, user and the like
+    #: (afcot_qwen.config.BODY_RUN_ONLY) move to extra_run_body, the others are in the fingerprint
+    extra_body: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: openai backend: body fields that do not change replies (left out of the fingerprint)
+    extra_run_body: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.engine_args = _split(self.engine_args, ENGINE_RUN_ONLY, ENGINE_OWN, "engine_args", self.engine_run_args)
+        self.extra_body = _split(self.extra_body, BODY_RUN_ONLY, BODY_OWN, "extra_body", self.extra_run_body)
         if self.tensor_parallel_size < 1 or not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError("tensor_parallel_size must be >= 1 and gpu_memory_utilization in (0, 1]")
         if self.max_requests_per_server < 1 or self.max_tokens_per_server < 0:

@@ -16,7 +16,7 @@ from afcot_core.errors import AfcotError
 from afcot_core.teacher import Request, Teacher
 from afcot_core.weights import resolve
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
-from afcot_qwen.prompts import SAMPLE_RATE, after_think, clip_wave, omni_prompt, qwen3_prompt, request_seeds
+from afcot_qwen.prompts import SAMPLE_RATE, clip_wave, omni_prompt, qwen3_prompt, reply_text, request_seeds
 from afcot_qwen.sampling import sampling_kwargs
 
 
@@ -31,7 +31,7 @@ def _load_tokenizer(path: Path) -> Any:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)
-    tok.padding_side = "left"
+    tok.padding_side = "left"  # a batch's prompts end where generation starts
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token or "<|endoftext|>"
     return tok
@@ -78,13 +78,12 @@ class HfQwenLlm(_HfTeacher):
 
         super().__init__(config, AutoModelForCausalLM)
         self.config = config
-        self.think_end = self.tok.convert_tokens_to_ids("</think>")
 
     def generate(self, requests: list[Request]) -> list[str]:
         texts = [qwen3_prompt(self.tok, r, self.config.enable_thinking) for r in requests]
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.lm.device)
         seeds = request_seeds(requests, self.config.seed)
-        return [self.tok.decode(after_think(ids, self.think_end), skip_special_tokens=True).strip()
+        return [reply_text(self.tok.decode(ids, skip_special_tokens=False), thinking=True)
                 for ids in _generate(self.lm, self.tok, dict(enc), self.config, seeds)]
 
 
@@ -126,7 +125,7 @@ class HfQwenOmni(_HfTeacher):
         enc = {k: v.to(self.lm.device) for k, v in enc.items()}
         seeds = request_seeds([requests[i] for i in indices], self.config.seed)
         for i, ids in zip(indices, _generate(self.lm, self.tok, enc, self.config, seeds), strict=True):
-            replies[i] = self.tok.decode(ids, skip_special_tokens=True).strip()
+            replies[i] = reply_text(self.tok.decode(ids, skip_special_tokens=False), thinking=False)
 
 
 def audio_token_count(valid_frames: int) -> int:

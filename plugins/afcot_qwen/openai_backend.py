@@ -1,29 +1,40 @@
 """The ``openai`` backend of the Qwen teachers: any OpenAI-compatible chat-completions server.
 
 ``vllm serve``, SGLang or a hosted endpoint: the server batches, so requests skip the micro-batcher
-and go one HTTP call each, round-robin over ``base_urls``, with each server's load bounded by
-requests and by tokens in flight (:class:`afcot_core.inflight.TokenBudget`). Failed calls (429, 5xx,
-timeouts, dropped connections) are retried on the next server under the teacher's retry policy (the
-generate stage's ``teacher_timeout_s``, ``teacher_retries``, ``retry_backoff_s``): exponential backoff
-with jitter, or what ``Retry-After`` asks. The API key comes from the environment variable the
-recipe names; it is sent in the ``Authorization`` header only and scrubbed from every error message.
+and go one HTTP call each, round-robin over the servers that are up, with each server's load bounded
+by requests and by tokens in flight (:class:`afcot_core.inflight.TokenBudget`). Failed calls (429,
+5xx, timeouts, dropped connections) are retried on the next server under the teacher's retry policy
+(the generate stage's ``teacher_timeout_s``, ``teacher_retries``, ``retry_backoff_s``): exponential
+backoff with jitter, or what ``Retry-After`` asks.
+
+A server that cannot be reached (connection refused or dropped, 502 / 503 / 504, no reply in time)
+is probed (``GET /models``); when the probe fails too, it leaves the rotation, is probed again with
+backoff, and comes back when it answers; the request goes to another server without spending a
+try. When no server is up, requests wait ("waiting for servers: 0 of N up" on the console and in the
+run log) and resume when one is back; they fail only after ``outage_timeout_s``.
+
+The API key comes from the environment variable the recipe names; it is sent in the
+``Authorization`` header only and scrubbed from every error message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import struct
+import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from afcot_core import log
 from afcot_core.errors import BadInput, TeacherError
 from afcot_core.inflight import TokenBudget
 from afcot_core.teacher import Request, RetryPolicy, Teacher
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
-from afcot_qwen.prompts import SAMPLE_RATE, clip_wave, reply_after_think
+from afcot_qwen.prompts import SAMPLE_RATE, assistant_prefix, clip_wave, reply_text
 
 #: statuses that may go away on a retry, besides every 5xx
 RETRIED_STATUS = frozenset({408, 409, 425, 429})
@@ -52,15 +63,31 @@ def retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        import time
-
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
 
 
+#: statuses of a proxy whose server is gone (or not there yet): the server is probed
+UNREACHABLE_STATUS = frozenset({502, 503, 504})
+#: the longest wait between two probes of a server that is down
+PROBE_MAX_S = 10.0
+_log = log.get("afcot.teacher")
+
+
+class _Server:
+    """One server: its URL, its budget of requests and tokens in flight, whether it is up."""
+
+    def __init__(self, url: str, budget: TokenBudget) -> None:
+        self.url, self.budget = url, budget
+        self.up = True
+        #: the probe running for this server (a check after a failure, or the watch while it is down)
+        self.probe: asyncio.Task[bool] | None = None
+        self.watch: asyncio.Task[None] | None = None
+
+
 class _Servers:
-    """The HTTP side: one client per event loop, a round-robin over the servers, one budget per server."""
+    """The HTTP side: one client per event loop, a round-robin over the servers that are up, one budget each."""
 
     def __init__(self, config: QwenLlmConfig | QwenOmniConfig) -> None:
         self.config = config
@@ -73,11 +100,22 @@ class _Servers:
         self._turn = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
-        self.budgets: list[TokenBudget] = []
+        self.servers: list[_Server] = []
+        self._any_up: asyncio.Event | None = None
+        #: when the last server went down (None while one is up)
+        self._outage_since: float | None = None
+        self._policy = RetryPolicy()
         #: failed HTTP calls (then retried or given up), by kind: status code, timeout, connection, bad reply
         self.retried: dict[str, int] = {}
+        #: servers taken out of the rotation, and brought back, in this process
+        self.downs = self.ups = 0
 
-    def _bind(self) -> None:
+    @property
+    def budgets(self) -> list[TokenBudget]:
+        return [s.budget for s in self.servers]
+
+    def _bind(self, policy: RetryPolicy) -> None:
+        self._policy = policy
         loop = asyncio.get_running_loop()
         if self._loop is loop:
             return
@@ -87,28 +125,54 @@ class _Servers:
         self._loop = loop
         self._client = httpx.AsyncClient(headers=headers,
                                          limits=httpx.Limits(max_connections=None, max_keepalive_connections=None))
-        self.budgets = [TokenBudget(self.config.max_requests_per_server, self.config.max_tokens_per_server)
-                        for _ in self.urls]
+        self.servers = [_Server(url, TokenBudget(self.config.max_requests_per_server,
+                                                 self.config.max_tokens_per_server)) for url in self.urls]
+        self._any_up = asyncio.Event()
+        self._any_up.set()
+        self._outage_since = None
 
     def scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
+
+    def _up_count(self) -> int:
+        return sum(s.up for s in self.servers)
+
+    async def _pick(self) -> _Server:
+        """The next server that is up, round robin; while none is, wait (at most the outage budget)."""
+        assert self._any_up is not None
+        while True:
+            up = [s for s in self.servers if s.up]
+            if up:
+                turn = next(self._turn)
+                return next((self.servers[(turn + k) % len(self.servers)] for k in range(len(self.servers))
+                             if self.servers[(turn + k) % len(self.servers)].up), up[0])
+            since = self._outage_since if self._outage_since is not None else time.monotonic()
+            left = self._policy.outage_s - (time.monotonic() - since)
+            if left <= 0:
+                raise TeacherError(self.scrub(
+                    f"{self.config.model}: no server up for {self._policy.outage_s:g} s (0 of {len(self.servers)} "
+                    f"up: {', '.join(self.urls)})"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._any_up.wait(), left)
 
     async def complete(self, body: dict[str, Any], cost: int, policy: RetryPolicy) -> dict[str, Any]:
         """POST ``body`` to ``/chat/completions``, retrying on the next server; the decoded reply."""
         import httpx
 
-        self._bind()
+        self._bind(policy)
         problem = ""
-        for attempt in range(policy.retries + 1):
-            index = next(self._turn) % len(self.urls)
+        tries = 0
+        while True:
+            server = await self._pick()
             wait: float | None = None
+            unreachable = False
             try:
-                response = await self.budgets[index](cost, lambda i=index: self._post(i, body, policy.timeout_s))
+                response = await server.budget(cost, lambda s=server: self._post(s, body, policy.timeout_s))
             except (httpx.TimeoutException, TimeoutError):
-                problem = f"no reply within {policy.timeout_s} s"
+                problem, unreachable = f"no reply within {policy.timeout_s} s", True
                 self._count("timeout")
             except httpx.TransportError as exc:
-                problem = f"connection: {type(exc).__name__}"
+                problem, unreachable = f"connection: {type(exc).__name__}", True
                 self._count("connection")
             else:
                 if response.status_code == 200:
@@ -119,20 +183,78 @@ class _Servers:
                         self._count("bad reply")
                 elif response.status_code in RETRIED_STATUS or response.status_code >= 500:
                     problem = f"HTTP {response.status_code}"
+                    unreachable = response.status_code in UNREACHABLE_STATUS
                     wait = retry_after(response.headers.get("retry-after"))
                     self._count(str(response.status_code))
                 else:
-                    raise TeacherError(self.scrub(f"{self.urls[index]} answered HTTP {response.status_code}: "
+                    raise TeacherError(self.scrub(f"{server.url} answered HTTP {response.status_code}: "
                                                   f"{response.text[:300]}"))
-            if attempt < policy.retries:
-                await asyncio.sleep(wait if wait is not None else policy.delay(attempt))
-        raise TeacherError(self.scrub(f"{self.config.model}: {problem} (after {policy.retries + 1} tries "
-                                      f"over {len(self.urls)} server(s))"))
+            if unreachable and not await self._check(server, problem):
+                continue  # the server is down, not the request at fault: another server, or wait for one
+            tries += 1
+            if tries > policy.retries:
+                raise TeacherError(self.scrub(f"{self.config.model}: {problem} (after {tries} tries "
+                                              f"over {len(self.urls)} server(s))"))
+            await asyncio.sleep(wait if wait is not None else policy.delay(tries - 1))
 
-    async def _post(self, index: int, body: dict[str, Any], timeout_s: float) -> Any:
+    async def _check(self, server: _Server, problem: str) -> bool:
+        """Whether ``server`` still answers after a failed call; one probe for every caller at once."""
+        if not server.up:
+            return False
+        if server.probe is None or server.probe.done():
+            server.probe = asyncio.ensure_future(self._probe(server))
+        if await asyncio.shield(server.probe):
+            return True
+        self._down(server, problem)
+        return False
+
+    async def _probe(self, server: _Server) -> bool:
+        """One ``GET /models``: the server is up when it answers anything but a proxy's 502 / 503 / 504 or a 5xx."""
+        import httpx
+
+        timeout = min(self._policy.timeout_s, PROBE_MAX_S)
+        try:
+            response = await asyncio.wait_for(self._client.get(f"{server.url}/models", timeout=timeout), timeout)
+        except (httpx.HTTPError, TimeoutError, OSError):
+            return False
+        return response.status_code < 500
+
+    def _down(self, server: _Server, problem: str) -> None:
+        if not server.up:
+            return
+        assert self._any_up is not None
+        server.up = False
+        self.downs += 1
+        up = self._up_count()
+        if up == 0:
+            self._outage_since = time.monotonic()
+            self._any_up.clear()
+            _log.warning(f"waiting for servers: 0 of {len(self.servers)} up", model=self.config.model,
+                         problem=self.scrub(problem), outage_timeout_s=self._policy.outage_s)
+        else:
+            _log.warning(f"server out of rotation: {up} of {len(self.servers)} up", model=self.config.model,
+                         server=server.url, problem=self.scrub(problem))
+        server.watch = asyncio.ensure_future(self._watch(server))
+
+    async def _watch(self, server: _Server) -> None:
+        """Probe a server that is down, with backoff (``retry_backoff_s`` doubled, at most 10 s), until it answers."""
+        assert self._any_up is not None
+        delay = max(self._policy.backoff_s, 0.05)
+        while not await self._probe(server):
+            await asyncio.sleep(min(delay, PROBE_MAX_S))
+            delay *= 2
+        server.up = True
+        self.ups += 1
+        if self._outage_since is not None:
+            _log.warning(f"servers back: {self._up_count()} of {len(self.servers)} up", model=self.config.model,
+                         server=server.url, outage_s=round(time.monotonic() - self._outage_since, 1))
+        self._outage_since = None
+        self._any_up.set()
+
+    async def _post(self, server: _Server, body: dict[str, Any], timeout_s: float) -> Any:
         """One HTTP call, abandoned after ``timeout_s`` in all (httpx's own timeout is per read, not per call)."""
         return await asyncio.wait_for(
-            self._client.post(f"{self.urls[index]}/chat/completions", json=body, timeout=timeout_s), timeout_s)
+            self._client.post(f"{server.url}/chat/completions", json=body, timeout=timeout_s), timeout_s)
 
     def _count(self, kind: str) -> None:
         self.retried[kind] = self.retried.get(kind, 0) + 1
@@ -155,18 +277,25 @@ class _OpenAiTeacher(Teacher):
     def _extra(self) -> dict[str, Any]:
         return {}
 
+    #: the reply is read after the last ``</think>`` (Qwen3)
+    thinking = False
+    #: Qwen3's ``enable_thinking`` (None: a model without thinking mode)
+    enable_thinking: bool | None = None
+
     def body(self, request: Request) -> dict[str, Any]:
-        """The chat-completions body of ``request``: messages, sampling settings and seed, prefix continuation."""
+        """The chat-completions body of ``request``: messages, sampling settings (and the request's seed when the
+        teacher samples), special tokens kept in the reply, a prefix continued as the in-process prompt does."""
         c = self.config
         body: dict[str, Any] = {"model": c.served_model or c.model, "messages": self._messages(request),
-                                "max_tokens": c.max_new_tokens, "temperature": c.temperature, **self._extra()}
+                                "max_tokens": c.max_new_tokens, "temperature": c.temperature,
+                                "skip_special_tokens": False, **c.extra_body, **c.extra_run_body, **self._extra()}
         if c.temperature > 0:  # greedy replies do not depend on a seed: the body carries none
             body["seed"] = c.seed if request.seed is None else request.seed
             body["top_p"] = c.top_p
             if c.top_k:
                 body["top_k"] = c.top_k
         if request.prefix:  # continue the assistant turn after the prefix (vLLM / SGLang extension)
-            body["messages"].append({"role": "assistant", "content": request.prefix})
+            body["messages"].append({"role": "assistant", "content": assistant_prefix(request, self.enable_thinking)})
             body.update(continue_final_message=True, add_generation_prompt=False)
         return body
 
@@ -186,7 +315,7 @@ class _OpenAiTeacher(Teacher):
             content = reply["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise TeacherError(f"{self.config.model}: a chat completion without choices[0].message") from None
-        return reply_after_think(content)
+        return reply_text(content, self.thinking)  # a reasoning parser's content has no </think>: the same rule
 
     def generate(self, requests: list[Request]) -> list[str]:
         """A batch, sent as concurrent requests (for callers outside an event loop)."""
@@ -201,6 +330,11 @@ class OpenAiQwenLlm(_OpenAiTeacher):
     """Qwen3 behind a server; ``enable_thinking`` goes as ``chat_template_kwargs``, the reply after ``</think>``."""
 
     role = "llm"
+    thinking = True
+
+    def __init__(self, config: QwenLlmConfig) -> None:
+        super().__init__(config)
+        self.enable_thinking = config.enable_thinking
 
     def _messages(self, request: Request) -> list[dict[str, Any]]:
         return [{"role": "user", "content": request.prompt}]

@@ -1,10 +1,12 @@
-"""What every backend of the Qwen teachers shares: the prompt text, the reply after ``</think>``, the seeds.
+"""What every backend of the Qwen teachers shares: the prompt text, the reply rule, the seeds.
 
-All backends build the same prompt text, so the same request is the same token stream whatever runs it.
+All backends build the same prompt text, so the same request is the same token stream whatever runs it, and
+all read a reply by one rule (:func:`reply_text`) from the generated text with its special tokens kept.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,11 @@ from afcot_core.teacher import Request
 
 SAMPLE_RATE = 16000
 THINK_END = "</think>"
+#: what Qwen3's chat template writes after ``<|im_start|>assistant\n`` when thinking is off: an empty think block
+EMPTY_THINK = "<think>\n\n</think>\n\n"
+#: Qwen's control tokens (``<|im_end|>``, ``<|endoftext|>``, ``<|AUDIO|>``...): the special tokens a decode
+#: with ``skip_special_tokens`` drops. ``<think>`` and ``</think>`` are not among them.
+CONTROL_TOKEN = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 
 
 def qwen3_prompt(tok: Any, request: Request, enable_thinking: bool) -> str:
@@ -29,14 +36,22 @@ def omni_prompt(system: str, text: str, audio_tokens: int, prefix: str = "") -> 
             f"<|im_start|>user\n{audio}{text}<|im_end|>\n<|im_start|>assistant\n{prefix}")
 
 
-def after_think(ids: list[int], think_end: int) -> list[int]:
-    """The reply tokens after the last ``</think>`` (all of them when there is none)."""
-    return ids[len(ids) - ids[::-1].index(think_end):] if think_end in ids else ids
+def assistant_prefix(request: Request, enable_thinking: bool | None) -> str:
+    """The assistant turn a prefixed request continues, as a server gets it (``continue_final_message``).
+
+    The in-process prompt is the generation prompt and then the prefix; with thinking off Qwen3's generation
+    prompt ends in an empty think block, which a continued assistant message does not get from the template,
+    so it is written out here: the server's prompt is the in-process prompt, token for token.
+    """
+    return (EMPTY_THINK if enable_thinking is False else "") + request.prefix
 
 
-def reply_after_think(text: str) -> str:
-    """The reply text after the last ``</think>``, stripped (for backends that return text)."""
-    return text.rpartition(THINK_END)[2].strip()
+def reply_text(text: str, thinking: bool) -> str:
+    """The reply in a generation's text (special tokens kept): after the LAST ``</think>`` when ``thinking``,
+    without Qwen's control tokens, stripped. Every backend reads its replies with this one rule."""
+    if thinking:
+        text = text.rpartition(THINK_END)[2]
+    return CONTROL_TOKEN.sub("", text).strip()
 
 
 def clip_wave(request: Request) -> np.ndarray:
