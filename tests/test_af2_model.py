@@ -72,6 +72,7 @@ def test_five_and_twenty_five_seconds_train_one_step(model, tokenizer):
     optimizer = torch.optim.AdamW(param_groups(model, params, weight_decay=0.1), lr=1e-3)  # as the training loop
     loss = model(batch["input_ids"], batch["attention_mask"], audio, audio_mask, labels=batch["labels"]).loss
     loss.backward()
+    model.zero_frozen_rows()  # as the training loop, after every backward pass
     optimizer.step()
     assert torch.isfinite(loss)
     assert all(not p.requires_grad for n, p in model.llm.named_parameters() if "layers." in n)

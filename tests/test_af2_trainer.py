@@ -88,8 +88,10 @@ def test_training_lowers_the_loss_and_a_killed_run_resumes_on_the_same_curve(af2
             assert torch.equal(p, start.llm.get_parameter(name)), name  # the LM blocks stay frozen
 
 
-def test_ddp_two_processes_match_one_process(af2_folder, tones, tmp_path):
-    """gloo, 2 ranks x 1 sample x 2 accumulation steps == 1 process x 1 sample x 4 accumulation steps."""
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_processes_match_one_process(af2_folder, tones, tmp_path, strategy):
+    """gloo, 2 ranks x 1 sample x 2 accumulation steps == 1 process x 1 sample x 4 accumulation steps, with a
+    full copy per rank (ddp) or sharded per block (fsdp: LM layers, cross-attention blocks, audio layers)."""
     from safetensors.torch import load_file
 
     recipe = tmp_path / "ddp.toml"
@@ -98,7 +100,7 @@ def test_ddp_two_processes_match_one_process(af2_folder, tones, tmp_path):
                 schedule="constant", global_batch=4, per_device_batch=1, max_steps=2, num_workers=0,
                 shuffle_buffer=0, checkpoint_every=0, plot=False)
     Af2Trainer(Af2TrainConfig(**sets)).train(tones, tmp_path / "one", Log())
-    flags = [a for k, v in sets.items() for a in ("--set", f"train.{k}={json.dumps(v)}")]
+    flags = [a for k, v in {**sets, "strategy": strategy}.items() for a in ("--set", f"train.{k}={json.dumps(v)}")]
     result = torchrun(str(recipe), "--out", str(tmp_path / "two"), "--quiet", *flags)
     assert result.returncode == 0, result.stderr[-3000:]
     one = load_file(tmp_path / "one/final/model.safetensors")

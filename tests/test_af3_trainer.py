@@ -6,6 +6,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,28 +141,36 @@ use = "af3"
 """
 
 
-def test_ddp_two_processes_match_one_process(af3_folder, tones, tmp_path):
-    """gloo, 2 ranks x 1 sample x 2 accumulation steps == 1 process x 1 sample x 4 accumulation steps."""
+def test_two_processes_match_one_process_under_ddp_and_fsdp(af3_folder, tones, tmp_path):
+    """gloo, 2 ranks x 1 sample x 2 accumulation steps == 1 process x 1 sample x 4 accumulation steps, with a full
+    copy per rank (ddp) and with parameters, gradients and optimiser state sharded per block (fsdp); a sharded
+    checkpoint of 2 processes is not resumed by 1."""
     from safetensors.torch import load_file
 
     recipe = tmp_path / "ddp.toml"
     recipe.write_text(TRAIN_ONLY)
     sets = dict(model=str(af3_folder), data=str(tones), device="cpu", dtype="float32", learning_rate=3e-3,
                 schedule="constant", warmup_ratio=0.0, global_batch=4, per_device_batch=1, max_steps=2,
-                num_workers=0, shuffle_buffer=0, checkpoint_every=0, plot=False, cpu_threads=1)
+                num_workers=0, shuffle_buffer=0, checkpoint_every=1, plot=False, cpu_threads=1)
     Af3Trainer(Af3TrainConfig(**sets)).train(tones, tmp_path / "one", Log())
-    flags = [a for k, v in sets.items() for a in ("--set", f"train.{k}={json.dumps(v)}")]
-    result = torchrun(str(recipe), "--out", str(tmp_path / "two"), "--quiet", *flags)
-    assert result.returncode == 0, result.stderr[-3000:]
-    events = [json.loads(line) for line in (tmp_path / "two" / "logs" / "run.jsonl").read_text().splitlines()]
+    one = load_file(tmp_path / "one/final/model.safetensors")
+    init = load_file(af3_folder / "model.safetensors")
+    for strategy in ("ddp", "fsdp"):
+        flags = [a for k, v in {**sets, "strategy": strategy}.items() for a in ("--set", f"train.{k}={json.dumps(v)}")]
+        result = torchrun(str(recipe), "--out", str(tmp_path / strategy), "--quiet", *flags)
+        assert result.returncode == 0, result.stderr[-3000:]
+        two = load_file(tmp_path / strategy / "train/final/model.safetensors")
+        assert two.keys() == one.keys() and any(not torch.equal(init[k], two[k]) for k in init)
+        for k in one:
+            assert torch.allclose(one[k], two[k], atol=1e-5, rtol=1e-5), (strategy, k)
+    events = [json.loads(line) for line in (tmp_path / "ddp" / "logs" / "run.jsonl").read_text().splitlines()]
     sums = {e["rank"]: e["checksum"] for e in events if e["event"] == "final weights"}
     assert set(sums) == {0, 1} and sums[0] == sums[1]
-    one = load_file(tmp_path / "one/final/model.safetensors")
-    two = load_file(tmp_path / "two/train/final/model.safetensors")
-    init = load_file(af3_folder / "model.safetensors")
-    assert any(not torch.equal(init[k], two[k]) for k in init)
-    for k in one:
-        assert torch.allclose(one[k], two[k], atol=1e-5, rtol=1e-4), k
+    shards = sorted(p.name for p in (tmp_path / "fsdp/train/checkpoints/step-00000001").iterdir())
+    assert shards == [".metadata", "__0_0.distcp", "__1_0.distcp", "progress.json", "rank-0.pt", "rank-1.pt"]
+    shutil.rmtree(tmp_path / "fsdp/train/final")
+    with pytest.raises(BadInput, match="made by a training with 2 processes, this one has 1"):
+        Af3Trainer(Af3TrainConfig(**sets, strategy="fsdp")).train(tones, tmp_path / "fsdp/train", Log())
 
 
 def test_a_rank_without_samples_fails_the_job_clearly(af3_folder, tmp_path):

@@ -69,7 +69,18 @@ class Af3Student:
         if path is None:
             raise AfcotError(f"weights for '{expand(config.model)}' are not on this machine")
         self.processor = AutoProcessor.from_pretrained(path)
-        self.model = AudioFlamingo3ForConditionalGeneration.from_pretrained(path, dtype=dtype)
+        if device == "meta":
+            from transformers import AutoConfig
+
+            from afcot_flamingo.training.parallel import empty_weights
+
+            with empty_weights():
+                self.model = AudioFlamingo3ForConditionalGeneration._from_config(AutoConfig.from_pretrained(path),
+                                                                                 dtype=dtype)
+            self.model.tie_weights()  # tied inside the meta context, a tied output layer got its own parameter
+        else:
+            self.model = AudioFlamingo3ForConditionalGeneration.from_pretrained(path, dtype=dtype)
+        self.model.model.audio_tower.embed_positions.requires_grad_(False)  # fixed sinusoids, as the encoder made them
         tok = self.processor.tokenizer
         self._header = tok.encode("<|im_start|>assistant\n", add_special_tokens=False)
         self._end = tok.convert_tokens_to_ids("<|im_end|>")
@@ -96,6 +107,19 @@ class Af3Student:
         return {**{k: padded(k) for k in pad},
                 "input_features": torch.cat([e["input_features"] for e in encoded]),
                 "input_features_mask": torch.cat([e["input_features_mask"] for e in encoded])}
+
+    def blocks(self) -> list[Any]:
+        inner = self.model.model
+        return [*inner.audio_tower.layers, *inner.language_model.layers]
+
+    def hidden(self, batch: dict[str, Any]) -> Any:
+        return self.model.model(**batch, use_cache=False).last_hidden_state
+
+    def head(self) -> Any:
+        return self.model.lm_head
+
+    def after_backward(self) -> None:
+        pass
 
     def freeze(self, audio: bool, llm: bool) -> None:
         inner = self.model.model

@@ -83,6 +83,21 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dtype: Literal["bfloat16", "float32"] = "bfloat16"
     #: cuda or cpu (cpu also when no GPU is present)
     device: str = "cuda"
+    #: "ddp": a full copy of the model per GPU; "fsdp": parameters, gradients and optimiser state sharded over the
+    #: GPUs per transformer block (PyTorch FSDP2; bf16 compute, fp32 reductions and optimiser state)
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    #: recompute each transformer block's activations in the backward pass instead of keeping them
+    activation_checkpointing: bool = False
+    #: fsdp: keep the sharded parameters, gradients and optimiser state in host memory (slower, less GPU memory)
+    cpu_offload: bool = False
+    #: assistant tokens per output-layer call in the loss (one chunk's logits exist at a time; 0: all at once)
+    loss_chunk: int = 1024
+    #: GPUs the memory plan assumes (0: the processes of the run, else this machine's GPUs, else 1)
+    gpus: int = 0
+    #: memory of one GPU in GiB for the memory plan (0: what CUDA reports, else 80)
+    gpu_memory_gb: float = 0.0
+    #: seconds of audio per sample the memory plan assumes
+    plan_audio_s: float = 30.0
     #: torch threads per process on CPU (0: torch's default; 1 is fastest for tiny models on a busy machine)
     cpu_threads: int = 0
     #: freeze the audio encoder (and projector)
@@ -117,6 +132,10 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("sources: at least one source needs a weight above 0")
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ValueError("warmup_steps must be >= 0")
+        if self.loss_chunk < 0 or self.gpus < 0 or self.gpu_memory_gb < 0 or self.plan_audio_s <= 0:
+            raise ValueError("loss_chunk, gpus and gpu_memory_gb must be >= 0, plan_audio_s > 0")
+        if self.cpu_offload and self.strategy != "fsdp":
+            raise ValueError("cpu_offload needs strategy = \"fsdp\"")
 
 
 class Af3TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):

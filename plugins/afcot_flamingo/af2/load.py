@@ -64,10 +64,12 @@ def missing(model: str, llm: str, key: str = "model") -> list[str]:
     return problems
 
 
-def load(model: str, llm: str = BASE_LLM, workdir: Path | None = None) -> tuple[Any, Any]:
+def load(model: str, llm: str = BASE_LLM, workdir: Path | None = None, skeleton: bool = False) -> tuple[Any, Any]:
     """(``Af2Model`` in float32 on the CPU, its tokenizer with left padding) for a recipe's ``model``.
 
-    ``random:tiny`` is written to ``workdir/init`` once (the trainer) or built in memory.
+    ``random:tiny`` is written to ``workdir/init`` once (the trainer) or built in memory. ``skeleton``: an
+    Af2Model of our format is built with its parameters on the meta device (no weights read); a release is
+    converted (and so loaded) either way.
     """
     from transformers import AutoTokenizer
 
@@ -85,7 +87,17 @@ def load(model: str, llm: str = BASE_LLM, workdir: Path | None = None) -> tuple[
             save_tiny_af2(folder)
         model = str(folder)
     ours = converted_folder(model)
-    if ours is not None:
+    if ours is not None and skeleton:
+        import msgspec
+
+        from afcot_flamingo.af2.config import CONFIG_FILE, Af2Config
+        from afcot_flamingo.training.parallel import empty_weights
+
+        with empty_weights():
+            net = Af2Model(msgspec.json.decode((ours / CONFIG_FILE).read_bytes(), type=Af2Config))
+        net.llm.tie_weights()  # tied inside the meta context, the output layer got a parameter of its own
+        tokenizer = AutoTokenizer.from_pretrained(ours)
+    elif ours is not None:
         net, tokenizer = Af2Model.from_pretrained(ours), AutoTokenizer.from_pretrained(ours)
     else:
         release, base = released_folder(model), llm_folder(llm)

@@ -211,6 +211,13 @@ class Af2Model(nn.Module):
         with self._attending(audio, audio_mask):
             return self.llm(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
 
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio: torch.Tensor,
+                      audio_mask: torch.Tensor) -> torch.Tensor:
+        """The LM's last hidden states ``(B, T, D)`` (before its output layer), attending to the audio."""
+        with self._attending(audio, audio_mask):
+            return self.llm.model(input_ids=input_ids, attention_mask=attention_mask,
+                                  use_cache=False).last_hidden_state
+
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, audio: torch.Tensor,
                  audio_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
@@ -218,16 +225,30 @@ class Af2Model(nn.Module):
             return self.llm.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
     def trainable_parameters(self) -> None:
-        """The released trainable set: CLAP, audio transformer, cross-attention, and the input embeddings with
-        gradients kept only on the ``<audio>`` and ``<|endofchunk|>`` rows; every LM block stays frozen."""
+        """The released trainable set: CLAP, audio transformer, cross-attention, and the input embeddings (of
+        which only the ``<audio>`` and ``<|endofchunk|>`` rows learn: :meth:`zero_frozen_rows`); every LM block
+        stays frozen."""
         self.requires_grad_(False)
         for part in (self.clap, self.audio_transformer, self.cross_attn):
             part.requires_grad_(True)
-        embed = self.llm.get_input_embeddings().weight
-        embed.requires_grad_(True)
-        rows = torch.zeros(embed.shape[0], 1, dtype=embed.dtype, device=embed.device)
-        rows[[self.config.media_token_id, self.config.eoc_token_id]] = 1
-        embed.register_hook(lambda grad: grad * rows.to(grad.device, grad.dtype))
+        self.llm.get_input_embeddings().weight.requires_grad_(True)
+
+    def zero_frozen_rows(self) -> None:
+        """Zero the input embeddings' gradient outside the ``<audio>`` and ``<|endofchunk|>`` rows (called after
+        the backward pass; under FSDP on this rank's shard of the rows)."""
+        grad = self.llm.get_input_embeddings().weight.grad
+        if grad is None:
+            return
+        local, first = grad, 0
+        if hasattr(grad, "to_local"):  # a DTensor sharded by rows
+            local = grad.to_local()
+            rows_per_rank = -(-grad.shape[0] // grad.device_mesh.size())
+            first = grad.device_mesh.get_local_rank() * rows_per_rank
+        keep = torch.zeros(local.shape[0], 1, dtype=local.dtype, device=local.device)
+        for row in (self.config.media_token_id, self.config.eoc_token_id):
+            if first <= row < first + local.shape[0]:
+                keep[row - first] = 1
+        local.mul_(keep)
 
     def param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         """Optimiser groups over the trainable parameters: weight decay on all but the input embeddings (their

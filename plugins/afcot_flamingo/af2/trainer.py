@@ -53,9 +53,10 @@ class Af2Student:
         self.clap: Any = None
 
     def build(self, config: Af2TrainConfig, workdir: Path, device: str, dtype: Any) -> Any:
-        self.model, self.tokenizer = load(config.model, config.llm, workdir)
+        self.model, self.tokenizer = load(config.model, config.llm, workdir, skeleton=device == "meta")
         self.tokenizer.padding_side = "right"
-        self.model = self.model.to(device=device, dtype=dtype)
+        if device != "meta":
+            self.model = self.model.to(device=device, dtype=dtype)
         self.clap = self.model.config.clap
         self.model.trainable_parameters()
         return self.model
@@ -86,6 +87,18 @@ class Af2Student:
                  for k, v in pad.items()}
         batch["audio"], batch["audio_mask"] = pad_windows([e["audio"].numpy() for e in encoded])
         return batch
+
+    def blocks(self) -> list[Any]:
+        return [*self.model.llm.model.layers, *self.model.cross_attn, *self.model.audio_transformer.layer_stack]
+
+    def hidden(self, batch: dict[str, Any]) -> Any:
+        return self.model.hidden_states(**batch)
+
+    def head(self) -> Any:
+        return self.model.llm.lm_head
+
+    def after_backward(self) -> None:
+        self.model.zero_frozen_rows()
 
     def freeze(self, audio: bool, llm: bool) -> None:
         """``audio``: CLAP and the audio transformer; ``llm``: the embeddings too (the LM blocks always are)."""

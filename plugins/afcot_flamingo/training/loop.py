@@ -1,10 +1,12 @@
-"""The model-agnostic training loop (accelerate): any :class:`Student` on the blended data path.
+"""The model-agnostic training loop: any :class:`Student` on the blended data path.
 
-One process on CPU or a GPU, DDP under ``accelerate launch`` / ``torchrun``; bf16 on GPUs; gradient
-accumulation up to ``global_batch``; every rank takes the same number of optimiser steps (computed from
-the global sample count and checked across ranks). Into ``out_dir``: ``checkpoints/step-N`` (model,
-optimiser, scheduler, RNG; the data position is the step), ``metrics.jsonl``, ``loss_curve.png`` and
-``final/`` (a ``save_pretrained`` folder with ``checkpoint.json``: its digest and the run's figures).
+One process on CPU or a GPU, or several under ``torchrun`` / ``accelerate launch``, as ``ddp`` or ``fsdp``
+(:mod:`.parallel`); bf16 on GPUs; optional activation checkpointing per block; the chunked loss of
+:mod:`.loss`; gradient accumulation up to ``global_batch``; every rank takes the same number of optimiser
+steps (computed from the global sample count and checked across ranks). Into ``out_dir``:
+``checkpoints/step-N`` (:mod:`.state`: model, optimiser, scheduler, RNG; the data position is the step),
+``metrics.jsonl``, ``loss_curve.png`` and ``final/`` (a ``save_pretrained`` folder with ``checkpoint.json``:
+its digest and the run's figures).
 """
 
 from __future__ import annotations
@@ -24,7 +26,19 @@ from torch.utils.data import IterableDataset, get_worker_info
 from afcot_core.errors import AfcotError, BadInput
 from afcot_core.weights import expand
 from afcot_flamingo.config import LoraConfig, TrainSettings
+from afcot_flamingo.training import state
 from afcot_flamingo.training.data import StreamPlan, open_sources, rank_share, share, worker_batches
+from afcot_flamingo.training.loss import Objective
+from afcot_flamingo.training.parallel import (
+    Group,
+    accumulating,
+    bare,
+    checkpoint_blocks,
+    clip_gradients,
+    full_state,
+    join,
+    spread,
+)
 from afcot_flamingo.training.student import Student
 
 #: written into ``final/`` last: its presence means the training finished
@@ -60,11 +74,6 @@ def folder_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def latest_checkpoint(out_dir: Path) -> Path | None:
-    done = [p for p in (out_dir / "checkpoints").glob("step-*") if (p / "progress.json").exists()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
-
-
 def apply_lora(module: Any, lora: LoraConfig, targets: str | list[str]) -> Any:
     try:
         from peft import LoraConfig as PeftLora
@@ -77,7 +86,8 @@ def apply_lora(module: Any, lora: LoraConfig, targets: str | list[str]) -> Any:
 
 
 #: settings that do not change what is trained (they may differ between a run and its resumption)
-_NOT_DECISIVE = ("resume", "plot", "checkpoint_every", "keep_checkpoints", "cpu_threads")
+_NOT_DECISIVE = ("resume", "plot", "checkpoint_every", "keep_checkpoints", "cpu_threads", "activation_checkpointing",
+                 "cpu_offload", "loss_chunk", "gpus", "gpu_memory_gb", "plan_audio_s")
 
 
 def settings_key(c: TrainSettings, world: int) -> str:
@@ -96,39 +106,75 @@ def _same_settings(doc: dict[str, Any], key: str, where: Path) -> None:
                        "use another --out, or delete its train/ folder to train again")
 
 
-def _agree(accelerator: Any, steps: int, mine: int) -> None:
+def _agree(group: Group, steps: int, mine: int) -> None:
     """Every rank plans ``steps`` and has samples; otherwise every rank fails with the same message."""
     import torch
 
-    table = accelerator.gather(torch.tensor([[steps, mine]], device=accelerator.device)).tolist()
+    table = group.gather(torch.tensor([steps, mine]))
     if len({row[0] for row in table}) > 1:
-        raise AfcotError(f"[train] ranks disagree on the step count: {[row[0] for row in table]}")
+        raise AfcotError(f"[train] ranks disagree on the step count: {[int(row[0]) for row in table]}")
     empty = [r for r, row in enumerate(table) if row[1] == 0]
     if empty:
         raise BadInput(f"[train] rank(s) {empty} of {len(table)} have no training sample; use fewer processes "
                        "or more data")
 
 
+def _resumable(out_dir: Path, key: str, world: int) -> Path | None:
+    """The newest checkpoint to resume from; :class:`BadInput` when it was made under other settings."""
+    found = state.latest(out_dir)
+    if found is None:
+        return None
+    doc = state.progress(found)
+    made = doc.get("processes", world)
+    if made != world:
+        raise BadInput(f"{found}: made by a training with {made} processes, this one has {world}; resume it with "
+                       f"{made} processes, or use another --out (or delete its train/ folder) to train again")
+    _same_settings(doc, key, found)
+    return found
+
+
+def _build(student: Student, c: TrainSettings, out_dir: Path, group: Group) -> Any:
+    """The student's model: read by rank 0 alone, a meta-device skeleton on the other ranks; frozen, LoRA."""
+    import torch
+
+    if not group.main:
+        group.barrier()  # rank 0 first: it may write the tiny random model the others read
+    module = student.build(c, out_dir, "cpu" if group.main else "meta", torch.float32)
+    if group.main:
+        group.barrier()
+    student.freeze(c.freeze_audio_tower, c.freeze_llm)
+    if c.lora:
+        module = apply_lora(module, c.lora, student.lora_targets())
+    return module
+
+
 def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log: Any,
           progress: Any = None) -> dict[str, Any]:
     """Train ``student`` with settings ``c`` on the configured sources; the summary of the run."""
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from torch.utils.data import DataLoader
-    from transformers import get_scheduler
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    on_cpu = c.device == "cpu" or not torch.cuda.is_available()
-    accelerator = Accelerator(cpu=on_cpu, mixed_precision="no" if on_cpu or c.dtype == "float32" else "bf16")
-    if on_cpu and c.cpu_threads:
+    group = join(c.device, c.strategy == "fsdp")
+    try:
+        return _train(student, c, data_dir, out_dir, log, progress, group)
+    finally:
+        group.close()
+
+
+def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log: Any, progress: Any,
+           group: Group) -> dict[str, Any]:
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers import get_scheduler, set_seed
+
+    on_gpu = group.device.type == "cuda"
+    bf16 = on_gpu and c.dtype == "bfloat16"
+    if not on_gpu and c.cpu_threads:
         torch.set_num_threads(c.cpu_threads)
-    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
+    world, rank, main = group.world, group.rank, group.main
     accum, rest = divmod(c.global_batch, c.per_device_batch * world)
     if accum < 1 or rest:
         raise BadInput(f"[train] global_batch {c.global_batch} is not a multiple of per_device_batch "
                        f"{c.per_device_batch} x {world} processes")
-    accelerator.gradient_accumulation_steps = accum
     final = out_dir / "final"
     key = settings_key(c, world)
     if c.resume and (final / CHECKPOINT_FILE).exists():
@@ -136,33 +182,30 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
         _same_settings(done, key, final)
         log.info("training already finished; keeping it", checkpoint=str(final))
         return done
+    resumed = _resumable(out_dir, key, world) if c.resume else None
     set_seed(c.seed)
     sources = open_sources(c.sources, Path(expand(c.data)) if c.data else data_dir, c.cot)
     sizes = [len(s) for s, w in sources if w > 0]
     steps = c.max_steps or max(1, math.ceil(c.epochs * sum(sizes) / c.global_batch))
-    _agree(accelerator, steps, rank_share(sources, rank, world))
+    _agree(group, steps, rank_share(sources, rank, world))
     workers = min(c.num_workers, min(share(n, world - 1, world) for n in sizes))
 
-    with accelerator.main_process_first():  # a tiny random model is written once, then read by the others
-        module = student.build(c, out_dir, str(accelerator.device), torch.float32)
-    student.freeze(c.freeze_audio_tower, c.freeze_llm)
-    if c.lora:
-        module = apply_lora(module, c.lora, student.lora_targets())
-    params = [p for p in module.parameters() if p.requires_grad]
+    log.info("building the model", strategy=c.strategy, processes=world, checkpointing=c.activation_checkpointing)
+    module = _build(student, c, out_dir, group)
+    blocks = student.blocks()
+    if c.activation_checkpointing:
+        checkpoint_blocks(blocks)
+    model = spread(Objective(module, student, c.loss_chunk), blocks, c.strategy, bf16, c.cpu_offload, group)
+    params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise BadInput("[train] nothing to train: every parameter is frozen (freeze_audio_tower, freeze_llm)")
-    optimizer = torch.optim.AdamW(param_groups(module, params, c.weight_decay), lr=c.learning_rate)
+    optimizer = torch.optim.AdamW(param_groups(bare(model).net, params, c.weight_decay), lr=c.learning_rate)
     scheduler = get_scheduler(c.schedule, optimizer, num_warmup_steps=warmup_steps(c, steps),
                               num_training_steps=steps)
-    model, optimizer = accelerator.prepare(module, optimizer)
-    accelerator.register_for_checkpointing(scheduler)  # stepped here once per optimiser step, on every rank
-
-    start, resumed = 0, latest_checkpoint(out_dir) if c.resume else None
+    start = 0
     if resumed is not None:
-        progress_doc = json.loads((resumed / "progress.json").read_text(encoding="utf-8"))
-        _same_settings(progress_doc, key, resumed)
-        accelerator.load_state(str(resumed))
-        start = progress_doc["step"]
+        state.load(model, optimizer, scheduler, group, resumed)
+        start = state.progress(resumed)["step"]
         log.info("resuming training", checkpoint=str(resumed), step=start, of=steps)
     metrics = Metrics(out_dir / "metrics.jsonl", start, main)
     plan = StreamPlan(sources=sources, encode=student.encode, collate=student.collate,
@@ -170,9 +213,12 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
                       rank=rank, world=world, workers=workers, shuffle_buffer=c.shuffle_buffer, skip=start * accum)
     loader = DataLoader(BatchStream(plan), batch_size=None, num_workers=workers, worker_init_fn=one_thread,
                         prefetch_factor=4 if workers else None)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 and c.strategy == "ddp" else None
     model.train()
-    step, window = start, _Window()
+    step, micro, window = start, 0, _Window()
     bar = progress("train", steps) if progress is not None and main else None
+    if step < steps:
+        log.info("waiting for the first batch", workers=workers)
     with bar if bar is not None else contextlib.nullcontext():
         if bar is not None and start:
             from afcot_core.shards import ShardCounts
@@ -180,21 +226,23 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
             bar.advance(ShardCounts(accepted=start), shards=0)
         for batch, stats in loader if step < steps else ():
             window.add(stats)
-            with accelerator.accumulate(model):
-                loss = model(**{k: v.to(accelerator.device) for k, v in batch.items()}).loss
-                accelerator.backward(loss)
-                window.loss += float(loss.detach())
-                window.micro += 1
-                grad_norm = None
-                if accelerator.sync_gradients:
-                    grad_norm = accelerator.clip_grad_norm_(params, c.max_grad_norm or math.inf)
-                optimizer.step()
-                optimizer.zero_grad()
-            if not accelerator.sync_gradients:
+            micro += 1
+            sync = micro % accum == 0
+            with accumulating(model, sync), autocast if autocast is not None else contextlib.nullcontext():
+                loss = model(**{k: v.to(group.device) for k, v in batch.items()})
+            with accumulating(model, sync):
+                (loss / accum).backward()
+            window.loss += float(loss.detach())
+            window.micro += 1
+            if not sync:
                 continue
+            student.after_backward()
+            grad_norm = clip_gradients(params, c.max_grad_norm or math.inf)
+            optimizer.step()
+            optimizer.zero_grad()
             scheduler.step()
             step += 1
-            row = window.close(accelerator, step, scheduler.get_last_lr()[0], grad_norm)
+            row = window.close(group, step, scheduler.get_last_lr()[0], grad_norm)
             metrics.write(row)
             log.info("train step", step=step, of=steps, loss=round(row["loss"], 4), lr=row["lr"])
             if bar is not None:
@@ -202,63 +250,65 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
             if step >= steps:
                 break
             if c.checkpoint_every and step % c.checkpoint_every == 0:
-                save_checkpoint(accelerator, out_dir, step, c.keep_checkpoints, key)
+                state.save(model, optimizer, scheduler, group, out_dir, step, c.keep_checkpoints, key)
     if c.checkpoint_every and step % c.checkpoint_every:
-        save_checkpoint(accelerator, out_dir, step, c.keep_checkpoints, key)
-    accelerator.wait_for_everyone()
-    _same_weights(accelerator, model, log)
+        state.save(model, optimizer, scheduler, group, out_dir, step, c.keep_checkpoints, key)
+    group.barrier()
+    if c.strategy == "ddp":
+        _same_weights(group, model, log)
     summary = {**metrics.summary(steps, final), "settings": key}
+    weights = full_state(model, group)
+    del optimizer, model
     if main:
-        unwrapped = accelerator.unwrap_model(model)
-        if c.lora:
-            unwrapped.save_pretrained(out_dir / "adapter")
-            unwrapped = unwrapped.merge_and_unload()
-        tmp = final.with_name("final.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        student.save(unwrapped, tmp)
-        summary["digest"] = folder_digest(tmp)
-        (tmp / CHECKPOINT_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
+        _write_final(student, c, out_dir, weights, summary)
         if c.plot:
             metrics.plot(out_dir / "loss_curve.png", log)
-    accelerator.wait_for_everyone()
+    group.barrier()
     return json.loads((final / CHECKPOINT_FILE).read_text(encoding="utf-8"))
 
 
-def _same_weights(accelerator: Any, model: Any, log: Any) -> None:
+def _write_final(student: Student, c: TrainSettings, out_dir: Path, weights: dict[str, Any],
+                 summary: dict[str, Any]) -> None:
+    """``final/``: a ``save_pretrained`` folder of the trained weights (a LoRA adapter merged; the adapter itself
+    in ``adapter/``), with ``checkpoint.json`` written last."""
+    import torch
+
+    plain = {k.removeprefix("net."): v for k, v in weights.items()}
+    fresh = type(student)(student.config).build(c, out_dir, "meta", torch.float32)
+    if c.lora:
+        fresh = apply_lora(fresh, c.lora, student.lora_targets())
+    missing, unexpected = fresh.load_state_dict(plain, strict=False, assign=True)
+    if unexpected or any(p.is_meta for p in fresh.parameters()):
+        raise AfcotError(f"[train] the trained weights do not fit the model: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    if hasattr(fresh, "tie_weights"):
+        fresh.tie_weights()
+    if c.lora:
+        fresh.save_pretrained(out_dir / "adapter")
+        fresh = fresh.merge_and_unload()
+    final = out_dir / "final"
+    tmp = final.with_name("final.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    student.save(fresh, tmp)
+    summary["digest"] = folder_digest(tmp)
+    (tmp / CHECKPOINT_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+
+
+def _same_weights(group: Group, model: Any, log: Any) -> None:
     """Every rank ends with the same parameters (a DDP job whose gradients were not synchronised fails here)."""
     import torch
 
     with torch.no_grad():
         total = sum((p.detach().double().sum() for p in model.parameters()), torch.zeros((), dtype=torch.float64))
         norm = sum((p.detach().double().abs().sum() for p in model.parameters()), torch.zeros((), dtype=torch.float64))
-    local = torch.stack([total, norm]).to(accelerator.device)
+    local = torch.stack([total, norm])
     log.info("final weights", checksum=[float(v) for v in local.tolist()])
-    table = accelerator.gather(local.unsqueeze(0)).tolist()
+    table = group.gather(local)
     if any(row != table[0] for row in table):
         raise AfcotError(f"[train] the ranks ended with different weights (checksums {table}): gradients were not "
                          "synchronised")
-
-
-def save_checkpoint(accelerator: Any, out_dir: Path, step: int, keep: int, key: str) -> None:
-    """A resumable checkpoint at ``step`` (written under a temporary name, then renamed); older ones pruned."""
-    target = out_dir / "checkpoints" / f"step-{step:08d}"
-    tmp = target.with_name(target.name + ".tmp")
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (tmp / "progress.json").write_text(json.dumps({"step": step, "settings": key}), encoding="utf-8")
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
-        done = sorted((p for p in target.parent.glob("step-*") if not p.name.endswith(".tmp")),
-                      key=lambda p: int(p.name.split("-")[1]))
-        for old in done[: -max(1, keep)]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
 
 
 class _Window:
@@ -277,21 +327,21 @@ class _Window:
         for name, n in stats.sources.items():
             self.sources[name] = self.sources.get(name, 0) + n
 
-    def close(self, accelerator: Any, step: int, lr: float, grad_norm: Any) -> dict[str, Any]:
+    def close(self, group: Group, step: int, lr: float, grad_norm: float) -> dict[str, Any]:
         """The step's metrics summed over ranks (loss: the mean of every rank's micro-batch losses)."""
         import torch
 
         local = torch.tensor([self.loss, self.micro, self.samples, self.tokens, self.truncated, self.dropped],
-                             dtype=torch.float64, device=accelerator.device)
-        loss, micro, samples, tokens, truncated, dropped = accelerator.reduce(local, "sum").tolist()
+                             dtype=torch.float64)
+        loss, micro, samples, tokens, truncated, dropped = group.sum(local).tolist()
         seconds = max(time.perf_counter() - self.started, 1e-9)
         row = {"step": step, "loss": loss / micro, "lr": lr,
-               "grad_norm": None if grad_norm is None else float(grad_norm), "samples": int(samples),
+               "grad_norm": grad_norm, "samples": int(samples),
                "tokens": int(tokens), "samples_per_s": round(samples / seconds, 3),
                "tokens_per_s": round(tokens / seconds, 1), "truncated": int(truncated), "dropped": int(dropped),
                "sources": self.sources}
-        if torch.cuda.is_available() and accelerator.device.type == "cuda":
-            row["gpu_peak_gb"] = round(torch.cuda.max_memory_allocated(accelerator.device) / 2**30, 3)
+        if group.device.type == "cuda":
+            row["gpu_peak_gb"] = round(torch.cuda.max_memory_allocated(group.device) / 2**30, 3)
         self.__init__()  # type: ignore[misc]
         return row
 

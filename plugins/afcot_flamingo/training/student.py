@@ -2,8 +2,8 @@
 
 The data path yields :class:`Example` objects (audio + conversation + source name); a :class:`Student`
 turns one into tensors (``encode``), pads a list of those into a batch (``collate``), and owns building,
-saving and loading its model. The loop does everything else: data order, DDP, accumulation, LoRA,
-checkpoints, metrics.
+saving and loading its model. The loop does everything else: data order, DDP or sharding, activation
+checkpointing, the loss, accumulation, LoRA, checkpoints, metrics.
 """
 
 from __future__ import annotations
@@ -48,13 +48,18 @@ class Student(Protocol):
     """A trainable model. ``encode`` runs in DataLoader workers; everything else in the main process.
 
     - ``build(config, workdir, device, dtype)``: load the model (``config.model``; a random tiny one may be
-      written under ``workdir``) and its processor; return the ``torch.nn.Module`` to train, whose
-      ``forward(**batch)`` returns an object with ``.loss``.
+      written under ``workdir``) and its processor; return the ``torch.nn.Module`` to train. With device
+      ``"meta"``: the same module with its parameters on the meta device (no weights read; buffers real), or
+      the loaded model when the student cannot build one without its weights.
+    - ``blocks()``: the model's transformer blocks (each is a sharding unit and an activation checkpoint).
+    - ``hidden(batch)``: the last hidden states ``(B, T, H)`` of a batch without its labels; ``head()``: the
+      output layer that turns them into logits.
     - ``encode(example)``: 1-D ``input_ids``, ``labels`` (``IGNORE`` outside the assistant turns) and
       ``attention_mask``, plus the model's audio tensors.
     - ``collate(encoded)``: one padded batch of several ``encode`` results.
     - ``freeze(audio, llm)``: stop gradients into the audio side and/or the language model.
     - ``lora_targets()``: peft ``target_modules`` for a LoRA adapter (a regex or names; the LLM's projections).
+    - ``after_backward()``: adjust the gradients before they are clipped and applied (nothing for most models).
     - ``save(path)``: a ``save_pretrained``-style folder (model + processor) of the given module.
     - ``load(path)``: the module from such a folder.
     """
@@ -64,6 +69,14 @@ class Student(Protocol):
     def encode(self, example: Example) -> dict[str, Any]: ...
 
     def collate(self, encoded: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+    def blocks(self) -> list[Any]: ...
+
+    def hidden(self, batch: dict[str, Any]) -> Any: ...
+
+    def head(self) -> Any: ...
+
+    def after_backward(self) -> None: ...
 
     def freeze(self, audio: bool, llm: bool) -> None: ...
 
