@@ -22,15 +22,30 @@ from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
 DIAGNOSTICS = "diagnostics"
 
 
-def inline_prompt(question: str, choices: Iterable[str] | None, cot: bool) -> str:
-    """The prompt layout a student is trained on and evaluated with (AF-Reasoning-Eval, AF-Think):
-    ``"{question}\n(A) x. (B) y. Output the answer with <SUMMARY>, ... tags."``, the suffix only with ``cot``."""
+#: the human-turn layouts a student can be trained and evaluated with (docs/interop.md, "The human turn"):
+#: ``inline`` is AF-Reasoning-Eval's (``Q\n(A) x. (B) y. <suffix>``), ``model-card`` the AF2-Sound-CoT model
+#: card's and the released inference example's (``Q Choose the correct option from the following
+#: options:\n(A) x\n(B) y. <suffix>``, the options as the generation pipelines list them)
+LAYOUTS = ("inline", "model-card")
+#: what the model-card layout puts between the question and its options
+CHOOSE = " Choose the correct option from the following options:"
+
+
+def inline_prompt(question: str, choices: Iterable[str] | None, cot: bool, layout: str = "inline") -> str:
+    """The prompt a student is trained on and evaluated with, in ``layout`` (one of :data:`LAYOUTS`); the CoT
+    suffix only with ``cot``. ``inline``: ``"{question}\n(A) x. (B) y. Output the answer with <SUMMARY>, ...
+    tags."``; ``model-card``: ``"{question} Choose the correct option from the following options:\n(A) x\n(B) y.
+    Output the answer ..."``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown prompt layout '{layout}'; layouts: {', '.join(LAYOUTS)}")
     options = list(choices or [])
     if len(options) > len(OPTION_LETTERS):
         raise ValueError(f"at most {len(OPTION_LETTERS)} choices can be lettered, got {len(options)}")
     text = question.strip()
-    if options:
+    if options and layout == "inline":
         text += "\n" + " ".join(f"({OPTION_LETTERS[i]}) {c}." for i, c in enumerate(options))
+    elif options:
+        text += CHOOSE + "".join(f"\n({OPTION_LETTERS[i]}) {c}" for i, c in enumerate(options)) + "."
     return f"{text} {COT_SUFFIX}" if cot else text
 
 
@@ -125,9 +140,9 @@ class Benchmark(ABC):
         """Values always reported for ``breakdown``, in order; others follow in first-seen order."""
         return ()
 
-    def trained_prompt(self, item: EvalItem, cot: bool) -> str:
-        """The prompt in the layout students are trained on (options inline, the CoT suffix when ``cot``)."""
-        return inline_prompt(item.question, item.choices, cot)
+    def trained_prompt(self, item: EvalItem, cot: bool, layout: str = "inline") -> str:
+        """The prompt in the layout students are trained on (:data:`LAYOUTS`, the CoT suffix when ``cot``)."""
+        return inline_prompt(item.question, item.choices, cot, layout)
 
     def trained_extract(self, item: EvalItem, output: str) -> str:
         """The final answer of an output to :meth:`trained_prompt` (by default as :meth:`extract`)."""

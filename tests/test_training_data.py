@@ -114,8 +114,9 @@ def test_afthink_and_af2_manifest_sources(tones, tmp_path):
     src = ShardSource(tones, "t", cot=True)
     raw = next(iter(src.raws(np.random.default_rng(0))))
     (tmp_path / "audio" / "a.flac").write_bytes(raw[2]["flac"])
-    afthink = [{"id": "x", "sound": "a.flac", "conversations": [
-        {"from": "human", "value": "<sound>\nWhat is it?"}, {"from": "gpt", "value": "A tone."},
+    # several turns: the list form (a string sound is read to its second turn, as NVIDIA's loader does)
+    afthink = [{"id": "x", "sound": ["a.flac"], "conversations": [
+        {"from": "human", "value": "<sound-1>\nWhat is it?"}, {"from": "gpt", "value": "A tone."},
         {"from": "human", "value": "High?"}, {"from": "gpt", "value": "Yes."}]}]
     (tmp_path / "t.json").write_text(json.dumps(afthink))
     # split_path is relative to AF2's data root: the folder above the manifest's folder
@@ -129,7 +130,7 @@ def test_afthink_and_af2_manifest_sources(tones, tmp_path):
     think, af2 = (s.decode(s.items[0]) for s, _ in sources)
     assert think.turns == (("What is it?", "A tone."), ("High?", "Yes.")) and think.wave.shape == (16000,)
     assert af2.turns == (("What?", "A tone."),) and af2.source == "m"
-    afthink[0]["sound"] = "missing.flac"
+    afthink[0]["sound"] = ["missing.flac"]
     (tmp_path / "t.json").write_text(json.dumps(afthink))
     with pytest.raises(BadInput, match=r"missing\.flac"):
         open_sources([DataSource(kind="afthink", path=str(tmp_path / "t.json"))], tones, cot=True)

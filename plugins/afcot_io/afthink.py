@@ -1,8 +1,11 @@
 """The ``afthink`` source: items from AF-Think / AF3 training JSON, to regenerate CoT for them.
 
-Each record's first human turn gives the question and its inline options (the CoT suffix is dropped);
-its answer is the first gpt turn's last CONCLUSION (or the whole turn), where ``(B) x`` names option B.
-Audio is ``audio_root/<sound>`` (default: the JSON file's folder).
+The file is read as NVIDIA's AF3 loader reads it (:func:`afcot_core.formats.load_afthink`): a string or a
+list ``sound``, placeholders anywhere in the turn. Each record's first human turn gives the question and its
+options in either layout (the CoT suffix is dropped); its answer is the first gpt turn's last CONCLUSION (or the
+whole turn), where ``(B) x`` names option B. Audio is ``audio_root/<sound>`` (default: the JSON file's folder; an
+absolute ``sound`` is used as it is). Records without audio or with several clips are skipped, and one warning
+says how many, why, and the first of each.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Annotated
 
 import msgspec
 
+from afcot_core import log
 from afcot_core.audio import audio_ref_from_path
 from afcot_core.errors import BadInput
-from afcot_core.formats import Conversation, answer_of, read_afthink, split_prompt
+from afcot_core.formats import Conversation, answer_of, load_afthink, read_afthink, split_prompt
 from afcot_core.protocols import Source
 from afcot_core.recipe import MustExist
 from afcot_core.records import Item, Kind, SampleKeys
@@ -50,7 +54,11 @@ class AfThinkSource(Source):
         self.path = Path(config.path)
         self.root = _audio_root(config)
         self.kind = config.kind
-        self.records = read_afthink(self.path)[: config.limit]
+        loaded = load_afthink(self.path)
+        self.skipped = loaded.skipped
+        if note := loaded.summary(self.path):
+            log.get().warning(note)
+        self.records = loaded.records[: config.limit]
         keys = SampleKeys()
         for i, conv in enumerate(self.records):
             keys.add(conv.id, f"{self.path}: record {i}", f"record {i}")
