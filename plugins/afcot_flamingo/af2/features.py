@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from afcot_flamingo.af2.config import ClapConfig
+
+
+def release_wave(source: bytes | str | Path, rate: int = 16000) -> np.ndarray:
+    """Audio as the released AF2 data path reads a file: channel 0 of a multi-channel file (the release's
+    ``data.T[0]``, not a mix of the channels), at ``rate`` Hz, float32. The release resamples with librosa,
+    this with soxr (afcot_core.audio.resample)."""
+    import soundfile as sf
+
+    from afcot_core.audio import resample
+
+    data = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    wave, sr = sf.read(data, dtype="float32", always_2d=True)
+    return resample(np.ascontiguousarray(wave[:, 0]), sr, rate).astype(np.float32)
 
 
 def windows(wave: np.ndarray, config: ClapConfig) -> np.ndarray:

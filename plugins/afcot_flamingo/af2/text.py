@@ -31,7 +31,8 @@ def prompt_text(prompt: str, tokenizer: Any) -> str:
 
 
 def training_text(prompt: str, output: str, tokenizer: Any) -> str:
-    return f"{prompt_text(prompt, tokenizer)}{output.lower()}{END_OF_CHUNK}{tokenizer.eos_token}"
+    """One training sample: the prompt and the output lowercased and stripped, as the released training writes it."""
+    return f"{prompt_text(prompt, tokenizer)}{output.lower().strip()}{END_OF_CHUNK}{tokenizer.eos_token}"
 
 
 def encode_training(tokenizer: Any, pairs: list[tuple[str, str]], max_tokens: int) -> dict[str, Any] | None:
