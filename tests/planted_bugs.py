@@ -245,6 +245,125 @@ PLANTS = [
         """        except Exception as exc:""",
         [RC + "test_a_programming_error_stops_the_run_instead_of_failing_items"],
     ),
+    (
+        "release: JSON repaired",
+        "afcot_core/jsonreply.py",
+        """    if getattr(schema, "json_parse", None) == "release":""",
+        """    if False:""",
+        ["tests/test_release_fidelity.py::test_release_json_is_one_strict_loads_with_no_repair_and_no_re_ask"],
+    ),
+    (
+        "release: malformed JSON re-asked",
+        "plugins/afcot_paper/algorithms.py",
+        """            ctx.json_retries = 0""",
+        """            pass""",
+        ["tests/test_release_fidelity.py::test_release_json_is_one_strict_loads_with_no_repair_and_no_re_ask"],
+    ),
+    (
+        "release: gate passes only truthy values",
+        "plugins/afcot_paper/algorithms.py",
+        """            passed = not release.gate_says_no(reply.require_step_by_step)""",
+        """            passed = truthy(reply.require_step_by_step)""",
+        ["tests/test_release_fidelity.py::test_release_gate_rejects_only_on_its_listed_values"],
+    ),
+    (
+        "release: validation read leniently",
+        "plugins/afcot_paper/release.py",
+        """    return any(value == yes for yes in VALIDATION_YES)""",
+        """    return str(value).strip().lower() in ("1", "true", "yes")""",
+        ["tests/test_release_fidelity.py::test_release_validation_counts_only_its_listed_values"],
+    ),
+    (
+        "release: stop rule ignores case",
+        "plugins/afcot_paper/algorithms.py",
+        """        if reply.answer != "unsure":""",
+        """        if reply.answer.strip().lower() != "unsure":""",
+        ["tests/test_release_fidelity.py::test_release_alg7_stops_on_any_answer_that_is_not_exactly_unsure"],
+    ),
+    (
+        "release: accept rule strips the prediction",
+        "plugins/afcot_paper/validators.py",
+        """            if release.accepts(evidence.prediction or "", """,
+        """            if release.accepts((evidence.prediction or "").strip(), """,
+        ["tests/test_release_fidelity.py::test_release_accept_rule_is_the_released_expression"],
+    ),
+    (
+        "release: summary example reworded",
+        "plugins/afcot_paper/prompts/release/summary.txt",
+        """one or more bird sqauwking. I will first check""",
+        """one or several birds squawking. I will first check""",
+        ["tests/test_release_fidelity.py::test_the_summary_example_is_the_released_text_word_for_word"],
+    ),
+    (
+        "release: formatted_question not kept",
+        "afcot_core/records.py",
+        """KEPT_NOTES = ("formatted_question", "sub_questions")""",
+        """KEPT_NOTES = ("sub_questions",)""",
+        ["tests/test_release_fidelity.py::test_records_keep_formatted_question_and_sub_questions"],
+    ),
+    (
+        "interchange: sound relative to the export",
+        "plugins/afcot_io/export.py",
+        """if base else str(audio_dir / c.sound))""",
+        """if base else f"audio/{c.sound}")""",
+        ["tests/test_interchange.py::test_an_exported_sound_opens_from_another_working_directory"],
+    ),
+    (
+        "interchange: duration not measured",
+        "plugins/afcot_io/export.py",
+        """                               duration=duration_of(audio, where))""",
+        """                               duration=0.0)""",
+        ["tests/test_interchange.py::test_export_then_import_round_trips_with_absolute_sound_and_measured_duration"],
+    ),
+    (
+        "interchange: multi-turn written with a string sound",
+        "afcot_core/formats.py",
+        """    listed = len(conv.turns) > 1""",
+        """    listed = False""",
+        ["tests/test_interchange.py::test_multi_turn_and_multi_audio_are_written_in_the_list_form"],
+    ),
+    (
+        "interchange: <sound> stripped only at the start",
+        "afcot_core/formats.py",
+        """        text = text.replace(f"{token}\\n", "").replace(f"\\n{token}", "").replace(token, "")""",
+        """        text = text.removeprefix(f"{token}\\n")""",
+        ["tests/test_interchange.py::test_string_sound_reads_two_turns_and_drops_the_placeholder_wherever_it_is"],
+    ),
+    (
+        "interchange: a string sound read past its second turn",
+        "afcot_core/formats.py",
+        """            pairs = [(strip_placeholders(user), assistant.rstrip())]""",
+        """            pairs = [(strip_placeholders(u), a.rstrip()) for u, a in pairs]""",
+        ["tests/test_interchange.py::test_string_sound_reads_two_turns_and_drops_the_placeholder_wherever_it_is"],
+    ),
+    (
+        "interchange: list sound refused",
+        "afcot_core/formats.py",
+        """        elif isinstance(sound, list) and sound:""",
+        """        elif False:""",
+        ["tests/test_interchange.py::test_list_sound_keeps_every_turn_of_one_clip_and_skips_text_only_and_multi_audio_records"],
+    ),
+    (
+        "interchange: model-card layout inline",
+        "afcot_core/benchmark.py",
+        """    if options and layout == "inline":""",
+        """    if options:""",
+        ["tests/test_interchange.py::test_the_model_card_layout_is_the_released_inference_prompt"],
+    ),
+    (
+        "af2: channels averaged",
+        "plugins/afcot_flamingo/af2/features.py",
+        """np.ascontiguousarray(wave[:, 0])""",
+        """wave.mean(axis=1)""",
+        ["tests/test_interchange.py::test_af2_reads_channel_0_of_a_stereo_file_as_released"],
+    ),
+    (
+        "af2: target not stripped",
+        "plugins/afcot_flamingo/af2/text.py",
+        """{output.lower().strip()}""",
+        """{output.lower()}""",
+        ["tests/test_interchange.py::test_af2_training_text_strips_the_target_as_released"],
+    ),
 ]
 
 
@@ -252,7 +371,8 @@ def main(only: list[str]) -> int:
     missed = 0
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "afcot"
-        shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", "runs", "mutants", "__pycache__", ".nox"))
+        skip = shutil.ignore_patterns(".git", ".venv", "runs", "mutants", "__pycache__", ".nox")
+        shutil.copytree(ROOT, copy, ignore=skip)
         env = {**os.environ, "PYTHONPATH": f"{copy}:{copy / 'plugins'}", "HF_HUB_OFFLINE": "1"}
         chosen = [p for p in PLANTS if not only or any(o in p[0] for o in only)]
         tests = sorted({t for p in chosen for t in p[4]})
