@@ -76,7 +76,11 @@ def cmd_recipe_validate(args: argparse.Namespace) -> int:
 def cmd_recipe_plan(args: argparse.Namespace) -> int:
     from afcot_core import runner
 
-    print(runner.plan(_recipe(args), _stages(args.stages), out_folder(args.out) if args.out else None))
+    recipe, stages, out = _recipe(args), _stages(args.stages), out_folder(args.out) if args.out else None
+    if args.json:
+        print(json.dumps(runner.plan_document(recipe, stages, out), indent=2))
+    else:
+        print(runner.plan(recipe, stages, out))
     return 0
 
 
@@ -128,6 +132,8 @@ def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
             a.add_argument("--out", help="run directory (default: [run].out or runs/<name>)")
         if name == "run":
             a.add_argument("--quiet", action="store_true", help="no progress bar or console log")
+        if name == "plan":
+            a.add_argument("--json", action="store_true", help="print the plan as JSON (estimates with figures)")
         a.set_defaults(func=func)
 
     usercommands.add(psub, rsub, sub)

@@ -3,11 +3,13 @@
 A plugin module implements any of these with ``@afcot_core.hookimpl`` and is listed under the
 ``afcot`` entry-point group. Every component is registered as::
 
-    register(name, factory, config=ConfigStruct, description="one line", preflight=None, prompts=None)
+    register(name, factory, config=ConfigStruct, description="one line", preflight=None, prompts=None, plan=None)
 
 ``factory(config)`` builds the component from its msgspec ``config``; ``preflight(config)`` returns
 a list of human-readable problems (missing weights, missing files) checked before any work starts;
-``prompts`` maps prompt names to their text, hashed into the run's lock file.
+``prompts`` maps prompt names to their text, hashed into the run's lock file; ``plan(config)`` returns
+estimates (``{"text": ..., "ok": ...}``) that ``recipe plan`` prints and that refuse a run when not ``ok``
+(e.g. the train stage's memory per GPU).
 Factories import heavy libraries lazily so that loading plugins stays cheap.
 """
 

@@ -183,6 +183,7 @@ def _registrar(plugins: Plugins, registry: Registry, role: str, plugin: str) -> 
         description: str = "",
         preflight: Callable[[Any], list[str]] | None = None,
         prompts: dict[str, str] | None = None,
+        plan: Callable[[Any], list[dict[str, Any]]] | None = None,
     ) -> None:
         if name in registry.entries:
             other = registry.entries[name].plugin
@@ -192,7 +193,7 @@ def _registrar(plugins: Plugins, registry: Registry, role: str, plugin: str) -> 
         if why:
             plugins.problem(plugin, f"{role} {name!r} refused: {why}")
             return
-        registry.add(Registration(role, name, factory, config, description, plugin, preflight, prompts or {}))
+        registry.add(Registration(role, name, factory, config, description, plugin, preflight, prompts or {}, plan))
 
     return register
 

@@ -55,6 +55,11 @@ class Component:
         problems = check(self.config) if check else []
         return [f"[{self.where}] {p}" for p in problems]
 
+    def plan(self) -> list[dict[str, Any]]:
+        """The component's estimates for this recipe (what ``recipe plan`` prints), each naming its table."""
+        check = self.registration.plan
+        return [{**e, "where": self.where} for e in (check(self.config) if check else [])]
+
     def to_table(self) -> dict[str, Any]:
         return {"use": self.registration.name, **msgspec.to_builtins(self.config)}
 

@@ -40,6 +40,9 @@ class Registration:
     plugin: str
     preflight: Callable[[Any], list[str]] | None = None
     prompts: dict[str, str] = field(default_factory=dict)
+    #: ``plan(config)``: estimates shown by ``recipe plan`` (``{"text", "ok", "detail", "figures"}``); a run whose
+    #: estimate is not ``ok`` is refused before it starts
+    plan: Callable[[Any], list[dict[str, Any]]] | None = None
 
     def build(self, config: msgspec.Struct) -> Any:
         return self.factory(config)

@@ -75,6 +75,12 @@ def preflight(recipe: Recipe, stages: list[str], out: Path | None = None) -> lis
     return problems
 
 
+def estimates(recipe: Recipe, stages: list[str], out: Path | None = None) -> list[dict[str, Any]]:
+    """The components' estimates for ``stages`` (the train stage's memory per GPU), in stage order."""
+    with weights.planning(out_dir_of(recipe, out), stages):
+        return [e for stage in stages for comp in recipe.stages[stage].components() for e in comp.plan()]
+
+
 def lock_document(recipe: Recipe, plugins: Plugins) -> dict[str, Any]:
     """The resolved recipe, the versions of the plugins it uses and its prompt hashes, with the fingerprint.
 
@@ -138,16 +144,28 @@ def exclusive(out_dir: Path, rank: int) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def plan_document(recipe: Recipe, stages: list[str] | None = None, out: Path | None = None) -> dict[str, Any]:
+    """What ``run`` would do: the stages and their components, the estimates, and what is missing."""
+    chosen = select_stages(recipe, stages)
+    components = {stage: [{"where": c.where, "role": c.registration.role, "name": c.registration.name,
+                           "plugin": c.registration.plugin, "description": c.registration.description}
+                          for c in recipe.stages[stage].components()] for stage in chosen}
+    return {"recipe": str(recipe.path), "run": recipe.run.name, "seed": recipe.run.seed, "stages": components,
+            "estimates": estimates(recipe, chosen, out), "missing": preflight(recipe, chosen, out)}
+
+
 def plan(recipe: Recipe, stages: list[str] | None = None, out: Path | None = None) -> str:
     """A readable account of what ``run`` would do."""
-    lines = [f"recipe {recipe.path} (run '{recipe.run.name}', seed {recipe.run.seed})"]
-    for stage in select_stages(recipe, stages):
+    doc = plan_document(recipe, stages, out)
+    lines = [f"recipe {doc['recipe']} (run '{doc['run']}', seed {doc['seed']})"]
+    for stage, components in doc["stages"].items():
         lines.append(f"stage {stage}:")
-        for comp in recipe.stages[stage].components():
-            reg = comp.registration
-            lines.append(f"  [{comp.where}] {reg.role} '{reg.name}' ({reg.plugin}): {reg.description}")
-    problems = preflight(recipe, select_stages(recipe, stages), out)
-    lines += [f"missing: {p}" for p in problems] or ["all inputs present"]
+        for c in components:
+            lines.append(f"  [{c['where']}] {c['role']} '{c['name']}' ({c['plugin']}): {c['description']}")
+            for e in doc["estimates"]:
+                if e["where"] == c["where"]:
+                    lines += [f"    {e['text']}", *([f"    {e['detail'].strip()}"] if e.get("detail") else [])]
+    lines += [f"missing: {p}" for p in doc["missing"]] or ["all inputs present"]
     return "\n".join(lines)
 
 
@@ -158,6 +176,9 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
     problems = preflight(recipe, chosen, out)
     if problems:
         raise BadInput("cannot start, inputs are missing:\n  " + "\n  ".join(problems))
+    refused = [f"[{e['where']}] {e['text']}" for e in estimates(recipe, chosen, out) if not e.get("ok", True)]
+    if refused:
+        raise BadInput("cannot start:\n  " + "\n  ".join(refused))
     out_dir = out_dir_of(recipe, out)
     rank, world = rank_and_world()
     lock = lock_document(recipe, plugins)

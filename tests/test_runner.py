@@ -87,7 +87,11 @@ def test_plan_lists_each_stage_its_components_and_what_is_missing(plugins, tmp_p
         for comp in recipe.stages[stage].components():
             reg = comp.registration
             lines.append(f"  [{comp.where}] {reg.role} '{reg.name}' ({reg.plugin}): {reg.description}")
+            if comp.where == "train":  # each estimate under its component, its detail below it
+                (memory,) = runner.estimates(recipe, ["train"], tmp_path)
+                lines += [f"    {memory['text']}", f"    {memory['detail'].strip()}"]
     assert "  [generate.source] source 'embedded' (embedded): " in "\n".join(lines)
+    assert "    train memory: " in "\n".join(lines)
     assert runner.plan(recipe, ["train", "generate"], tmp_path) == "\n".join([*lines, "all inputs present"])
     plan = runner.plan(recipe, ["evaluate"], tmp_path).splitlines()
     assert plan[1] == "stage evaluate:" and "stage generate:" not in plan

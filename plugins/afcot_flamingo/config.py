@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -161,6 +161,47 @@ def missing_sources(config: TrainSettings) -> list[str]:
             problems.append(f"train.sources[{i}].path: {source.kind} {'folder' if source.kind == 'shards' else 'file'}"
                             f" not found: {path}")
     return problems
+
+
+def unplanned(model: str) -> list[dict[str, Any]]:
+    return [{"text": f"train memory: not estimated (no config.json for '{model}' here, and not a known release)",
+             "ok": True}]
+
+
+def known_architecture(model: str) -> dict[str, Any] | None:
+    """The packaged config of a named release (``training/architectures/<owner>--<name>.json``), or None."""
+    import json
+
+    from afcot_flamingo.training.memory import KNOWN
+
+    path = KNOWN / f"{model.replace('/', '--')}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def af3_plan(config: Af3TrainConfig) -> list[dict[str, Any]]:
+    """The memory plan of an AF3 training, from the model's config (local, tiny or the known release)."""
+    from afcot_core.weights import resolve
+    from afcot_flamingo.training.memory import af3_anatomy, plan
+
+    if config.model == TINY:
+        from afcot_flamingo.tiny import af3_config
+
+        architecture = af3_config()
+    elif "{run}" in config.model:
+        return unplanned(config.model)
+    else:
+        local, known = resolve(config.model), known_architecture(config.model)
+        if local is not None and (local / "config.json").is_file():
+            from transformers import AutoConfig
+
+            architecture = AutoConfig.from_pretrained(local)
+        elif known is not None:
+            from transformers import AudioFlamingo3Config
+
+            architecture = AudioFlamingo3Config(**known)
+        else:
+            return unplanned(config.model)
+    return [plan(af3_anatomy(architecture, config), config)]
 
 
 def af3_preflight(config: Af3TrainConfig) -> list[str]:

@@ -46,13 +46,14 @@ def register_teacher_alms(register):
 @hookimpl
 def register_trainers(register):
     from afcot_flamingo.af2.trainer import Af2TrainConfig
+    from afcot_flamingo.af2.trainer import plan as af2_plan
     from afcot_flamingo.af2.trainer import preflight as af2_preflight
-    from afcot_flamingo.config import Af3TrainConfig, af3_preflight
+    from afcot_flamingo.config import Af3TrainConfig, af3_plan, af3_preflight
 
     register("af3", _af3, Af3TrainConfig, "finetune Audio Flamingo 3 (transformers) on CoT shards",
-             preflight=af3_preflight)
+             preflight=af3_preflight, plan=af3_plan)
     register("af2", _af2, Af2TrainConfig, "finetune Audio Flamingo 2 (our implementation, released checkpoints) on "
-             "CoT shards", preflight=af2_preflight)
+             "CoT shards", preflight=af2_preflight, plan=af2_plan)
 
 
 def _convert_args(parser):

@@ -63,18 +63,16 @@ SIZES = {
 }
 
 
-def save_af3(folder: Path, size: str = "tiny") -> Path:
-    """A random-weight AF3 of ``size`` (see :data:`SIZES`) with the byte tokenizer, saved like a checkpoint."""
-    import torch
-    from transformers import AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration, AudioFlamingo3Processor
+def af3_config(size: str = "tiny", tok=None):
+    """The ``AudioFlamingo3Config`` of a random AF3 of ``size`` (see :data:`SIZES`) for the byte tokenizer."""
+    from transformers import AudioFlamingo3Config
 
-    torch.manual_seed(0)
-    tok = byte_tokenizer()
+    tok = tok or byte_tokenizer()
     ids = tok.convert_tokens_to_ids
     spec = SIZES[size]
     a_hidden, a_layers, a_heads, a_inter = spec["audio"]
     t_hidden, t_layers, t_heads, t_kv, t_inter = spec["text"]
-    config = AudioFlamingo3Config(
+    return AudioFlamingo3Config(
         audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=a_hidden, num_hidden_layers=a_layers,
                           num_attention_heads=a_heads, intermediate_size=a_inter, num_mel_bins=128,
                           max_source_positions=spec["window_s"] * 50),
@@ -83,7 +81,17 @@ def save_af3(folder: Path, size: str = "tiny") -> Path:
                          max_position_embeddings=8192, pad_token_id=tok.pad_token_id, eos_token_id=ids("<|im_end|>"),
                          tie_word_embeddings=False),
         audio_token_id=ids("<sound>"))
-    AudioFlamingo3ForConditionalGeneration(config).save_pretrained(folder)
+
+
+def save_af3(folder: Path, size: str = "tiny") -> Path:
+    """A random-weight AF3 of ``size`` (see :data:`SIZES`) with the byte tokenizer, saved like a checkpoint."""
+    import torch
+    from transformers import AudioFlamingo3ForConditionalGeneration, AudioFlamingo3Processor
+
+    torch.manual_seed(0)
+    tok = byte_tokenizer()
+    spec = SIZES[size]
+    AudioFlamingo3ForConditionalGeneration(af3_config(size, tok)).save_pretrained(folder)
     AudioFlamingo3Processor(feature_extractor=whisper_features(spec["window_s"]), tokenizer=tok,
                             chat_template=AF3_TEMPLATE, audio_token="<sound>").save_pretrained(folder)
     return folder

@@ -43,6 +43,33 @@ def preflight(config: Af2TrainConfig) -> list[str]:
             + missing_sources(config))
 
 
+def plan(config: Af2TrainConfig) -> list[dict[str, Any]]:
+    """The memory plan of an AF2 training, from our folder's config, the tiny one or the known release."""
+    import msgspec
+
+    from afcot_flamingo.af2.config import CONFIG_FILE, Af2Config
+    from afcot_flamingo.af2.load import converted_folder
+    from afcot_flamingo.config import known_architecture, unplanned
+    from afcot_flamingo.training.memory import af2_anatomy
+    from afcot_flamingo.training.memory import plan as memory_plan
+
+    if config.model == TINY:
+        from afcot_flamingo.af2.tiny import tiny_config, tiny_tokenizer, token_ids
+
+        tok = tiny_tokenizer()
+        architecture = tiny_config(len(tok), **token_ids(tok))
+    else:
+        ours = None if "{run}" in config.model else converted_folder(config.model)
+        known = known_architecture(config.model)
+        if ours is not None:
+            architecture = msgspec.json.decode((ours / CONFIG_FILE).read_bytes(), type=Af2Config)
+        elif known is not None:
+            architecture = msgspec.convert(known, Af2Config)
+        else:
+            return unplanned(config.model)
+    return [memory_plan(af2_anatomy(architecture, config), config)]
+
+
 class Af2Student:
     """The AF2 adapter: AF2 text format and 10-s windows per example; batches padded to the most windows."""
 
@@ -89,7 +116,8 @@ class Af2Student:
         return batch
 
     def blocks(self) -> list[Any]:
-        return [*self.model.llm.model.layers, *self.model.cross_attn, *self.model.audio_transformer.layer_stack]
+        swin = [block for stage in self.model.clap.layers for block in stage.blocks]
+        return [*self.model.llm.model.layers, *self.model.cross_attn, *self.model.audio_transformer.layer_stack, *swin]
 
     def hidden(self, batch: dict[str, Any]) -> Any:
         return self.model.hidden_states(**batch)
