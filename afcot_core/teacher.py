@@ -180,8 +180,12 @@ class MicroBatcher:
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.batch_sizes: list[int] = []
+        #: the engine's death, once seen: every later request fails with it at once, without an engine call
+        self._dead: EngineDead | None = None
 
     async def submit(self, request: Request) -> str:
+        if self._dead is not None:
+            raise self._dead
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._full is None:  # a teacher may serve several event loops in turn
             self._loop, self._pending, self._dispatcher = loop, [], None
@@ -234,6 +238,10 @@ class MicroBatcher:
                 return
             if isinstance(exc, TimeoutError):
                 exc = TimeoutError(f"no reply within {self._timeout_s} s")
+            if isinstance(exc, EngineDead):
+                self._dead = exc
+                batch = [*batch, *self._pending]  # the requests waiting for the engine fail with it
+                self._pending = []
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)

@@ -97,3 +97,44 @@ def test_budget_never_starves_a_long_request_and_runs_an_oversized_one_alone():
     order = []
     asyncio.run(_load(budget, [10, 500, 10], order))
     assert budget.peak_tokens == 500 and budget.peak_requests <= 2 and sorted(order) == [0, 1, 2]
+
+
+def test_requests_that_fill_the_token_budget_exactly_are_admitted_together():
+    budget = TokenBudget(max_requests=4, max_tokens=100)
+    order: list[int] = []
+    asyncio.run(_load(budget, [50, 50, 1], order))
+    assert budget.peak_tokens == 100 and budget.peak_requests == 2  # 50 + 50 fits; + 1 does not
+
+
+class Plain(Teacher):
+    """A teacher that never says whether it samples: only its ``config`` does."""
+
+    role = "llm"
+    offload = False
+
+    def __init__(self, config: object) -> None:
+        super().__init__(Batching(max_batch=64, max_wait_ms=5))
+        self.config = config
+        self.seen: list[Request] = []
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        self.seen += requests
+        return [f"{r.prompt}/{r.seed}" for r in requests]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_a_request_carries_a_seed_only_when_its_teacher_samples_and_is_shared_only_when_equal(temperature):
+    from afcot_core.teacher import Sampling
+
+    teacher = Plain(Sampling(temperature=temperature))
+
+    async def ask_all():
+        return await asyncio.gather(*(teacher.ask("describe the label 'dog'", seed=s % 3) for s in range(9)))
+
+    replies = asyncio.run(ask_all())
+    if temperature == 0:  # greedy: the engine never sees a seed, and one call answers all
+        assert [r.seed for r in teacher.seen] == [None]
+        assert {r.text for r in replies} == {"describe the label 'dog'/None"}
+    else:  # sampled: one call per seed, each caller gets its own seed's reply
+        assert sorted(r.seed for r in teacher.seen) == [0, 1, 2]
+        assert [r.text for r in replies] == [f"describe the label 'dog'/{s % 3}" for s in range(9)]

@@ -16,7 +16,7 @@ from afcot_core.audio import audio_ref_from_wave
 from afcot_core.errors import BadInput, TeacherError
 from afcot_core.teacher import Request, RetryPolicy
 
-from .chat_server import FAULTS, ChatServer, Faults
+from .chat_server import FAULTS, ChatServer, Faults, Latency
 from .conftest import QUICKSTART
 from .tiny_models import save_omni_thinker, save_qwen3
 
@@ -84,7 +84,8 @@ def _request_identity(body):
 def test_generate_over_faulty_servers_equals_fault_free(plugins, served, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(ENV, KEY)
     faults = Faults(seed=7)  # a seed whose 20% puts every kind of fault in the first 12 requests
-    with ChatServer(served, KEY, faults) as a, ChatServer(served, KEY, faults) as b:
+    with (ChatServer(served, KEY, faults, latency=Latency(1, 0.02)) as a,
+          ChatServer(served, KEY, faults, latency=Latency(2, 0.02)) as b):  # replies out of order too
         expected = _generate(plugins, [a.url, b.url], tmp_path / "clean")
         clean = a.answered + b.answered
         a.answered, b.answered = [], []
@@ -148,3 +149,97 @@ def test_identical_requests_in_flight_are_sent_once(plugins, served, monkeypatch
 
         replies = asyncio.run(ask_all())
     assert len(server.answered) == 1 and len({r.text for r in replies}) == 1
+
+
+def _ask_all(teacher, requests):
+    async def go():
+        return await asyncio.gather(*(teacher.ask(r.prompt, r.audio, r.prefix, seed=r.seed) for r in requests))
+
+    return asyncio.run(go())
+
+
+def test_requests_go_round_robin_over_the_servers(plugins, served, monkeypatch):
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer(served, KEY) as a, ChatServer(served, KEY) as b:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url, b.url], api_key_env=ENV,
+                     model=LLM["model"], max_new_tokens=LLM["max_new_tokens"])
+        for i in range(8):
+            asyncio.run(llm.ask(f"question {i}", seed=i))
+    assert len(a.answered) == len(b.answered) == 4
+
+
+@pytest.mark.parametrize(("limit", "peak"), [(0, 4), (1, 1)])
+def test_the_per_server_token_limit_bounds_what_is_in_flight(plugins, served, monkeypatch, limit, peak):
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer(served, KEY, latency=Latency(0, 0.1)) as server:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[server.url], api_key_env=ENV,
+                     model=LLM["model"], max_new_tokens=LLM["max_new_tokens"])
+        cost = llm.cost(Request("question 0"))
+        llm.config.max_tokens_per_server = limit * cost  # room for one request when the limit is set
+        _ask_all(llm, [Request(f"question {i}", seed=i) for i in range(4)])
+    assert server.peak_active == peak
+
+
+def test_a_sampled_request_carries_its_own_seed_and_a_greedy_one_none(plugins, served, monkeypatch):
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer(served, KEY) as server:
+        llm = _teacher(plugins, "teacher_llm", "qwen3", server.url, LLM)
+        alm = _teacher(plugins, "teacher_alm", "qwen2.5-omni", server.url, ALM)
+        replies = [asyncio.run(llm.ask("hi", seed=s)).text for s in (11, 12)]
+        asyncio.run(alm.ask("hi", seed=13))
+    assert [b.get("seed") for b in server.answered] == [11, 12, None]
+    assert all(b["skip_special_tokens"] is False for b in server.answered)
+    local = served["tiny-qwen3"]
+    assert replies == [local.generate([Request("hi", seed=s)])[0] for s in (11, 12)]  # the in-process samples
+
+
+def test_the_reply_is_read_after_the_last_think_whatever_the_tokenizer_marks_special(plugins, tmp_path, monkeypatch):
+    from .test_qwen import _scripted_qwen3
+
+    monkeypatch.setenv(ENV, KEY)
+    folder = _scripted_qwen3(tmp_path / "scripted", "<think>ab</think>xy<|im_end|>")  # </think> is special here
+    local = _build(plugins, "teacher_llm", "qwen3", model=str(folder), device="cpu", dtype="float32",
+                   max_new_tokens=12, temperature=0.0)
+    with ChatServer({"scripted": local}, KEY) as server:
+        remote = _teacher(plugins, "teacher_llm", "qwen3", server.url, {"model": "scripted", "max_new_tokens": 12})
+        remote.config.temperature = 0.0
+        assert asyncio.run(remote.ask("hi")).text == "xy" == local.generate([Request("hi")])[0]
+
+
+@pytest.mark.parametrize("thinking", [False, True])
+def test_a_prefixed_request_is_the_in_process_prompt_token_for_token(plugins, served, monkeypatch, thinking):
+    from afcot_qwen.prompts import qwen3_prompt
+
+    monkeypatch.setenv(ENV, KEY)
+    local = served["tiny-qwen3"]
+    request = Request("Why is the sky blue?", prefix="Because")
+    with ChatServer(served, KEY) as server:
+        llm = _teacher(plugins, "teacher_llm", "qwen3", server.url, LLM)
+        llm.config.enable_thinking = local.config.enable_thinking = llm.enable_thinking = thinking
+        try:
+            asyncio.run(llm.ask(request.prompt, prefix=request.prefix, seed=1))
+        finally:
+            local.config.enable_thinking = True
+    expected = local.tok(qwen3_prompt(local.tok, request, thinking), add_special_tokens=False)["input_ids"]
+    assert server.prompt_ids == [expected]
+
+
+def test_extra_body_goes_in_every_request_and_only_reply_changing_fields_are_fingerprinted(plugins, served,
+                                                                                            monkeypatch):
+    from afcot_qwen.config import QwenLlmConfig
+
+    from afcot_core.recipe import component
+
+    monkeypatch.setenv(ENV, KEY)
+    table = {"use": "qwen3", "backend": "openai", "base_urls": ["http://127.0.0.1:9/v1"]}
+    extras = ({}, {"priority": 5}, {"repetition_penalty": 1.1}, {"repetition_penalty": 1.1, "user": "x"})
+    identity = [component({**table, "extra_body": extra}, "teacher_llm", "generate.llm", plugins).identity_table()
+                for extra in extras]
+    assert identity[0] == identity[1] != identity[2] == identity[3]
+    with ChatServer(served, KEY) as server:
+        llm = _teacher(plugins, "teacher_llm", "qwen3", server.url, LLM)
+        llm.config.extra_body, llm.config.extra_run_body = {"repetition_penalty": 1.0}, {"priority": 2}
+        asyncio.run(llm.ask("hi", seed=1))
+    assert server.answered[0]["repetition_penalty"] == 1.0 and server.answered[0]["priority"] == 2
+    with pytest.raises(ValueError, match="extra_body may not set seed"):
+        QwenLlmConfig(backend="openai", base_urls=["http://x/v1"], extra_body={"seed": 3})

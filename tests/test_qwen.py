@@ -167,3 +167,129 @@ def test_backends_missing_their_package_or_key_stop_at_preflight(plugins, qwen_f
                    show_progress=False)
     assert "pip install 'afcot[vllm]'" in str(err.value) and "AFCOT_UNSET_KEY" in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_is_padded_on_the_left_so_each_reply_is_the_one_it_gets_alone(plugins, qwen_folders):
+    qwen3, _ = qwen_folders
+    llm = _build(plugins, "teacher_llm", "qwen3", model=str(qwen3), device="cpu", dtype="float32",
+                 max_new_tokens=6, temperature=0.0)
+    requests = [Request("hi"), Request("a much longer prompt than the first one"), Request("mid length")]
+    assert llm.generate(requests) == [llm.generate([r])[0] for r in requests]
+
+
+def test_the_reply_rule_takes_the_text_after_the_last_think_without_control_tokens():
+    from afcot_qwen.prompts import reply_text
+
+    assert reply_text("<think>a</think>b</think> xy<|im_end|><|endoftext|>", thinking=True) == "xy"
+    assert reply_text("no thinking here<|im_end|>", thinking=True) == "no thinking here"
+    assert reply_text("<think>kept</think>x", thinking=False) == "<think>kept</think>x"
+
+
+class _Output:
+    """The two attributes of a vLLM ``RequestOutput`` that the backend reads (``outputs[0].text``)."""
+
+    def __init__(self, text: str) -> None:
+        self.outputs = [type("Completion", (), {"text": text})()]
+
+
+def test_vllm_requests_carry_their_own_seed_only_when_sampling_and_keep_special_tokens(qwen_folders):
+    from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
+    from afcot_qwen.vllm_backend import sampling_args
+
+    sampled = QwenLlmConfig(model="m", seed=99, max_new_tokens=5)
+    args = sampling_args(sampled, [Request("a", seed=7), Request("b", seed=8), Request("c")])
+    assert [a["seed"] for a in args] == [7, 8, 99]
+    assert all(a["skip_special_tokens"] is False and a["top_k"] == 20 and a["max_tokens"] == 5 for a in args)
+    greedy = sampling_args(QwenOmniConfig(model="m"), [Request("a", seed=7)])
+    assert greedy == [{"temperature": 0.0, "max_tokens": 256, "skip_special_tokens": False}]
+
+
+def test_vllm_replies_cut_the_thinking_of_qwen3_and_not_of_omni():
+    from afcot_qwen.vllm_backend import VllmQwenLlm, VllmQwenOmni, replies
+
+    outputs = [_Output("<think>a</think>b</think>xy<|im_end|>"), _Output("plain")]
+    assert replies(outputs, VllmQwenLlm.thinking) == ["xy", "plain"]
+    assert replies([_Output("<think>x</think>y")], VllmQwenOmni.thinking) == ["<think>x</think>y"]
+
+
+def test_vllm_engine_arguments_pass_through_and_scheduling_ones_stay_out_of_the_fingerprint(plugins, qwen_folders):
+    from afcot_qwen.config import QwenLlmConfig
+    from afcot_qwen.vllm_backend import engine_args
+
+    from afcot_core.recipe import component
+
+    qwen3, _ = qwen_folders
+    config = QwenLlmConfig(model=str(qwen3), backend="vllm",
+                           engine_args={"enable_chunked_prefill": False, "max_model_len": 512})
+    assert config.engine_args == {"max_model_len": 512} and config.engine_run_args == {"enable_chunked_prefill": False}
+    kwargs = engine_args(config, limit_mm_per_prompt={"audio": 1})
+    assert kwargs["enable_chunked_prefill"] is False and kwargs["max_model_len"] == 512
+    assert kwargs["model"] == str(qwen3) and kwargs["limit_mm_per_prompt"] == {"audio": 1}
+    table = {"use": "qwen3", "model": str(qwen3)}
+    ids = [component({**table, "engine_args": e}, "teacher_llm", "generate.llm", plugins).identity_table()
+           for e in ({}, {"max_num_seqs": 8}, {"kv_cache_dtype": "fp8"})]
+    assert ids[0] == ids[1] != ids[2]
+    with pytest.raises(ValueError, match="engine_args may not set seed"):
+        QwenLlmConfig(engine_args={"seed": 1})
+
+
+def test_a_dead_vllm_engine_is_told_apart_from_a_failing_request():
+    from afcot_qwen.vllm_backend import is_dead_engine
+
+    class EngineDeadError(RuntimeError):  # vLLM's name (vllm.v1.engine.exceptions)
+        pass
+
+    try:
+        try:
+            raise EngineDeadError("EngineCore encountered an issue")
+        except EngineDeadError as exc:
+            raise RuntimeError("generate failed") from exc
+    except RuntimeError as chained:
+        assert is_dead_engine(chained)
+    assert not is_dead_engine(RuntimeError("one request too long"))
+
+
+def test_vllm_logs_go_to_stderr(capsys):
+    import logging
+    import logging.config
+
+    from afcot_qwen.vllm_backend import logging_config
+
+    logging.config.dictConfig(logging_config())
+    logging.getLogger("vllm.engine").info("engine started")
+    out = capsys.readouterr()
+    assert "engine started" in out.err and out.out == ""
+    logging.getLogger("vllm").handlers.clear()
+
+
+def test_processes_forked_after_an_engine_starts_die_with_their_parent(tmp_path):
+    """kill -9 of afcot takes vLLM's engine and worker processes (forked children) with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import multiprocessing as mp, os, sys, time\n"
+              "from afcot_qwen.vllm_backend import children_die_with_parent\n"
+              "children_die_with_parent()\n"
+              "child = mp.get_context('fork').Process(target=time.sleep, args=(60,))\n"
+              "child.start()\n"
+              "print(child.pid, os.environ['VLLM_WORKER_MULTIPROC_METHOD'], flush=True)\n"
+              "time.sleep(60)\n")
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_WORKER_MULTIPROC_METHOD"}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    pid, method = proc.stdout.readline().split()
+    assert method == "fork"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(int(pid), signal.SIGKILL)
+        raise AssertionError("the child outlived its killed parent")

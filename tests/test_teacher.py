@@ -232,3 +232,50 @@ def test_a_batch_fills_while_the_dispatcher_waits():
     replies = asyncio.run(staggered(teacher))
     assert time.perf_counter() - started < 5 and [r.text for r in replies] == ["P0", "P1"]
     assert teacher.batches == [["p0", "p1"]]
+
+
+def test_a_branch_s_later_calls_keep_their_place_in_the_trace_whatever_replies_come_first():
+    """Two concurrent branches of two calls each: the second branch's replies come first, the trace does not care."""
+    from afcot_core.protocols import ItemContext
+
+    class Delayed(Teacher):
+        role, model, offload = "llm", "delayed", False
+
+        def __init__(self) -> None:
+            super().__init__(Batching(max_batch=1, max_wait_ms=0, max_concurrency=8))
+
+        async def _submit(self, request: Request) -> str:
+            await asyncio.sleep(0.05 if request.prompt.startswith("a") else 0.0)
+            return request.prompt.upper()
+
+        def generate(self, requests: list[Request]) -> list[str]:
+            raise NotImplementedError
+
+    teacher = Delayed()
+
+    async def branch(ctx: ItemContext, name: str) -> None:
+        await ctx.llm(f"{name}1")
+        await ctx.llm(f"{name}2")
+
+    async def scenario() -> list[str]:
+        ctx = ItemContext(teacher, teacher, item_id="i")
+        await ctx.llm("first")
+        await asyncio.gather(branch(ctx, "a"), branch(ctx, "b"))
+        await ctx.llm("last")
+        return [call.prompt for call in ctx.trace]
+
+    assert asyncio.run(scenario()) == ["first", "a1", "a2", "b1", "b2", "last"]
+
+
+def test_a_dead_engine_is_neither_split_nor_retried():
+    from afcot_core.teacher import EngineDead
+
+    class Dead(Echo):
+        def generate(self, requests):
+            self.batches.append([r.prompt for r in requests])
+            raise EngineDead("the engine died")
+
+    teacher = Dead(Batching(max_batch=4, max_wait_ms=20))
+    teacher.use_retry(RetryPolicy(retries=3, backoff_s=0.001))
+    replies = asyncio.run(_ask_all(teacher, ["p0", "p1", "p2", "p3"]))
+    assert all(isinstance(r, EngineDead) for r in replies) and len(teacher.batches) == 1

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from afcot_core.teacher import EngineDead, Request, Teacher
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
@@ -31,6 +33,7 @@ from afcot_qwen.prompts import SAMPLE_RATE, clip_wave, omni_prompt, qwen3_prompt
 #: vLLM's exceptions that mean its engine is gone: every later request would fail the same way
 DEAD_ENGINE_ERRORS = frozenset({"EngineDeadError"})
 _PR_SET_PDEATHSIG = 1
+R = TypeVar("R")
 
 
 def sampling_args(config: QwenLlmConfig | QwenOmniConfig, requests: list[Request]) -> list[dict[str, Any]]:
@@ -115,6 +118,17 @@ def children_die_with_parent() -> None:
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "fork")
 
 
+def call_engine(model: str, fn: Callable[..., R], *args: Any) -> R:
+    """``fn(*args)``, an engine call; a dead engine becomes :class:`EngineDead` (the run stops), other errors stay."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        if is_dead_engine(exc):
+            raise EngineDead(f"{model}: the vLLM engine died ({type(exc).__name__}: {exc}); the run stops, and "
+                             "running the same command again goes on from the last finished shard") from exc
+        raise
+
+
 class _VllmTeacher(Teacher):
     """One vLLM engine on the configured weights, sized by ``tensor_parallel_size`` and ``gpu_memory_utilization``."""
 
@@ -135,14 +149,8 @@ class _VllmTeacher(Teacher):
         from vllm import SamplingParams
 
         params = [SamplingParams(**kw) for kw in sampling_args(self.config, requests)]
-        try:
-            outputs = self.engine.generate(prompts, params, use_tqdm=False)
-        except Exception as exc:
-            if is_dead_engine(exc):
-                raise EngineDead(f"{self.model}: the vLLM engine died ({type(exc).__name__}: {exc}); the run "
-                                 "stops, and running the same command again goes on from the last finished "
-                                 "shard") from exc
-            raise
+        outputs = call_engine(self.model, functools.partial(self.engine.generate, use_tqdm=False), prompts,
+                              params)
         return replies(outputs, self.thinking)
 
     def close(self) -> None:
