@@ -1,8 +1,10 @@
 """Helpers of ``scripts/gpu_check.sh`` for training: a mid-size random AF3, and figures from a run's metrics.
 
-``python benchmarks/gpu_train.py prepare FOLDER`` saves the model; ``report RUN LABEL [--doc FILE]`` prints the
-steady-state figures of ``RUN/train/metrics.jsonl`` (the first steps are warm-up and left out) and, with
-``--doc``, writes them as a row of the "GPU check: training" table in that Markdown file.
+``python benchmarks/gpu_train.py prepare FOLDER`` saves the model; ``report RUN LABEL [--plan PLAN.json] [--doc
+FILE]`` prints the steady-state figures of ``RUN/train/metrics.jsonl`` (the first steps are warm-up and left out),
+with ``--plan`` (``afcot recipe plan --json``) the measured peak against the plan's estimate (its total less the
+fixed overhead, which ``torch.cuda.max_memory_allocated`` does not see), and with ``--doc`` writes them as a row of
+the "GPU check: training" table in that Markdown file.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import statistics
 from pathlib import Path
 
 BEGIN, END = "<!-- gpu-check:train -->", "<!-- /gpu-check:train -->"
-HEADER = ["| check | GPU | tokens/s | samples/s | peak memory (GiB) | steps |", "|---|---|---:|---:|---:|---:|"]
+HEADER = ["| check | GPU | tokens/s | samples/s | peak memory (GiB) | steps | plan (GiB) | peak / plan |",
+          "|---|---|---:|---:|---:|---:|---:|---:|"]
 
 
 def figures(run: Path, warmup: int = 3) -> dict[str, float]:
@@ -32,9 +35,18 @@ def write_row(doc: Path, label: str, gpu: str, f: dict[str, float]) -> None:
     head, rest = text.split(BEGIN, 1)
     table, tail = rest.split(END, 1)
     rows = [r for r in table.strip().splitlines()[2:] if not r.startswith(f"| {label} |")]
+    planned = f.get("plan_gb")
+    versus = f"| {planned:.2f} | {f['peak_gb'] / planned:.2f} |" if planned else "| | |"
     rows.append(f"| {label} | {gpu} | {f['tokens_per_s']:.0f} | {f['samples_per_s']:.2f} | {f['peak_gb']:.2f} "
-                f"| {f['steps']:.0f} |")
+                f"| {f['steps']:.0f} {versus}")
     doc.write_text(head + BEGIN + "\n" + "\n".join(HEADER + rows) + "\n" + END + tail, encoding="utf-8")
+
+
+def planned_gib(plan: Path) -> float:
+    """The train stage's estimated bytes per GPU, in GiB, that the allocator can see (total less overhead)."""
+    (memory,) = [e for e in json.loads(plan.read_text())["estimates"] if "gib" in e.get("figures", {})]
+    gib = memory["figures"]["gib"]
+    return gib["total"] - gib["overhead"]
 
 
 def main() -> None:
@@ -46,6 +58,7 @@ def main() -> None:
     r.add_argument("run", type=Path)
     r.add_argument("label")
     r.add_argument("--doc", type=Path)
+    r.add_argument("--plan", type=Path, help="the output of `afcot recipe plan --json` for the same training")
     args = parser.parse_args()
     if args.action == "prepare":
         from afcot_flamingo.tiny import save_af3
@@ -53,11 +66,14 @@ def main() -> None:
         save_af3(args.folder, size="mid")
         return
     f = figures(args.run)
+    if args.plan:
+        f["plan_gb"] = planned_gib(args.plan)
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     print(f"{args.label}: {f['tokens_per_s']:.0f} tokens/s, {f['samples_per_s']:.2f} samples/s, "
-          f"peak {f['peak_gb']:.2f} GiB, {f['steps']:.0f} steps on {gpu}")
+          f"peak {f['peak_gb']:.2f} GiB, {f['steps']:.0f} steps on {gpu}"
+          + (f"; plan {f['plan_gb']:.2f} GiB, peak / plan {f['peak_gb'] / f['plan_gb']:.2f}" if args.plan else ""))
     if args.doc:
         write_row(args.doc, args.label, gpu, f)
 
