@@ -16,6 +16,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RC = "tests/test_run_contract.py::"
+TE = "tests/test_teacher.py::"
+IF = "tests/test_inflight.py::"
+OA = "tests/test_openai_backend.py::"
+Q = "tests/test_qwen.py::"
+SO = "tests/test_server_outages.py::"
 
 PLANTS = [
     (
@@ -220,12 +225,14 @@ PLANTS = [
     (
         "9: trace in completion order",
         "afcot_core/protocols.py",
-        """        slot = len(self._calls)
-        self._calls.append(None)  # the place of this call in the trace is taken when it is asked
+        """        lane = self._lane()
+        slot = len(lane.entries)
+        lane.entries.append(None)  # the place of this call in the trace is taken when it is asked
         reply = await teacher.ask(prompt, audio, attempt=attempt, seed=seed)""",
         """        reply = await teacher.ask(prompt, audio, attempt=attempt, seed=seed)
-        slot = len(self._calls)
-        self._calls.append(None)""",
+        lane = self._lane()
+        slot = len(lane.entries)
+        lane.entries.append(None)""",
         [RC + "test_the_trace_keeps_the_order_in_which_calls_were_asked"],
     ),
     (
@@ -364,8 +371,251 @@ PLANTS = [
         """{output.lower()}""",
         ["tests/test_interchange.py::test_af2_training_text_strips_the_target_as_released"],
     ),
+    # teachers on servers and engines (docs/scaling.md)
+    (
+        "T1: a re-ask takes its trace slot when the previous reply arrives (no lanes)",
+        "afcot_core/protocols.py",
+        """        lane = self._lane()""",
+        """        lane = self._root""",
+        [SO + "test_replies_in_random_order_give_byte_identical_shards",
+         TE + "test_a_branch_s_later_calls_keep_their_place_in_the_trace_whatever_replies_come_first"],
+    ),
+    (
+        "T2: a server that is down retried blindly (no probe, no outage wait)",
+        "plugins/afcot_qwen/openai_backend.py",
+        """            if unreachable and not await self._check(server, problem):""",
+        """            if False:""",
+        [SO + "test_a_killed_server_restarted_later_costs_nothing",
+         SO + "test_a_dead_server_among_two_leaves_the_rotation_and_is_probed_not_retried"],
+    ),
+    (
+        "T2: waiting requests never fail (no outage budget)",
+        "plugins/afcot_qwen/openai_backend.py",
+        """            if left <= 0:""",
+        """            if False:""",
+        [SO + "test_a_server_that_never_comes_back_fails_the_run_after_the_outage_budget"],
+    ),
+    (
+        "T3: a dead engine retried like a busy one",
+        "afcot_core/teacher.py",
+        """NOT_RETRIED: tuple[type[BaseException], ...] = (*PROGRAMMING_ERRORS, EngineDead)""",
+        """NOT_RETRIED: tuple[type[BaseException], ...] = PROGRAMMING_ERRORS""",
+        ["tests/test_engine_fatal.py::test_a_dead_engine_stops_the_run_at_once_and_marks_nothing_done",
+         TE + "test_a_dead_engine_is_neither_split_nor_retried"],
+    ),
+    (
+        "T3: a vLLM EngineDeadError not recognised",
+        "plugins/afcot_qwen/vllm_backend.py",
+        """        if is_dead_engine(exc):""",
+        """        if False:""",
+        ["tests/test_engine_fatal.py::test_a_dead_engine_stops_the_run_at_once_and_marks_nothing_done"],
+    ),
+    (
+        "T3: scheduling engine_args fingerprinted",
+        "plugins/afcot_qwen/config.py",
+        """    "enable_chunked_prefill", "max_num_seqs",""",
+        """    "enable_chunked_prefill",""",
+        [Q + "test_vllm_engine_arguments_pass_through_and_scheduling_ones_stay_out_of_the_fingerprint"],
+    ),
+    (
+        "T3: extra_body not sent",
+        "plugins/afcot_qwen/openai_backend.py",
+        """"skip_special_tokens": False, **c.extra_body, **c.extra_run_body,""",
+        """"skip_special_tokens": False, **c.extra_run_body,""",
+        [OA + "test_extra_body_goes_in_every_request_and_only_reply_changing_fields_are_fingerprinted"],
+    ),
+    (
+        "T4: skip_special_tokens not sent (the server strips a special </think>)",
+        "plugins/afcot_qwen/openai_backend.py",
+        """                                "skip_special_tokens": False, **c.extra_body""",
+        """                                **c.extra_body""",
+        [OA + "test_the_reply_is_read_after_the_last_think_whatever_the_tokenizer_marks_special"],
+    ),
+    (
+        "T4: a prefixed request without the empty think block",
+        "plugins/afcot_qwen/prompts.py",
+        """    return (EMPTY_THINK if enable_thinking is False else "") + request.prefix""",
+        """    return request.prefix""",
+        [OA + "test_a_prefixed_request_is_the_in_process_prompt_token_for_token"],
+    ),
+    (
+        "T4: the reply after the first </think>",
+        "plugins/afcot_qwen/prompts.py",
+        """        text = text.rpartition(THINK_END)[2]""",
+        """        text = text.partition(THINK_END)[2] or text""",
+        [Q + "test_the_reply_rule_takes_the_text_after_the_last_think_without_control_tokens",
+         Q + "test_vllm_replies_cut_the_thinking_of_qwen3_and_not_of_omni"],
+    ),
+    (
+        "T4: <think> kept on the vllm backend",
+        "plugins/afcot_qwen/vllm_backend.py",
+        '    role = "llm"\n    thinking = True',
+        '    role = "llm"',
+        [Q + "test_vllm_replies_cut_the_thinking_of_qwen3_and_not_of_omni"],
+    ),
+    (
+        "T5: greedy requests carry the caller's seed",
+        "afcot_core/teacher.py",
+        """        request = Request(prompt, audio, prefix, seed if self.sampled else None)""",
+        """        request = Request(prompt, audio, prefix, seed)""",
+        [IF + "test_a_request_carries_a_seed_only_when_its_teacher_samples_and_is_shared_only_when_equal"],
+    ),
+    (
+        "T5: a teacher that samples only by its config counted as greedy",
+        "afcot_core/teacher.py",
+        """        sampling = self._sampling if self._sampling is not None else getattr(self, "config", None)""",
+        """        sampling = self._sampling""",
+        [IF + "test_a_request_carries_a_seed_only_when_its_teacher_samples_and_is_shared_only_when_equal"],
+    ),
+    (
+        "T5: the in-flight key leaves out the seed",
+        "afcot_core/teacher.py",
+        """        text = await self._inflight.run(request, lambda: self._submit(request))""",
+        """        text = await self._inflight.run((prompt, prefix, audio), lambda: self._submit(request))""",
+        [IF + "test_identical_requests_go_once_and_seeds_matter_only_when_sampling",
+         IF + "test_a_request_carries_a_seed_only_when_its_teacher_samples_and_is_shared_only_when_equal"],
+    ),
+    (
+        "T6: forked engine processes outlive afcot",
+        "plugins/afcot_qwen/vllm_backend.py",
+        """        os.register_at_fork(after_in_child=die_with_parent)""",
+        """        pass""",
+        [Q + "test_processes_forked_after_an_engine_starts_die_with_their_parent"],
+    ),
+    (
+        "T6: vLLM logs on stdout",
+        "plugins/afcot_qwen/vllm_backend.py",
+        """                                "stream": "ext://sys.stderr"}},""",
+        """                                "stream": "ext://sys.stdout"}},""",
+        [Q + "test_vllm_logs_go_to_stderr"],
+    ),
+    (
+        "T7: round robin over base_urls lost",
+        "plugins/afcot_qwen/openai_backend.py",
+        """                turn = next(self._turn)""",
+        """                turn = 0""",
+        [OA + "test_requests_go_round_robin_over_the_servers"],
+    ),
+    (
+        "T7: the per-server token limit dropped",
+        "plugins/afcot_qwen/openai_backend.py",
+        """TokenBudget(self.config.max_requests_per_server,
+                                                 self.config.max_tokens_per_server))""",
+        """TokenBudget(self.config.max_requests_per_server))""",
+        [OA + "test_the_per_server_token_limit_bounds_what_is_in_flight"],
+    ),
+    (
+        "T7: the config seed instead of the request's (openai)",
+        "plugins/afcot_qwen/openai_backend.py",
+        """            body["seed"] = c.seed if request.seed is None else request.seed""",
+        """            body["seed"] = c.seed""",
+        [OA + "test_a_sampled_request_carries_its_own_seed_and_a_greedy_one_none"],
+    ),
+    (
+        "T7: the config seed instead of the request's (vllm)",
+        "plugins/afcot_qwen/vllm_backend.py",
+        """             "seed": c.seed if r.seed is None else r.seed,""",
+        """             "seed": c.seed,""",
+        [Q + "test_vllm_requests_carry_their_own_seed_only_when_sampling_and_keep_special_tokens"],
+    ),
+    (
+        "T7: batches padded on the right (transformers)",
+        "plugins/afcot_qwen/hf.py",
+        'tok.padding_side = "left"',
+        'tok.padding_side = "right"',
+        [Q + "test_a_batch_is_padded_on_the_left_so_each_reply_is_the_one_it_gets_alone"],
+    ),
+    (
+        "T7: off-by-one in the in-flight token budget",
+        "afcot_core/inflight.py",
+        """self.tokens + cost <= self.max_tokens""",
+        """self.tokens + cost < self.max_tokens""",
+        ["tests/test_inflight.py::test_requests_that_fill_the_token_budget_exactly_are_admitted_together"],
+    ),
+    (
+        "a transformer block left out of the FSDP units",
+        "plugins/afcot_flamingo/training/parallel.py",
+        """    for block in blocks:
+        fully_shard(block, **options)""",
+        """    for block in blocks[1:]:
+        fully_shard(block, **options)""",
+        ["tests/test_sharded_training.py::test_every_block_is_its_own_fsdp_unit"],
+    ),
+    (
+        "fsdp gradients never reduced across ranks",
+        "plugins/afcot_flamingo/training/parallel.py",
+        """        model.set_requires_gradient_sync(sync)""",
+        """        model.set_requires_gradient_sync(False)""",
+        ["tests/test_af3_trainer.py::test_two_processes_match_one_process_under_ddp_and_fsdp"],
+    ),
+    (
+        "rank 0's weights not broadcast to the sharded ranks",
+        "plugins/afcot_flamingo/training/parallel.py",
+        """    if group.world > 1:
+        set_model_state_dict(""",
+        """    if group.world > 99:
+        set_model_state_dict(""",
+        ["tests/test_af3_trainer.py::test_two_processes_match_one_process_under_ddp_and_fsdp"],
+    ),
+    (
+        "the loss predicts each labelled token from its own position",
+        "plugins/afcot_flamingo/training/loss.py",
+        """    states, wanted = hidden[:, :-1][keep], targets[keep]""",
+        """    states, wanted = hidden[:, 1:][keep], targets[keep]""",
+        ["tests/test_sharded_training.py::test_chunked_cross_entropy_equals_the_models_own_loss", "tests/test_sharded_training.py::test_cross_entropy_counts_only_the_labelled_next_tokens"],
+    ),
+    (
+        "activation checkpointing silently skipped",
+        "plugins/afcot_flamingo/training/parallel.py",
+        """        block.forward = functools.partial(checkpoint, block.forward, use_reentrant=False)""",
+        """        block.forward = functools.partial(block.forward)""",
+        ["tests/test_sharded_training.py::test_checkpointed_blocks_keep_less_and_give_the_same_gradients"],
+    ),
+    (
+        "the scheduler not restored on resume",
+        "plugins/afcot_flamingo/training/state.py",
+        """    scheduler.load_state_dict(mine["scheduler"])""",
+        """    scheduler.load_state_dict(scheduler.state_dict())""",
+        ["tests/test_af3_trainer.py::test_killed_training_resumes_with_the_same_loss_sequence"],
+    ),
+    (
+        "the random generators not restored on resume",
+        "plugins/afcot_flamingo/training/state.py",
+        """    _set_rng(mine["rng"])""",
+        """    _set_rng(_rng())""",
+        ["tests/test_af2_trainer.py::test_training_lowers_the_loss_and_a_killed_run_resumes_on_the_same_curve"],
+    ),
+    (
+        "AF2's frozen embedding rows learn",
+        "plugins/afcot_flamingo/af2/trainer.py",
+        """        self.model.zero_frozen_rows()""",
+        """        pass""",
+        ["tests/test_af2_trainer.py::test_training_lowers_the_loss_and_a_killed_run_resumes_on_the_same_curve"],
+    ),
+    (
+        "the memory plan forgets the optimiser's sharding",
+        "plugins/afcot_flamingo/training/memory.py",
+        """        optimiser = 0 if s.cpu_offload else 8 * a.trainable / n""",
+        """        optimiser = 0 if s.cpu_offload else 8 * a.trainable""",
+        ["tests/test_memory_plan.py::test_weights_gradients_and_optimiser_bytes_are_the_tensors_storage"],
+    ),
+    (
+        "a plan that does not fit still runs",
+        "afcot_core/runner.py",
+        """    if refused:
+        raise BadInput("cannot start:""",
+        """    if refused and False:
+        raise BadInput("cannot start:""",
+        ["tests/test_memory_plan.py::test_a_run_that_does_not_fit_is_refused_before_anything_loads"],
+    ),
+    (
+        "a checkpoint of another world size resumed",
+        "plugins/afcot_flamingo/training/loop.py",
+        """    if made != world:""",
+        """    if made != world and False:""",
+        ["tests/test_af3_trainer.py::test_two_processes_match_one_process_under_ddp_and_fsdp"],
+    ),
 ]
-
 
 def main(only: list[str]) -> int:
     missed = 0

@@ -86,6 +86,9 @@ def test_training_lowers_the_loss_and_a_killed_run_resumes_on_the_same_curve(af2
     for name, p in trained.llm.named_parameters():
         if ".layers." in name:
             assert torch.equal(p, start.llm.get_parameter(name)), name  # the LM blocks stay frozen
+    embed, before = trained.llm.get_input_embeddings().weight, start.llm.get_input_embeddings().weight
+    learned = (embed != before).any(dim=1).nonzero().flatten().tolist()  # only the new tokens' rows learn
+    assert learned == sorted([start.config.media_token_id, start.config.eoc_token_id])
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
