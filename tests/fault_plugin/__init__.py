@@ -27,6 +27,7 @@ import msgspec
 from afcot_embedded.alm import EmbeddedAlm, EmbeddedAlmConfig
 from afcot_embedded.llm import EmbeddedLlm, EmbeddedLlmConfig
 
+from afcot_core.cache import audio_identity
 from afcot_core.errors import TransientError
 from afcot_core.hookspecs import hookimpl
 from afcot_core.teacher import Request
@@ -60,7 +61,7 @@ class Injector:
 
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
-        self._seen: dict[tuple[str, str, int | None], int] = {}
+        self._seen: dict[tuple[str, str, int | None, str], int] = {}
         self._lock = threading.Lock()
         self.injected: dict[str, int] = {}
         INJECTORS.append(self)
@@ -72,7 +73,7 @@ class Injector:
     def pick(self, request: Request) -> FaultKind | None:
         if self.faults.switch and not Path(self.faults.switch).exists():
             return None
-        key = (request.prompt, request.prefix, request.seed)
+        key = (request.prompt, request.prefix, request.seed, audio_identity(request.audio))  # one per clip
         with self._lock:
             seen = self._seen.get(key, 0)
             self._seen[key] = seen + 1
