@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import itertools
 import os
 import struct
@@ -167,7 +168,7 @@ class _Servers:
             wait: float | None = None
             unreachable = False
             try:
-                response = await server.budget(cost, lambda s=server: self._post(s, body, policy.timeout_s))
+                response = await server.budget(cost, functools.partial(self._post, server, body, policy.timeout_s))
             except (httpx.TimeoutException, TimeoutError):
                 problem, unreachable = f"no reply within {policy.timeout_s} s", True
                 self._count("timeout")
