@@ -37,6 +37,9 @@ class EvaluateSettings(msgspec.Struct, forbid_unknown_fields=True):
     cot: bool = True
     #: "benchmark": each benchmark's own prompt; "trained": the layout students are trained on (options inline)
     format: Literal["benchmark", "trained"] = "benchmark"
+    #: with format = "trained": the options' layout (afcot_core.benchmark.LAYOUTS), the student's
+    #: ``train.prompt_layout``
+    prompt_layout: Literal["inline", "model-card"] = "inline"
     #: regenerate once an output that opened <REASONING> but never closed </CONCLUSION> (AF2's rule)
     repair: bool = False
     #: items in flight at once (the model's micro-batcher groups them)
@@ -49,6 +52,9 @@ class EvaluateSettings(msgspec.Struct, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.limit < 0:
             raise ValueError("concurrency must be >= 1 and limit >= 0")
+        if self.prompt_layout != "inline" and self.format != "trained":
+            raise ValueError(f"prompt_layout = \"{self.prompt_layout}\" lays out the trained prompts; set "
+                             "format = \"trained\" (the benchmarks' own prompts keep their layout)")
 
 
 class Prediction(msgspec.Struct, omit_defaults=True):
@@ -89,6 +95,8 @@ class EvaluateSection:
         for label, comp in self.benchmarks.items():
             identity = {"model": self.model.to_table(), "checkpoint": checkpoint, "benchmark": comp.to_table(),
                         "cot": self.settings.cot, "format": self.settings.format, "repair": self.settings.repair}
+            if self.settings.prompt_layout != "inline":  # inline runs keep the identity they always had
+                identity["prompt_layout"] = self.settings.prompt_layout
             job = Evaluation(comp.build(), model, self.settings, base / label, identity,
                              log.bind(benchmark=label))
             results[label] = await job.run(progress)
@@ -244,7 +252,7 @@ class Evaluation:
 
     def _prompt(self, item: EvalItem) -> str:
         if self.settings.format == "trained":
-            return self.benchmark.trained_prompt(item, self.settings.cot)
+            return self.benchmark.trained_prompt(item, self.settings.cot, self.settings.prompt_layout)
         return self.benchmark.prompt(item, self.settings.cot)
 
     def _extract(self, item: EvalItem, output: str) -> str:

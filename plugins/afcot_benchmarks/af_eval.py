@@ -27,7 +27,7 @@ from afcot_benchmarks.common import (
     split_letter,
 )
 from afcot_benchmarks.matching import Matcher
-from afcot_core.benchmark import Benchmark, EvalItem, Judgement, Loaded
+from afcot_core.benchmark import Benchmark, EvalItem, Judgement, Loaded, inline_prompt
 from afcot_core.errors import BadInput
 from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
 
@@ -156,9 +156,12 @@ class AfReasoningEval(Benchmark):
             return item.prompt
         return item.prompt.removesuffix(COT_SUFFIX).rstrip()
 
-    def trained_prompt(self, item: EvalItem, cot: bool) -> str:
-        """The native prompts already are the trained layout."""
-        return self.prompt(item, cot)
+    def trained_prompt(self, item: EvalItem, cot: bool, layout: str = "inline") -> str:
+        """The native prompts already are the ``inline`` layout; another layout is built from their question and
+        options."""
+        if layout == "inline":
+            return self.prompt(item, cot)
+        return inline_prompt(item.question, item.choices, cot, layout)
 
     def extract(self, item: EvalItem, output: str) -> str:
         return final_answer(output)

@@ -35,6 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="append the CoT suffix to the prompts (default on)")
     r.add_argument("--format", choices=["benchmark", "trained"], default="benchmark",
                    help="benchmark: each benchmark's own prompt; trained: options inline, as afcot trains students")
+    r.add_argument("--layout", choices=["inline", "model-card"], default="inline",
+                   help="with --format trained: the options' layout the student was trained with (train.prompt_layout)")
     r.add_argument("--repair", action="store_true", help="regenerate once if </CONCLUSION> is missing (AF2)")
     r.add_argument("--concurrency", type=int, default=64, help="items in flight at once")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -96,7 +98,8 @@ def run_command(args: argparse.Namespace) -> int:
     unknown = [k for k in values if k not in ("benchmark", "model")]
     if unknown:
         raise BadInput(f"--set {unknown[0]}...: expected benchmark.KEY=VALUE or model.KEY=VALUE")
-    table = {"cot": args.cot, "format": args.format, "repair": args.repair, "concurrency": args.concurrency,
+    table = {"cot": args.cot, "format": args.format, "prompt_layout": args.layout, "repair": args.repair,
+             "concurrency": args.concurrency,
              "limit": args.limit, "plots": not args.no_plots, "model": {**values.get("model", {}), "use": args.model},
              "benchmarks": [{**values.get("benchmark", {}), "use": args.benchmark}]}
     plugins = default()

@@ -1,17 +1,20 @@
 """An AF2 model answering prompts as a ``teacher_alm`` (benchmarks, ``bench run``, the evaluate stage, teacher).
 
-Defaults are the released CoT inference: prompt ``<audio>{question lowercased}<SEP>``, sampling with top-k 30 and
-top-p 0.95, 1024 new tokens, the output lowercased, and one regeneration when a CoT has ``<reasoning>`` but no
-``</conclusion>`` (cut after the reasoning, or at the last full stop of its first 512 characters, then continue from
-``</REASONING>\\n<CONCLUSION>``). Requests are answered in batches (left-padded); each row samples with its
+Audio is read as the released inference reads it: channel 0 of a multi-channel file, at 16 kHz
+(:func:`afcot_flamingo.af2.features.release_wave`). Defaults are the released CoT inference: prompt
+``<audio>{question lowercased}<SEP>``, sampling with top-k 30 and top-p 0.95, 1024 new tokens, the output
+lowercased, and one regeneration when a CoT has ``<reasoning>`` but no ``</conclusion>`` (cut after the reasoning,
+or at the last full stop of its first 512 characters, then continue from ``</REASONING>\\n<CONCLUSION>``).
+Requests are answered in batches (left-padded); each row samples with its
 request's own seed, so a reply does not depend on its batch neighbours.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
-from afcot_core import audio as audio_io
+from afcot_core.audio import AudioError
 from afcot_core.errors import AfcotError
 from afcot_core.teacher import Batching, Request, Sampling, Teacher
 from afcot_core.template import repair_prefix
@@ -96,11 +99,22 @@ class Af2Answerer(Teacher):
         self.net = self.net.to(device=config.device, dtype=getattr(torch, config.dtype)).eval()
 
     def _windows(self, request: Request) -> Any:
-        from afcot_flamingo.af2.features import windows
+        """The request's audio read as the released AF2 inference does (channel 0 of a stereo file), windowed."""
+        from afcot_flamingo.af2.features import release_wave, windows
 
-        if request.audio is None:
+        ref = request.audio
+        if ref is None:
             raise AfcotError("the AF2 model needs audio for every request")
-        return windows(audio_io.load_at(request.audio, SAMPLE_RATE), self.net.config.clap)
+        source = ref.data if ref.data is not None else ref.path
+        if source is None:
+            raise AudioError("audio reference has neither a path nor data")
+        if ref.data is None and not Path(source).is_file():
+            raise AudioError(f"no such audio file: {source}")
+        try:
+            wave = release_wave(source, SAMPLE_RATE)
+        except AudioError as exc:
+            raise AudioError(f"{ref.path or 'in-memory audio'}: {exc}") from None
+        return windows(wave, self.net.config.clap)
 
     def _run(self, texts: list[str], clips: list[Any], seeds: list[int]) -> list[str]:
         """The text generated after each prompt, special tokens kept."""

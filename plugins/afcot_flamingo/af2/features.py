@@ -15,14 +15,28 @@ from afcot_flamingo.af2.config import ClapConfig
 def release_wave(source: bytes | str | Path, rate: int = 16000) -> np.ndarray:
     """Audio as the released AF2 data path reads a file: channel 0 of a multi-channel file (the release's
     ``data.T[0]``, not a mix of the channels), at ``rate`` Hz, float32. The release resamples with librosa,
-    this with soxr (afcot_core.audio.resample)."""
+    this with soxr (afcot_core.audio.resample). :class:`AudioError` when it cannot be decoded."""
     import soundfile as sf
 
-    from afcot_core.audio import resample
+    from afcot_core.audio import AudioError, resample
 
     data = io.BytesIO(source) if isinstance(source, bytes) else str(source)
-    wave, sr = sf.read(data, dtype="float32", always_2d=True)
+    try:
+        wave, sr = sf.read(data, dtype="float32", always_2d=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise AudioError(f"audio is unreadable ({exc})") from None
     return resample(np.ascontiguousarray(wave[:, 0]), sr, rate).astype(np.float32)
+
+
+def training_wave(data: bytes | Path, where: str) -> np.ndarray:
+    """:func:`release_wave` at 16 kHz, the AF2 student's wave reader; :class:`BadInput` names ``where``."""
+    from afcot_core.audio import AudioError
+    from afcot_core.errors import BadInput
+
+    try:
+        return release_wave(data, 16000)
+    except AudioError as exc:
+        raise BadInput(f"{where}: {exc}") from None
 
 
 def windows(wave: np.ndarray, config: ClapConfig) -> np.ndarray:

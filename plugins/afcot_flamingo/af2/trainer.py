@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from afcot_core.errors import BadInput
+from afcot_flamingo.af2.features import training_wave
 from afcot_flamingo.af2.load import BASE_LLM, TINY, load, missing
 from afcot_flamingo.config import TrainSettings, missing_sources
+from afcot_flamingo.training.data import reads_audio
 from afcot_flamingo.training.student import IGNORE, Example
 
 
@@ -88,6 +90,7 @@ class Af2Student:
         self.model.trainable_parameters()
         return self.model
 
+    @reads_audio(training_wave)  # channel 0 of a stereo file, as the released AF2 data path reads it
     def encode(self, example: Example) -> dict[str, Any]:
         import torch
 

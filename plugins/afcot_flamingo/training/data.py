@@ -5,6 +5,10 @@ Each source's samples are numbered in a seeded per-epoch order and sample ``i`` 
 ``i % slots``, so ranks and workers get an even split of samples (not of shards) and every slot
 sees a different part. Sources repeat epoch after epoch (a new order and shuffle each time), so the
 stream never ends: the loop decides how many steps to take, and every rank agrees on it.
+
+Two choices belong to the student that owns the plan's ``encode`` (:func:`student_reading`): how its audio is
+read (declared on ``encode`` with :func:`reads_audio`; default :func:`read_wave`, the mean of the channels) and
+the options' layout of shard samples' prompts (its config's ``prompt_layout``, docs/interop.md).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,6 +34,9 @@ from afcot_flamingo.training.student import IGNORE, SAMPLE_RATE, SEQUENCE_KEYS, 
 
 #: a sample before decoding: cheap to keep in a shuffle buffer (bytes or a path, no decoded audio)
 Raw = Any
+#: ``read(encoded bytes or file, where)``: the 16 kHz mono float32 wave a student trains on
+WaveReader = Callable[[bytes | Path, str], np.ndarray]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def read_wave(data: bytes | Path, where: str) -> np.ndarray:
@@ -44,6 +51,21 @@ def read_wave(data: bytes | Path, where: str) -> np.ndarray:
     except (OSError, RuntimeError, ValueError) as exc:
         raise BadInput(f"{where}: audio is unreadable ({exc})") from None
     return resample(wave.mean(axis=1), sr, SAMPLE_RATE).astype(np.float32)
+
+
+def reads_audio(reader: WaveReader) -> Callable[[F], F]:
+    """Declares on a student's ``encode`` how the data path reads its examples' audio (instead of :func:`read_wave`)."""
+    def mark(encode: F) -> F:
+        encode.wave_reader = reader  # type: ignore[attr-defined]
+        return encode
+    return mark
+
+
+def student_reading(encode: Callable[..., Any]) -> tuple[WaveReader, str]:
+    """The wave reader declared on ``encode`` and the ``prompt_layout`` of its student's config (every student
+    keeps its settings as ``config``); :func:`read_wave` and ``inline`` when they declare none."""
+    config = getattr(getattr(encode, "__self__", None), "config", None)
+    return getattr(encode, "wave_reader", read_wave), getattr(config, "prompt_layout", "inline")
 
 
 class ShardSource:
@@ -71,7 +93,8 @@ class ShardSource:
             for key, parts in iter_samples(self.shards[i]):
                 yield self.shards[i], key, parts
 
-    def decode(self, raw: Raw) -> Example:
+    def decode(self, raw: Raw, read: WaveReader = read_wave, layout: str = "inline") -> Example:
+        """The sample with its audio read by ``read`` and its options laid out in ``layout``."""
         shard, key, parts = raw
         where = f"{shard}: sample '{key}'"
         try:
@@ -80,8 +103,8 @@ class ShardSource:
             audio = parts["flac"]
         except (KeyError, ValueError) as exc:
             raise BadInput(f"{where} is unreadable ({exc})") from None
-        prompt = inline_prompt(item["question"], options_of(item.get("choices"), item["answer"]), self.cot)
-        return Example(read_wave(audio, where), ((prompt, target),), self.name, key)
+        prompt = inline_prompt(item["question"], options_of(item.get("choices"), item["answer"]), self.cot, layout)
+        return Example(read(audio, where), ((prompt, target),), self.name, key)
 
 
 class ConversationSource:
@@ -109,9 +132,9 @@ class ConversationSource:
     def raws(self, rng: np.random.Generator) -> Iterator[Raw]:
         return iter(self.items)
 
-    def decode(self, raw: Conversation) -> Example:
-        return Example(read_wave(self.root / raw.sound, f"{self.name}: record '{raw.id}'"), raw.turns, self.name,
-                       raw.id)
+    def decode(self, raw: Conversation, read: WaveReader = read_wave, layout: str = "inline") -> Example:
+        """The record with its audio read by ``read``; its prompts are the file's own (``layout`` is not used)."""
+        return Example(read(self.root / raw.sound, f"{self.name}: record '{raw.id}'"), raw.turns, self.name, raw.id)
 
 
 Source = ShardSource | ConversationSource
@@ -223,10 +246,11 @@ def worker_batches(plan: StreamPlan, worker: int) -> Iterator[tuple[dict[str, An
     picks = blend([plan.sources[i][1] for i in live], np.random.default_rng([plan.seed, slot, 2]))
     stride = max(1, plan.workers)
     skip = (plan.skip - worker + stride - 1) // stride if plan.skip > worker else 0
+    read, layout = student_reading(plan.encode)
     stats, batch, tried = DataStats(), [], 0
     for pick in picks:
         source = plan.sources[live[pick]][0]
-        example = source.decode(next(streams[live[pick]]))
+        example = source.decode(next(streams[live[pick]]), read, layout)
         encoded, truncated = fit(plan.encode(example), plan.max_length, plan.overlong)
         tried += 1
         if encoded is None:
