@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import msgspec
 import pytest
 from afcot_negatives.llm import LlmConfig, LlmSampler, preflight, render_prompt
 
 from afcot_core import plugins
-from afcot_core.errors import Rejected
+from afcot_core.errors import BadInput, Rejected
 from afcot_core.teacher import Reply
 
 
@@ -100,3 +101,46 @@ def test_embedded_llm_answers_the_distractor_prompt():
     s = LlmSampler(LlmConfig(teacher="embedded-llm"))
     got = s.sample(leaf, question="Classify the sound.")
     assert len(got) == 3 and leaf not in got and set(got) <= set(leaf_classes())
+
+
+RELEASE_FILE = Path(__file__).parents[1] / "plugins" / "afcot_paper" / "prompts" / "release" / "create_options.txt"
+
+
+def test_release_fidelity_sends_the_released_prompt_verbatim():
+    s, teacher = sampler('<think>\nhmm\n</think>\n\n{"choices": ["in the lake", "in the ocean", "on the ground"]}',
+                         fidelity="release")
+    assert s.sample("on the tree", question="Where is the bird?") == ["in the lake", "in the ocean", "on the ground"]
+    released = RELEASE_FILE.read_text(encoding="utf-8").split("\n", 1)[1].strip()
+    assert teacher.prompts == [released.replace("$question", "Where is the bird?").replace("$answer", "on the tree")]
+    assert "Return a json output with key 'choices'" in teacher.prompts[0]
+    assert plugins.default().registry("negative_sampler").get("llm").prompts["release/create_options"] == released
+
+
+@pytest.mark.parametrize("reply", [
+    '```json\n{"choices": ["in the lake", "in the ocean", "on the ground"]}\n```',  # fenced: json.loads fails
+    'Here: {"choices": ["in the lake", "in the ocean", "on the ground"]}',  # an object inside text
+    '{"distractors": ["in the lake", "in the ocean", "on the ground"]}',  # our key, not the release's
+    '{"choices": ["in the lake", "on the tree", "in the lake"]}',  # too few usable
+])
+def test_release_fidelity_reads_one_strict_reply_and_never_re_asks(reply):
+    good = '{"choices": ["in the lake", "in the ocean", "on the ground"]}'
+    s, teacher = sampler(reply, good, good, fidelity="release", retries=2)
+    with pytest.raises(Rejected, match=r"distractors: .* after 1 try$"):
+        s.sample("on the tree", question="Where is the bird?")
+    assert len(teacher.prompts) == 1
+
+
+def test_the_default_still_repairs_and_re_asks():
+    s, teacher = sampler('```json\n{"distractors": ["a horn", "a drum", "a whistle"]}\n```')
+    assert s.sample("a bell", question="What rings?") == ["a horn", "a drum", "a whistle"]
+    assert "{question}" not in teacher.prompts[0] and '{"distractors": [' in teacher.prompts[0]
+
+
+def test_release_fidelity_asks_for_three_options_only():
+    s, teacher = sampler(fidelity="release")
+    assert s.sample("yes", question="Is it raining?") == ["no"]  # yes/no needs no teacher in either mode
+    with pytest.raises(BadInput, match=r"fidelity = \"release\" asks for 3 options .*not 4"):
+        s.sample("a bell", 4, question="What rings?")
+    assert teacher.prompts == []
+    with pytest.raises(msgspec.ValidationError, match=r"fidelity"):
+        msgspec.convert({"fidelity": "paper"}, LlmConfig)

@@ -7,23 +7,33 @@
 
 A reply whose distractors are fewer than ``k`` once the answer, excluded labels and repeats are
 removed is asked again; after ``retries`` the item is rejected.
+
+``fidelity = "release"`` asks as the released ``LLM_create_options`` does: its prompt verbatim
+(``afcot_paper/prompts/release/create_options.txt``: three options, JSON key ``choices``), the reply read with one
+strict ``json.loads`` of the text after the last ``</think>`` and never re-asked; a reply that will not parse, or
+gives fewer than ``k`` usable options, rejects the item.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import Any
+from string import Template
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from afcot_core.errors import Rejected
+from afcot_core.errors import BadInput, Rejected
 from afcot_core.jsonreply import ReplyError, parse_json_reply
 from afcot_core.negatives import AsyncNegativeSampler, Seed
 from afcot_core.ontology import label_key
 from afcot_negatives import DISTRACTOR_PROMPT
 
 PROMPT_VERSION = "distractors_v1"
+#: the registered name of the released prompt (hashed into a run's lock like the versioned one)
+RELEASE_PROMPT = "release/create_options"
+#: the released prompt asks for exactly this many options
+RELEASE_K = 3
 YES_NO = ("yes", "no")
 
 
@@ -38,10 +48,20 @@ class LlmConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_words: int = 5
     #: re-asks when a reply has too few usable distractors; then the item is rejected
     retries: int = 2
+    #: "afcot": ``distractors_v1.txt``, the reply read leniently and re-asked; "release": the released
+    #: ``LLM_create_options`` prompt verbatim, key ``choices``, one strict ``json.loads``, no re-ask
+    fidelity: Literal["afcot", "release"] = "afcot"
 
 
 class DistractorReply(msgspec.Struct):
     distractors: list[str]
+
+
+class ReleaseReply(msgspec.Struct):
+    """The released reply: ``{"choices": [...]}``, read as the release reads every reply."""
+
+    json_parse: ClassVar[str] = "release"
+    choices: list[str]
 
 
 def prompt_text() -> str:
@@ -53,6 +73,18 @@ def render_prompt(question: str, answer: str, k: int = 3) -> str:
     text = prompt_text()
     text = text.replace("{k}", str(k)).replace("{question}", question.strip())
     return text.replace("{answer}", answer.strip())
+
+
+def release_prompt_text() -> str:
+    """The released ``LLM_create_options`` prompt (its header line not sent)."""
+    from afcot_paper.prompts import text
+
+    return text("create_options", "release")
+
+
+def render_release_prompt(question: str, answer: str) -> str:
+    """The released distractor prompt for one question (``$question`` and ``$answer`` filled)."""
+    return Template(release_prompt_text()).substitute(question=question, answer=answer)
 
 
 def yes_no(answer: str) -> str | None:
@@ -87,12 +119,18 @@ class LlmSampler(AsyncNegativeSampler):
         if len(answer.split()) > self.config.max_words:
             return None
         banned = {label_key(answer), *(label_key(x) for x in exclude)}
-        prompt = render_prompt(question, answer, k)
+        release = self.config.fidelity == "release"
+        if release and k > RELEASE_K:
+            raise BadInput(f"llm sampler: fidelity = \"release\" asks for {RELEASE_K} options (the released "
+                           f"prompt), not {k}")
+        prompt = render_release_prompt(question, answer) if release else render_prompt(question, answer, k)
+        tries = 1 if release else 1 + self.config.retries
         problem = ""
-        for _ in range(1 + self.config.retries):
+        for _ in range(tries):
             reply = await self.teacher.ask(prompt)
             try:
-                proposed = parse_json_reply(reply.text, DistractorReply).distractors
+                proposed = (parse_json_reply(reply.text, ReleaseReply).choices if release
+                            else parse_json_reply(reply.text, DistractorReply).distractors)
             except ReplyError as exc:
                 problem = str(exc)
                 continue
@@ -106,7 +144,7 @@ class LlmSampler(AsyncNegativeSampler):
             if len(kept) >= k:
                 return kept[:k]
             problem = f"only {len(kept)} usable distractors in {proposed!r}"
-        raise Rejected(f"distractors: {problem} after {1 + self.config.retries} tries")
+        raise Rejected(f"distractors: {problem} after {tries} {'try' if tries == 1 else 'tries'}")
 
 
 def preflight(config: LlmConfig) -> list[str]:

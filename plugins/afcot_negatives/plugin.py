@@ -17,7 +17,8 @@ def register_negative_samplers(register):
              preflight=samplers.preflight)
     register("llm", llm.LlmSampler, llm.LlmConfig,
              "LLM_create_options: yes/no -> [yes, no], long answers stay open, else 3 LLM distractors",
-             preflight=llm.preflight, prompts={llm.PROMPT_VERSION: llm.prompt_text()})
+             preflight=llm.preflight,
+             prompts={llm.PROMPT_VERSION: llm.prompt_text(), llm.RELEASE_PROMPT: llm.release_prompt_text()})
 
 
 @hookimpl
