@@ -61,11 +61,9 @@ class Af3Student:
 
         path = resolve(config.model)
         if config.model == TINY:
-            from afcot_flamingo.tiny import save_af3
+            from afcot_flamingo.tiny import builtin_student
 
-            path = workdir / "init"
-            if not (path / "config.json").exists():
-                save_af3(path)
+            path = builtin_student(config, workdir)
         if path is None:
             raise AfcotError(f"weights for '{expand(config.model)}' are not on this machine")
         self.processor = AutoProcessor.from_pretrained(path)

@@ -144,8 +144,16 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class Af3TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
     """Finetuning Audio Flamingo 3 on CoT shards (AF3 recipe: cosine, warmup 0.03, lr 1.5e-5, max length 8192)."""
 
-    #: the model to finetune: a folder, a hub id in the local cache, or random:tiny
+    #: the model to finetune: a folder, a hub id in the local cache, or random:tiny (a built-in student, below)
     model: str = "nvidia/audio-flamingo-3-hf"
+    #: random:tiny: the random student's size (tiny: 155 k, byte tokens, for tests; small, base: learn in minutes)
+    size: Literal["tiny", "small", "base"] = "tiny"
+    #: random:tiny: "byte" (256 symbols) or "bpe" (trained on the run's shards, ``vocab_size`` tokens, saved with it)
+    tokenizer: Literal["byte", "bpe"] = "byte"
+    #: tokens of the "bpe" tokenizer (specials included)
+    vocab_size: int = 1000
+    #: random:tiny: start from a pre-trained miniature student shipped with afcot ("mini") instead of random weights
+    pretrained: str = ""
 
 
 def missing_sources(config: TrainSettings) -> list[str]:

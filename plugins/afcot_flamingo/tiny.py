@@ -2,12 +2,14 @@
 
 Used by the quickstart (``model = "random:tiny"``) and the tests: the same ``from_pretrained``,
 processor, training and ``generate`` code runs as on ``nvidia/audio-flamingo-3-hf``, with no weights
-to download. The tokenizer is the real Qwen2 byte-level BPE code with a 256-symbol vocabulary.
+to download. The tokenizer is the real Qwen2 byte-level BPE code with a 256-symbol vocabulary, or a small BPE
+trained on the run's corpus (:mod:`afcot_flamingo.tokenizer`) for the ``small`` and ``base`` sizes that learn.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
           "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for c in message['content'] %}"
@@ -58,13 +60,16 @@ AF3_TEMPLATE = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\
 SIZES = {
     # the tests' and quickstart's student: 5-s windows (the real one hears 30 s), 125 audio tokens per window
     "tiny": dict(audio=(32, 2, 4, 64), text=(64, 2, 4, 2, 128), window_s=5),
+    # miniature students that learn in minutes on a CPU (with a small corpus tokenizer): about 0.8 M and 3 M
+    "small": dict(audio=(64, 2, 4, 256), text=(128, 2, 4, 2, 512), window_s=5),
+    "base": dict(audio=(128, 2, 4, 512), text=(256, 3, 4, 2, 1024), window_s=5),
     # a mid-size random AF3 for GPU checks (about 0.3 B parameters), real 30-s windows
     "mid": dict(audio=(512, 8, 8, 2048), text=(1024, 12, 16, 4, 2816), window_s=30),
 }
 
 
 def af3_config(size: str = "tiny", tok=None):
-    """The ``AudioFlamingo3Config`` of a random AF3 of ``size`` (see :data:`SIZES`) for the byte tokenizer."""
+    """The ``AudioFlamingo3Config`` of a random AF3 of ``size`` (see :data:`SIZES`) for ``tok`` (default: bytes)."""
     from transformers import AudioFlamingo3Config
 
     tok = tok or byte_tokenizer()
@@ -83,15 +88,51 @@ def af3_config(size: str = "tiny", tok=None):
         audio_token_id=ids("<sound>"))
 
 
-def save_af3(folder: Path, size: str = "tiny") -> Path:
-    """A random-weight AF3 of ``size`` (see :data:`SIZES`) with the byte tokenizer, saved like a checkpoint."""
+def save_af3(folder: Path, size: str = "tiny", tok: Any = None, seed: int = 0) -> Path:
+    """A random-weight AF3 of ``size`` (see :data:`SIZES`) with ``tok`` (default: the byte tokenizer), saved like a
+    checkpoint; the weights are drawn from ``seed``."""
     import torch
     from transformers import AudioFlamingo3ForConditionalGeneration, AudioFlamingo3Processor
 
-    torch.manual_seed(0)
-    tok = byte_tokenizer()
+    if size not in SIZES:
+        raise ValueError(f"unknown random AF3 size '{size}'; sizes: {', '.join(SIZES)}")
+    torch.manual_seed(seed)
+    tok = tok or byte_tokenizer()
     spec = SIZES[size]
     AudioFlamingo3ForConditionalGeneration(af3_config(size, tok)).save_pretrained(folder)
     AudioFlamingo3Processor(feature_extractor=whisper_features(spec["window_s"]), tokenizer=tok,
                             chat_template=AF3_TEMPLATE, audio_token="<sound>").save_pretrained(folder)
     return folder
+
+
+#: pre-trained miniature students shipped with afcot (``pretrained = "mini"``), made by recipes/pretrain_student.toml
+STUDENTS = Path(__file__).parent / "students"
+
+
+def builtin_student(config: Any, workdir: Path) -> Path:
+    """The folder of the ``random:tiny`` student of an AF3 train config: a shipped pre-trained one
+    (``pretrained``), or a random one of ``size`` with the byte or a corpus BPE ``tokenizer``, written to
+    ``workdir/init`` once (the BPE trained on the run's shards: ``data``, the shard ``sources``, or
+    ``{run}/generate``)."""
+    from afcot_core.errors import BadInput
+    from afcot_core.weights import expand
+
+    if config.pretrained:
+        path = STUDENTS / config.pretrained
+        if not (path / "config.json").is_file():
+            known = sorted(p.name for p in STUDENTS.glob("*/config.json")) if STUDENTS.is_dir() else []
+            raise BadInput(f"[train] no shipped student '{config.pretrained}'; shipped: {', '.join(known) or 'none'}")
+        return path
+    path = workdir / "init"
+    if (path / "config.json").exists():
+        return path
+    tok = None
+    if config.tokenizer == "bpe":
+        from afcot_flamingo.tokenizer import corpus_tokenizer
+
+        shards = [s for s in config.sources if s.kind == "shards"]
+        folders = ([Path(expand(s.path)).expanduser() for s in shards] if config.sources
+                   else [Path(expand(config.data)).expanduser() if config.data else workdir.parent / "generate"])
+        tok = corpus_tokenizer(folders, config.vocab_size)
+    save_af3(path, config.size, tok, seed=0 if config.size == "tiny" else config.seed)
+    return path
