@@ -21,6 +21,8 @@ IF = "tests/test_inflight.py::"
 OA = "tests/test_openai_backend.py::"
 Q = "tests/test_qwen.py::"
 SO = "tests/test_server_outages.py::"
+LY = "tests/test_layouts.py::"
+NL = "tests/test_negatives_llm.py::"
 
 PLANTS = [
     (
@@ -614,6 +616,81 @@ PLANTS = [
         """    if made != world:""",
         """    if made != world and False:""",
         ["tests/test_af3_trainer.py::test_two_processes_match_one_process_under_ddp_and_fsdp"],
+    ),
+    (
+        "af2 audio: the AF2 student trains on the mean of the channels",
+        "plugins/afcot_flamingo/af2/trainer.py",
+        """    @reads_audio(training_wave)  # channel 0 of a stereo file, as the released AF2 data path reads it
+""",
+        """""",
+        [LY + "test_the_af2_student_trains_on_channel_0_of_a_stereo_file"],
+    ),
+    (
+        "af2 audio: the other students train on channel 0",
+        "plugins/afcot_flamingo/training/data.py",
+        """    return resample(wave.mean(axis=1), sr, SAMPLE_RATE)""",
+        """    return resample(wave[:, 0], sr, SAMPLE_RATE)""",
+        [LY + "test_other_students_keep_the_mean_of_the_channels"],
+    ),
+    (
+        "af2 audio: the AF2 answerer hears the mean of the channels",
+        "plugins/afcot_flamingo/af2/answer.py",
+        """            wave = release_wave(source, SAMPLE_RATE)""",
+        """            wave = __import__("afcot_core.audio").audio.load_at(ref, SAMPLE_RATE)""",
+        [LY + "test_af2_answers_from_channel_0_of_a_stereo_file"],
+    ),
+    (
+        "layout: training ignores train.prompt_layout",
+        "plugins/afcot_flamingo/training/data.py",
+        """        example = source.decode(next(streams[live[pick]]), read, layout)""",
+        """        example = source.decode(next(streams[live[pick]]), read, "inline")""",
+        [LY + "test_a_train_recipe_lays_out_the_options_as_the_model_card"],
+    ),
+    (
+        "layout: evaluation ignores evaluate.prompt_layout",
+        "afcot_core/stages/evaluate.py",
+        """trained_prompt(item, self.settings.cot, self.settings.prompt_layout)""",
+        """trained_prompt(item, self.settings.cot)""",
+        [LY + "test_the_evaluate_stage_asks_in_the_recipe_layout"],
+    ),
+    (
+        "layout: predictions of another layout resumed",
+        "afcot_core/stages/evaluate.py",
+        """                identity["prompt_layout"] = self.settings.prompt_layout""",
+        """                pass""",
+        [LY + "test_the_evaluate_stage_asks_in_the_recipe_layout"],
+    ),
+    (
+        "layout: AF-Reasoning-Eval keeps its native layout",
+        "plugins/afcot_benchmarks/af_eval.py",
+        """        if layout == "inline":
+            return self.prompt(item, cot)""",
+        """        if True:
+            return self.prompt(item, cot)""",
+        [LY + "test_af_reasoning_eval_in_the_model_card_layout"],
+    ),
+    (
+        "distractors: release fidelity sends our prompt",
+        "plugins/afcot_negatives/llm.py",
+        """render_release_prompt(question, answer) if release""",
+        """render_prompt(question, answer, k) if release""",
+        [NL + "test_release_fidelity_sends_the_released_prompt_verbatim"],
+    ),
+    (
+        "distractors: release fidelity re-asks",
+        "plugins/afcot_negatives/llm.py",
+        """        tries = 1 if release else 1 + self.config.retries""",
+        """        tries = 1 + self.config.retries""",
+        [NL + "test_release_fidelity_reads_one_strict_reply_and_never_re_asks"],
+    ),
+    (
+        "distractors: release fidelity repairs the reply",
+        "plugins/afcot_negatives/llm.py",
+        """    json_parse: ClassVar[str] = "release"
+    choices: list[str]""",
+        """    json_parse: ClassVar[str] = "afcot"
+    choices: list[str]""",
+        [NL + "test_release_fidelity_reads_one_strict_reply_and_never_re_asks"],
     ),
 ]
 
