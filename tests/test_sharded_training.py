@@ -154,12 +154,32 @@ def test_every_block_is_its_own_fsdp_unit(af3_folder, af2_folder, kind):
         group.close()
 
 
+def with_dropout(folder, to):
+    """A copy of the AF3 at ``folder`` whose attention and audio layers drop activations: a run that draws."""
+    import json
+    import shutil
+
+    shutil.copytree(folder, to)
+    config = json.loads((to / "config.json").read_text())
+    config["text_config"]["attention_dropout"] = 0.2
+    config["audio_config"]["dropout"] = config["audio_config"]["attention_dropout"] = 0.2
+    (to / "config.json").write_text(json.dumps(config))
+    return to
+
+
+def metric(out, key):
+    import json
+
+    return [json.loads(line)[key] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_a_killed_sharded_training_resumes_with_the_same_loss_sequence(af3_folder, tones, tmp_path):
-    c = config(af3_folder, tones, strategy="fsdp", activation_checkpointing=True, loss_chunk=16, max_steps=4,
-               num_workers=0)
+    """With dropout and a cosine schedule: the random generators and the scheduler are restored too."""
+    c = config(with_dropout(af3_folder, tmp_path / "af3"), tones, strategy="fsdp", activation_checkpointing=True,
+               loss_chunk=16, max_steps=4, num_workers=0)
     whole = Af3Trainer(c).train(tones, tmp_path / "whole", Log())
     assert whole["steps"] == 4
-    child = multiprocessing.get_context("fork").Process(  # killed (SIGKILL) after step 3; step 2 was saved
+    child = multiprocessing.get_context("spawn").Process(  # killed (SIGKILL) after step 3; step 2 was saved
         target=Af3Trainer(c).train, args=(tones, tmp_path / "cut", Log(kill_at=3)))
     child.start()
     child.join(180)
@@ -169,6 +189,7 @@ def test_a_killed_sharded_training_resumes_with_the_same_loss_sequence(af3_folde
     assert [e["step"] for e in log.events if e["event"] == "resuming training"] == [2]
     assert len(losses(tmp_path / "cut")) == 4
     assert np.allclose(losses(tmp_path / "cut"), losses(tmp_path / "whole"), rtol=1e-6)
+    assert metric(tmp_path / "cut", "lr") == metric(tmp_path / "whole", "lr")
     from safetensors.torch import load_file
 
     a, b = load_file(tmp_path / "whole/final/model.safetensors"), load_file(tmp_path / "cut/final/model.safetensors")

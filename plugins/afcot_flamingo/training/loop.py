@@ -202,9 +202,9 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
     optimizer = torch.optim.AdamW(param_groups(bare(model).net, params, c.weight_decay), lr=c.learning_rate)
     scheduler = get_scheduler(c.schedule, optimizer, num_warmup_steps=warmup_steps(c, steps),
                               num_training_steps=steps)
-    start = 0
+    start, generators = 0, None
     if resumed is not None:
-        state.load(model, optimizer, scheduler, group, resumed)
+        generators = state.load(model, optimizer, scheduler, group, resumed)
         start = state.progress(resumed)["step"]
         log.info("resuming training", checkpoint=str(resumed), step=start, of=steps)
     metrics = Metrics(out_dir / "metrics.jsonl", start, main)
@@ -224,7 +224,10 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
             from afcot_core.shards import ShardCounts
 
             bar.advance(ShardCounts(accepted=start), shards=0)
-        for batch, stats in loader if step < steps else ():
+        batches = iter(loader) if step < steps else iter(())
+        if generators is not None:  # after the loader's own seed was drawn, as in an uninterrupted run
+            state.set_rng(generators)
+        for batch, stats in batches:
             window.add(stats)
             micro += 1
             sync = micro % accum == 0

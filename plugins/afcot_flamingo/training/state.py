@@ -28,7 +28,8 @@ def _rng() -> dict[str, Any]:
     return state
 
 
-def _set_rng(state: dict[str, Any]) -> None:
+def set_rng(state: dict[str, Any]) -> None:
+    """Put every random generator back as :func:`save` found it."""
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
@@ -73,8 +74,9 @@ def save(model: Any, optimizer: Any, scheduler: Any, group: Group, out_dir: Path
     group.barrier()
 
 
-def load(model: Any, optimizer: Any, scheduler: Any, group: Group, folder: Path) -> None:
-    """Restore a :func:`save` checkpoint into this rank's model, optimiser, scheduler and random generators."""
+def load(model: Any, optimizer: Any, scheduler: Any, group: Group, folder: Path) -> dict[str, Any]:
+    """Restore a :func:`save` checkpoint into this rank's model, optimiser and scheduler; the random generators'
+    states to :func:`set_rng` once the data stream has started (starting it draws a seed)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
@@ -84,4 +86,4 @@ def load(model: Any, optimizer: Any, scheduler: Any, group: Group, folder: Path)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
     mine = torch.load(folder / f"rank-{group.rank}.pt", weights_only=False)
     scheduler.load_state_dict(mine["scheduler"])
-    _set_rng(mine["rng"])
+    return mine["rng"]
