@@ -15,6 +15,24 @@ QUICKSTART = ROOT / "recipes" / "quickstart.toml"
 
 
 @pytest.fixture(scope="session")
+def af3_folder(tmp_path_factory):
+    """A tiny random-weight AF3 checkpoint folder (read only)."""
+    pytest.importorskip("transformers")
+    from afcot_flamingo.tiny import save_af3
+
+    return save_af3(tmp_path_factory.mktemp("af3") / "af3")
+
+
+@pytest.fixture(scope="session")
+def af2_folder(tmp_path_factory):
+    """A tiny random-weight AF2 folder in our format (read only)."""
+    pytest.importorskip("torchaudio")
+    from afcot_flamingo.af2.tiny import save_tiny_af2
+
+    return save_tiny_af2(tmp_path_factory.mktemp("af2") / "af2")
+
+
+@pytest.fixture(scope="session")
 def plugins():
     from afcot_core import plugins as loader
 

@@ -564,7 +564,8 @@ PLANTS = [
         "plugins/afcot_flamingo/training/loss.py",
         """    states, wanted = hidden[:, :-1][keep], targets[keep]""",
         """    states, wanted = hidden[:, 1:][keep], targets[keep]""",
-        ["tests/test_sharded_training.py::test_chunked_cross_entropy_equals_the_models_own_loss", "tests/test_sharded_training.py::test_cross_entropy_counts_only_the_labelled_next_tokens"],
+        ["tests/test_sharded_training.py::test_chunked_cross_entropy_equals_the_models_own_loss",
+         "tests/test_sharded_training.py::test_cross_entropy_counts_only_the_labelled_next_tokens"],
     ),
     (
         "activation checkpointing silently skipped",

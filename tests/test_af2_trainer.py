@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchaudio")
 
 from afcot_flamingo.af2.answer import Af2AnswerConfig, Af2Answerer  # noqa: E402
-from afcot_flamingo.af2.tiny import save_tiny_af2  # noqa: E402
 from afcot_flamingo.af2.trainer import Af2Student, Af2TrainConfig, Af2Trainer  # noqa: E402
 from afcot_flamingo.training.student import IGNORE, Example  # noqa: E402
 
@@ -29,11 +28,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def af2_folder(tmp_path_factory):
-    return save_tiny_af2(tmp_path_factory.mktemp("af2") / "af2")
 
 
 @pytest.fixture(scope="module")

@@ -21,15 +21,9 @@ from afcot_core.errors import BadInput
 
 from .conftest import QUICKSTART
 from .student_data import write_shards
-from .tiny_models import save_af3
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
-
-
-@pytest.fixture(scope="module")
-def af3_folder(tmp_path_factory):
-    return save_af3(tmp_path_factory.mktemp("af3") / "af3")
 
 
 @pytest.fixture(scope="module")

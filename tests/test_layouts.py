@@ -26,7 +26,6 @@ pytest.importorskip("torchaudio")
 
 from afcot_flamingo.af2.answer import Af2AnswerConfig, Af2Answerer  # noqa: E402
 from afcot_flamingo.af2.features import windows  # noqa: E402
-from afcot_flamingo.af2.tiny import save_tiny_af2  # noqa: E402
 from afcot_flamingo.af2.trainer import Af2Student, Af2TrainConfig  # noqa: E402
 from afcot_flamingo.training.data import StreamPlan, open_sources, read_wave, worker_batches  # noqa: E402
 
@@ -50,11 +49,6 @@ def flac(wave: np.ndarray) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, wave, RATE, format="FLAC", subtype="PCM_24")
     return buf.getvalue()
-
-
-@pytest.fixture(scope="module")
-def af2_folder(tmp_path_factory):
-    return save_tiny_af2(tmp_path_factory.mktemp("af2") / "af2")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from afcot_flamingo.af2.tiny import save_tiny_af2  # noqa: E402
 from afcot_flamingo.af2.trainer import Af2Student, Af2TrainConfig  # noqa: E402
 from afcot_flamingo.af3 import Af3Student, Af3Trainer  # noqa: E402
 from afcot_flamingo.training.loss import Objective, cross_entropy  # noqa: E402
@@ -21,17 +20,6 @@ from afcot_flamingo.training.student import IGNORE, Example  # noqa: E402
 
 from .student_data import write_shards  # noqa: E402
 from .test_af3_trainer import Log, config, losses  # noqa: E402
-from .tiny_models import save_af3  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def af3_folder(tmp_path_factory):
-    return save_af3(tmp_path_factory.mktemp("af3") / "af3")
-
-
-@pytest.fixture(scope="module")
-def af2_folder(tmp_path_factory):
-    return save_tiny_af2(tmp_path_factory.mktemp("af2") / "af2")
 
 
 @pytest.fixture(scope="module")
