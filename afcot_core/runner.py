@@ -176,7 +176,8 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
     problems = preflight(recipe, chosen, out)
     if problems:
         raise BadInput("cannot start, inputs are missing:\n  " + "\n  ".join(problems))
-    refused = [f"[{e['where']}] {e['text']}" for e in estimates(recipe, chosen, out) if not e.get("ok", True)]
+    planned = estimates(recipe, chosen, out)
+    refused = [f"[{e['where']}] {e['text']}" for e in planned if not e.get("ok", True)]
     if refused:
         raise BadInput("cannot start:\n  " + "\n  ".join(refused))
     out_dir = out_dir_of(recipe, out)
@@ -189,15 +190,18 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
         atomic_write(out_dir / "recipe.lock.toml",
                      lambda tmp: tmp.write_text(tomli_w.dumps(_toml_safe(lock)), encoding="utf-8"),
                      tmp_suffix=f".rank{rank}.tmp")
-        return _run_stages(recipe, plugins, out_dir, chosen, lock["fingerprint"], rank, world, show_progress)
+        return _run_stages(recipe, plugins, out_dir, chosen, lock["fingerprint"], rank, world, show_progress,
+                           planned)
 
 
 def _run_stages(recipe: Recipe, plugins: Plugins, out_dir: Path, chosen: list[str], fingerprint: str, rank: int,
-                world: int, show_progress: bool) -> dict[str, Any]:
+                world: int, show_progress: bool, planned: list[dict[str, Any]]) -> dict[str, Any]:
     log = logging.get(run=recipe.run.name, **({"rank": rank} if world > 1 else {}))  # bound when it logs
     ctx = RunContext(out_dir, recipe, plugins, fingerprint, log, show_progress, rank, world)
     results: dict[str, Any] = {}
     with logging.run_log(out_dir / "logs" / "run.jsonl", quiet=not show_progress), weights.run_dir(out_dir):
+        for e in planned:  # e.g. the train stage's memory per GPU, before any stage starts
+            log.info("plan", where=e["where"], estimate=e["text"], **e.get("figures", {}))
         for stage in chosen:
             started = time.perf_counter()
             log.info("stage started", stage=stage, out=str(out_dir))

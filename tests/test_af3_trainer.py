@@ -160,6 +160,8 @@ def test_two_processes_match_one_process_under_ddp_and_fsdp(af3_folder, tones, t
     events = [json.loads(line) for line in (tmp_path / "ddp" / "logs" / "run.jsonl").read_text().splitlines()]
     sums = {e["rank"]: e["checksum"] for e in events if e["event"] == "final weights"}
     assert set(sums) == {0, 1} and sums[0] == sums[1]
+    planned = [e for e in events if e["event"] == "plan"]  # each rank logs the memory plan before the stages
+    assert len(planned) == 2 and planned[0]["estimate"].startswith("train memory: ") and planned[0]["params"] > 0
     shards = sorted(p.name for p in (tmp_path / "fsdp/train/checkpoints/step-00000001").iterdir())
     assert shards == [".metadata", "__0_0.distcp", "__1_0.distcp", "progress.json", "rank-0.pt", "rank-1.pt"]
     shutil.rmtree(tmp_path / "fsdp/train/final")
