@@ -106,3 +106,20 @@ def test_shipped_student_loads_and_answers():
     assert out.shape[1] == enc["input_ids"].shape[1] + 3
     with pytest.raises(BadInput, match="mini"):
         Af3Student(config).build(Af3TrainConfig(model=TINY, pretrained="nope"), folder, "cpu", torch.float32)
+
+
+def test_shipped_student_scores_above_chance_held_out(tmp_path):
+    """The quickstart's starting point has learned: on 20 held-out embedded-eval items it scores above chance
+    (a random student closes no ``</CONCLUSION>`` and scores 0)."""
+    from .conftest import QUICKSTART, afcot
+
+    result = afcot("recipe", "run", str(QUICKSTART), "--out", str(tmp_path), "--quiet", "--stages", "evaluate",
+                   "--set", f"evaluate.model.model={STUDENTS / 'mini'}",
+                   "--set", "evaluate.benchmarks=[{use='embedded-eval', items=20}]")
+    assert result.returncode == 0, result.stderr
+    items = [json.loads(line) for line in (tmp_path / "evaluate/embedded-eval/embedded-eval-predictions.jsonl")
+             .read_text().splitlines()]
+    chance = sum(1 / len(it["choices"]) for it in items) / len(items)
+    report = json.loads((tmp_path / "evaluate/embedded-eval/report.json").read_text())
+    assert report["overall"]["total"] == 20
+    assert report["overall"]["accuracy"] >= 0.45 > chance

@@ -120,7 +120,7 @@ def builtin_student(config: Any, workdir: Path) -> Path:
     if config.pretrained:
         path = STUDENTS / config.pretrained
         if not (path / "config.json").is_file():
-            known = sorted(p.name for p in STUDENTS.glob("*/config.json")) if STUDENTS.is_dir() else []
+            known = sorted(p.parent.name for p in STUDENTS.glob("*/config.json")) if STUDENTS.is_dir() else []
             raise BadInput(f"[train] no shipped student '{config.pretrained}'; shipped: {', '.join(known) or 'none'}")
         return path
     path = workdir / "init"
