@@ -138,3 +138,73 @@ def test_a_request_carries_a_seed_only_when_its_teacher_samples_and_is_shared_on
     else:  # sampled: one call per seed, each caller gets its own seed's reply
         assert sorted(r.seed for r in teacher.seen) == [0, 1, 2]
         assert [r.text for r in replies] == [f"describe the label 'dog'/{s % 3}" for s in range(9)]
+
+
+@pytest.mark.parametrize("max_requests", [3, 4])
+def test_a_long_request_is_passed_exactly_max_requests_times_then_runs(max_requests):
+    budget = TokenBudget(max_requests=max_requests, max_tokens=100)
+    order: list[int] = []
+    asyncio.run(_load(budget, [10, 95, *[10] * 12], order))
+    assert order.index(1) == 1 + max_requests  # request 0, then max_requests short ones, then the long one
+
+
+def test_budget_limits_are_checked_and_the_token_bound_is_off_by_default():
+    for max_requests, max_tokens in ((0, 0), (0, 5), (1, -1)):
+        with pytest.raises(ValueError, match=r"^max_requests must be >= 1 and max_tokens >= 0$"):
+            TokenBudget(max_requests, max_tokens)
+    fresh = TokenBudget(1, 0)
+    assert TokenBudget(2, 1).max_requests == 2 and fresh.peak_tokens == fresh.peak_requests == 0
+    budget = TokenBudget(max_requests=3)  # no token bound: large requests still run three at a time
+    asyncio.run(_load(budget, [1000] * 3, []))
+    assert budget.peak_requests == 3 and budget.peak_tokens == 3000
+
+
+def test_the_request_bound_is_exact():
+    budget = TokenBudget(max_requests=2, max_tokens=0)
+    asyncio.run(_load(budget, [1] * 5, []))
+    assert budget.peak_requests == 2
+
+
+def test_a_waiter_cancelled_before_or_as_it_is_admitted_leaves_no_slot_taken():
+    async def main(race: bool) -> TokenBudget:
+        budget = TokenBudget(max_requests=1)
+        await budget.acquire(5)  # the only slot is held
+        waiter = asyncio.ensure_future(budget.acquire(7))
+        await asyncio.sleep(0)  # waiting now
+        if race:
+            budget.release(5)  # admits the waiter, which is cancelled before it resumes
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        if not race:
+            budget.release(5)
+        await asyncio.wait_for(budget(3, lambda: asyncio.sleep(0)), 1)  # the slot is free again
+        return budget
+
+    for race in (False, True):
+        budget = asyncio.run(main(race))
+        assert budget.requests == 0 and budget.tokens == 0 and not budget._waiting
+
+
+def test_a_failed_call_whose_callers_went_away_is_not_reported_as_lost():
+    import gc
+
+    reports: list[dict] = []
+
+    async def fail() -> str:
+        await asyncio.sleep(0.01)
+        raise RuntimeError("engine down")
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: reports.append(context))
+        inflight: InFlight[str] = InFlight()
+        caller = asyncio.ensure_future(inflight.run("k", fail))
+        await asyncio.sleep(0)
+        caller.cancel()  # nobody awaits the call any more; it fails later
+        await asyncio.sleep(0.05)
+        assert len(inflight) == 0
+        gc.collect()
+
+    asyncio.run(main())
+    gc.collect()
+    assert not [r for r in reports if "never retrieved" in r.get("message", "")], reports
