@@ -58,6 +58,21 @@ def teacher(plugins, folder: Path, backend: str, **config):
     return reg.build(msgspec.convert(table, reg.config))
 
 
+def held_back(engine: str, local: str) -> bool:
+    """Equal, or the engine's reply is transformers' without the end that vLLM holds back: a reply cut inside a
+    UTF-8 character (random weights write any byte) decodes with a trailing U+FFFD in transformers, while vLLM's
+    incremental detokenizer keeps text ending in U+FFFD back for the next token, which never comes."""
+    return engine == local or (local.startswith(engine) and local.endswith("\ufffd"))
+
+
+def sampling(config, requests: list[Request]) -> list:
+    """The vllm backend's ``SamplingParams`` of ``requests``."""
+    from afcot_qwen.vllm_backend import sampling_args
+    from vllm import SamplingParams
+
+    return [SamplingParams(**kw) for kw in sampling_args(config, requests)]
+
+
 def check(name: str, ok: bool, detail: str = "") -> bool:
     print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
     return ok
@@ -72,7 +87,8 @@ def qwen3_checks(plugins, root: Path) -> list[bool]:
     engine = teacher(plugins, folder, "vllm", temperature=0.0)
     print(f"vLLM engine start: {time.perf_counter() - start:.1f} s", flush=True)
     got = engine.generate(requests)
-    results = [check("qwen3 greedy replies: vllm == transformers", got == expected, f"{got} vs {expected}")]
+    results = [check("qwen3 greedy replies: vllm == transformers, but for held-back text",
+                     all(map(held_back, got, expected)), f"{got} vs {expected}")]
     # the tokens themselves (random weights often write special tokens, which replies leave out)
     from afcot_qwen.hf import _generate
     from afcot_qwen.prompts import qwen3_prompt
@@ -80,7 +96,8 @@ def qwen3_checks(plugins, root: Path) -> list[bool]:
     texts = [qwen3_prompt(hf.tok, r, True) for r in requests]
     hf_ids = [_generate(hf.lm, hf.tok, dict(hf.tok([t], return_tensors="pt", add_special_tokens=False)), hf.config,
                         [0])[0] for t in texts]
-    outputs = engine.engine.generate([{"prompt": t} for t in texts], engine.sampling(requests), use_tqdm=False)
+    outputs = engine.engine.generate([{"prompt": t} for t in texts], sampling(engine.config, requests),
+                                     use_tqdm=False)
     vllm_ids = [list(o.outputs[0].token_ids) for o in outputs]
     results.append(check("qwen3 greedy tokens: vllm == transformers", vllm_ids == hf_ids, f"{vllm_ids} vs {hf_ids}"))
     sampled = copy.copy(engine)  # the same engine, with the config's sampling settings changed
@@ -146,7 +163,7 @@ def af3_checks(root: Path) -> list[bool]:
 
         def tokens(self, requests: list[Request]) -> list[list[int]]:
             prompts = [{"prompt": text, "multi_modal_data": {"audio": (clip_wave(r), SAMPLE_RATE)}} for r in requests]
-            outputs = self.engine.generate(prompts, self.sampling(requests), use_tqdm=False)
+            outputs = self.engine.generate(prompts, sampling(self.config, requests), use_tqdm=False)
             return [list(o.outputs[0].token_ids) for o in outputs]
 
     from afcot_qwen.config import QwenOmniConfig
