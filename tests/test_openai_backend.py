@@ -243,3 +243,19 @@ def test_extra_body_goes_in_every_request_and_only_reply_changing_fields_are_fin
     assert server.answered[0]["repetition_penalty"] == 1.0 and server.answered[0]["priority"] == 2
     with pytest.raises(ValueError, match="extra_body may not set seed"):
         QwenLlmConfig(backend="openai", base_urls=["http://x/v1"], extra_body={"seed": 3})
+
+
+def test_an_error_shows_the_key_as_stars_and_without_a_key_the_server_s_own_words(plugins, monkeypatch):
+    """The server's 401 text echoes the Authorization header: the key reads ``***``; with no key nothing is replaced."""
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer({}, "another-key") as server:
+        keyed = _teacher(plugins, "teacher_llm", "qwen3", server.url, LLM)
+        keyless = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[server.url],
+                         model=LLM["model"], max_new_tokens=LLM["max_new_tokens"])
+        messages = []
+        for teacher in (keyed, keyless):
+            with pytest.raises(TeacherError) as err:
+                asyncio.run(teacher.ask("hi"))
+            messages.append(str(err.value))
+    assert "bad key: Bearer ***" in messages[0] and KEY not in messages[0]
+    assert f"{server.url} answered HTTP 401: " in messages[1] and "bad key: None" in messages[1]
