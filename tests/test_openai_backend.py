@@ -259,3 +259,14 @@ def test_an_error_shows_the_key_as_stars_and_without_a_key_the_server_s_own_word
             messages.append(str(err.value))
     assert "bad key: Bearer ***" in messages[0] and KEY not in messages[0]
     assert f"{server.url} answered HTTP 401: " in messages[1] and "bad key: None" in messages[1]
+
+
+def test_retry_after_reads_delta_seconds_and_http_dates_never_below_zero():
+    from email.utils import formatdate
+
+    from afcot_qwen.openai_backend import retry_after
+
+    assert retry_after("0.5") == 0.5 and retry_after("0") == 0.0 and retry_after("-3") == 0.0
+    assert 28 < retry_after(formatdate(time.time() + 30, usegmt=True)) <= 30
+    assert retry_after(formatdate(time.time() - 30, usegmt=True)) == 0.0
+    assert retry_after(None) is None and retry_after("") is None and retry_after("soon") is None
