@@ -270,3 +270,21 @@ def test_retry_after_reads_delta_seconds_and_http_dates_never_below_zero():
     assert 28 < retry_after(formatdate(time.time() + 30, usegmt=True)) <= 30
     assert retry_after(formatdate(time.time() - 30, usegmt=True)) == 0.0
     assert retry_after(None) is None and retry_after("") is None and retry_after("soon") is None
+
+
+def test_a_teacher_configured_without_thinking_prefixes_as_the_in_process_prompt_does(plugins, served, monkeypatch):
+    from afcot_qwen.prompts import qwen3_prompt
+
+    monkeypatch.setenv(ENV, KEY)
+    local = served["tiny-qwen3"]
+    request = Request("Why is the sky blue?", prefix="Because")
+    with ChatServer(served, KEY) as server:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[server.url], api_key_env=ENV,
+                     model=LLM["model"], max_new_tokens=LLM["max_new_tokens"], enable_thinking=False)
+        local.config.enable_thinking = False
+        try:
+            asyncio.run(llm.ask(request.prompt, prefix=request.prefix, seed=1))
+        finally:
+            local.config.enable_thinking = True
+    expected = local.tok(qwen3_prompt(local.tok, request, False), add_special_tokens=False)["input_ids"]
+    assert server.prompt_ids == [expected]
