@@ -288,3 +288,21 @@ def test_a_teacher_configured_without_thinking_prefixes_as_the_in_process_prompt
             local.config.enable_thinking = True
     expected = local.tok(qwen3_prompt(local.tok, request, False), add_special_tokens=False)["input_ids"]
     assert server.prompt_ids == [expected]
+
+
+def test_requests_share_evenly_over_the_servers_that_are_up(plugins, monkeypatch):
+    """Two dead servers next to each other among four: the two up ones take turns, neither takes the dead ones'."""
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    dead = ["http://127.0.0.1:9/v1", "http://127.0.0.1:7/v1"]  # discard and echo ports: connection refused
+    with ChatServer(embedded_teachers(), KEY) as a, ChatServer(embedded_teachers(), KEY) as b:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url, *dead, b.url],
+                     api_key_env=ENV, model="embedded-llm", max_new_tokens=8, temperature=0.6, top_p=0.95, top_k=20)
+
+        async def one_loop() -> None:  # one event loop: the dead servers stay out of the rotation once found
+            for i in range(12):
+                await llm.ask(f"question {i}", seed=i)
+
+        asyncio.run(one_loop())
+    assert sorted([len(a.answered), len(b.answered)]) == [6, 6]

@@ -143,10 +143,8 @@ class _Servers:
         assert self._any_up is not None
         while True:
             up = [s for s in self.servers if s.up]
-            if up:
-                turn = next(self._turn)
-                return next((self.servers[(turn + k) % len(self.servers)] for k in range(len(self.servers))
-                             if self.servers[(turn + k) % len(self.servers)].up), up[0])
+            if up:  # turns over the servers that are up: a down server's turns are not all its neighbour's
+                return up[next(self._turn) % len(up)]
             since = self._outage_since if self._outage_since is not None else time.monotonic()
             left = self._policy.outage_s - (time.monotonic() - since)
             if left <= 0:
