@@ -306,3 +306,22 @@ def test_requests_share_evenly_over_the_servers_that_are_up(plugins, monkeypatch
 
         asyncio.run(one_loop())
     assert sorted([len(a.answered), len(b.answered)]) == [6, 6]
+
+
+def test_requests_waiting_for_a_dead_server_fail_after_the_outage_budget_counted_from_the_outage(plugins,
+                                                                                                 monkeypatch):
+    monkeypatch.setenv(ENV, KEY)
+    llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=["http://127.0.0.1:9/v1"],
+                 api_key_env=ENV, model="embedded-llm", max_new_tokens=8)
+    llm.use_retry(RetryPolicy(timeout_s=2.0, retries=3, backoff_s=0.05, outage_s=0.6))
+
+    async def both() -> list[object]:  # the second request waits from the same outage, not from its own start
+        first = asyncio.ensure_future(llm.ask("one", seed=1))
+        await asyncio.sleep(0.5)
+        return await asyncio.gather(first, llm.ask("two", seed=2), return_exceptions=True)
+
+    start = time.perf_counter()
+    errors = asyncio.run(asyncio.wait_for(both(), 5))  # a budget that restarts would wait for ever
+    took = time.perf_counter() - start
+    assert all(isinstance(e, TeacherError) and "no server up for 0.6 s (0 of 1 up" in str(e) for e in errors)
+    assert 0.6 <= took < 1.0, took  # counted from its own start, the second would fail at 1.1 s
