@@ -325,3 +325,10 @@ def test_requests_waiting_for_a_dead_server_fail_after_the_outage_budget_counted
     took = time.perf_counter() - start
     assert all(isinstance(e, TeacherError) and "no server up for 0.6 s (0 of 1 up" in str(e) for e in errors)
     assert 0.6 <= took < 1.0, took  # counted from its own start, the second would fail at 1.1 s
+
+
+def test_a_sampled_request_without_a_seed_carries_the_config_s(plugins, monkeypatch):
+    monkeypatch.setenv(ENV, KEY)
+    llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=["http://127.0.0.1:9/v1"],
+                 api_key_env=ENV, model="m", seed=41, temperature=0.6)
+    assert llm.body(Request("hi"))["seed"] == 41 and llm.body(Request("hi", seed=3))["seed"] == 3
