@@ -40,7 +40,7 @@ def test_an_unknown_stage_is_named_with_the_stages_there_are(plugins):
 
 def test_a_stage_without_its_section_names_the_recipe(plugins, tmp_path):
     path = tmp_path / "gen-only.toml"
-    path.write_text(QUICKSTART.read_text().split("\n# Train a tiny")[0].replace(
+    path.write_text(QUICKSTART.read_text().split("\n# Finetune the miniature")[0].replace(
         'stages = ["generate", "train", "evaluate"]', 'stages = ["generate"]'))
     with pytest.raises(BadInput) as err:
         runner.select_stages(recipes.load(path, plugins), ["train"])

@@ -194,10 +194,20 @@ def af3_plan(config: Af3TrainConfig) -> list[dict[str, Any]]:
     from afcot_core.weights import resolve
     from afcot_flamingo.training.memory import af3_anatomy, plan
 
-    if config.model == TINY:
+    if config.model == TINY and config.pretrained:
+        from transformers import AutoConfig
+
+        from afcot_flamingo.tiny import STUDENTS
+
+        if not (STUDENTS / config.pretrained / "config.json").is_file():
+            return unplanned(f"pretrained = {config.pretrained}")
+        architecture = AutoConfig.from_pretrained(STUDENTS / config.pretrained)
+    elif config.model == TINY:
         from afcot_flamingo.tiny import af3_config
 
-        architecture = af3_config()
+        architecture = af3_config(config.size)
+        if config.tokenizer == "bpe":  # the corpus tokenizer's size, before it is trained
+            architecture.text_config.vocab_size = config.vocab_size
     elif "{run}" in config.model:
         return unplanned(config.model)
     else:

@@ -238,6 +238,10 @@ def machine(c: Any) -> tuple[int, float]:
     return gpus, gib
 
 
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f} B" if n >= 1e8 else f"{n / 1e6:.2f} M"
+
+
 def plan(anatomy: Anatomy, c: Any) -> dict[str, Any]:
     """The memory line of a train stage and its figures (``ok`` False when it does not fit)."""
     gpus, gib = machine(c)
@@ -250,13 +254,13 @@ def plan(anatomy: Anatomy, c: Any) -> dict[str, Any]:
     text = f"train memory: {figures['total'] / GIB:.1f} GiB per GPU ({s.describe()}): " + (
         "fits" if ok else "does not fit")
     if c.device == "cpu":
-        text = f"train memory: {figures['total'] / GIB:.1f} GiB on the CPU ({s.describe().split(', ', 2)[2]})"
+        text = f"train memory: {figures['total'] / GIB:.1f} GiB on the CPU ({s.describe().split(', ', 2)[2].replace(' per GPU', '')})"
     if not ok:
         nearest = alternatives(anatomy, s)
         text += "; nearest settings that fit: " + (" | ".join(nearest) if nearest else "none (more GPUs needed)")
     parts = ", ".join(f"{k} {v / GIB:.1f}" for k, v in figures.items() if k != "total")
-    return {"text": text, "ok": ok, "detail": f"  {parts} GiB; {anatomy.params / 1e9:.2f} B parameters, "
-            f"{anatomy.trainable / 1e9:.2f} B trained",
+    return {"text": text, "ok": ok, "detail": f"  {parts} GiB; {_count(anatomy.params)} parameters, "
+            f"{_count(anatomy.trainable)} trained",
             "figures": {"gib": {k: round(v / GIB, 2) for k, v in figures.items()}, "params": anatomy.params,
                         "trainable": anatomy.trainable, "gpus": gpus,
                         "gpu_memory_gb": None if math.isinf(gib) else round(gib, 1),
