@@ -332,3 +332,15 @@ def test_a_sampled_request_without_a_seed_carries_the_config_s(plugins, monkeypa
     llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=["http://127.0.0.1:9/v1"],
                  api_key_env=ENV, model="m", seed=41, temperature=0.6)
     assert llm.body(Request("hi"))["seed"] == 41 and llm.body(Request("hi", seed=3))["seed"] == 3
+
+
+def test_a_request_costs_its_text_over_four_its_audio_at_25_tokens_a_second_up_to_30_s_and_its_reply(plugins):
+    llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=["http://127.0.0.1:9/v1"],
+                 model="m", max_new_tokens=100)
+    alm = _build(plugins, "teacher_alm", "qwen2.5-omni", backend="openai", base_urls=["http://127.0.0.1:9/v1"],
+                 model="m", max_new_tokens=10, system_prompt="s" * 8)
+    assert llm.cost(Request("p" * 40, prefix="x" * 6)) == 46 // 4 + 100
+    clip = audio_ref_from_wave(np.zeros(16000 * 2, dtype=np.float32), 16000)
+    long = audio_ref_from_wave(np.zeros(16000 * 31, dtype=np.float32), 16000)
+    assert alm.cost(Request("p" * 8)) == 4 + 10
+    assert alm.cost(Request("p" * 8, clip)) == 4 + 50 + 10 and alm.cost(Request("p" * 8, long)) == 4 + 750 + 10
