@@ -254,7 +254,8 @@ def plan(anatomy: Anatomy, c: Any) -> dict[str, Any]:
     text = f"train memory: {figures['total'] / GIB:.1f} GiB per GPU ({s.describe()}): " + (
         "fits" if ok else "does not fit")
     if c.device == "cpu":
-        text = f"train memory: {figures['total'] / GIB:.1f} GiB on the CPU ({s.describe().split(', ', 2)[2].replace(' per GPU', '')})"
+        shape = s.describe().split(", ", 2)[2].replace(" per GPU", "")
+        text = f"train memory: {figures['total'] / GIB:.1f} GiB on the CPU ({shape})"
     if not ok:
         nearest = alternatives(anatomy, s)
         text += "; nearest settings that fit: " + (" | ".join(nearest) if nearest else "none (more GPUs needed)")
