@@ -248,23 +248,22 @@ class PaperStrategy(Strategy):
         judge = judged is not None and release.validation_says_yes(judged.validation)
         return Evidence(chain, prediction=prediction, judge=judge)
 
-    async def summary_of(self, prompt: str, ctx: ItemContext) -> str:
-        """The SUMMARY the LLM writes (the release: its ``summary`` value, whatever it is, as text)."""
+    async def _written(self, prompt: str, ctx: ItemContext, key: str, ours: Any, theirs: Any) -> str:
+        """The text the LLM writes under ``key`` (the release: that value, whatever it is, as text)."""
         if not self.release:
-            return (await ctx.llm_json(prompt, SummaryReply, "summary")).summary
-        reply = await ctx.llm_json(prompt, release.Summary, "summary")
-        if reply.summary is msgspec.UNSET:
-            raise Rejected("summary/missing-key: the reply has no 'summary'")
-        return reply.summary if isinstance(reply.summary, str) else str(reply.summary)
+            return getattr(await ctx.llm_json(prompt, ours, key), key)
+        value = getattr(await ctx.llm_json(prompt, theirs, key), key)
+        if value is msgspec.UNSET:
+            raise Rejected(f"{key}/missing-key: the reply has no '{key}'")
+        return value if isinstance(value, str) else str(value)
+
+    async def summary_of(self, prompt: str, ctx: ItemContext) -> str:
+        """The SUMMARY the LLM writes."""
+        return await self._written(prompt, ctx, "summary", SummaryReply, release.Summary)
 
     async def reasoning_of(self, prompt: str, ctx: ItemContext) -> str:
-        """The REASONING (or its suffix) the LLM writes (the release: its ``reasoning`` value as text)."""
-        if not self.release:
-            return (await ctx.llm_json(prompt, ReasoningReply, "reasoning")).reasoning
-        reply = await ctx.llm_json(prompt, release.Reasoning, "reasoning")
-        if reply.reasoning is msgspec.UNSET:
-            raise Rejected("reasoning/missing-key: the reply has no 'reasoning'")
-        return reply.reasoning if isinstance(reply.reasoning, str) else str(reply.reasoning)
+        """The REASONING (or its suffix) the LLM writes."""
+        return await self._written(prompt, ctx, "reasoning", ReasoningReply, release.Reasoning)
 
     async def compose(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         cot = await self.write(item, evidence, ctx)
