@@ -78,7 +78,6 @@ class Af3Student:
             self.model.tie_weights()  # tied inside the meta context, a tied output layer got its own parameter
         else:
             self.model = AudioFlamingo3ForConditionalGeneration.from_pretrained(path, dtype=dtype)
-        self.model.model.audio_tower.embed_positions.requires_grad_(False)  # fixed sinusoids, as the encoder made them
         tok = self.processor.tokenizer
         self._header = tok.encode("<|im_start|>assistant\n", add_special_tokens=False)
         self._end = tok.convert_tokens_to_ids("<|im_end|>")
@@ -121,6 +120,7 @@ class Af3Student:
 
     def freeze(self, audio: bool, llm: bool) -> None:
         inner = self.model.model
+        inner.audio_tower.embed_positions.requires_grad_(False)  # fixed sinusoids, as the encoder made them
         if audio:
             inner.audio_tower.requires_grad_(False)
             inner.multi_modal_projector.requires_grad_(False)

@@ -231,9 +231,9 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
             window.add(stats)
             micro += 1
             sync = micro % accum == 0
-            with accumulating(model, sync), autocast if autocast is not None else contextlib.nullcontext():
-                loss = model(**{k: v.to(group.device) for k, v in batch.items()})
             with accumulating(model, sync):
+                with autocast if autocast is not None else contextlib.nullcontext():
+                    loss = model(**{k: v.to(group.device) for k, v in batch.items()})
                 (loss / accum).backward()
             window.loss += float(loss.detach())
             window.micro += 1

@@ -161,6 +161,11 @@ def _shard(objective: nn.Module, blocks: list[nn.Module], bf16: bool, cpu_offloa
     return objective
 
 
+def sharded(model: nn.Module) -> bool:
+    """Whether ``model`` was placed by FSDP2 (else one process, or DDP)."""
+    return hasattr(model, "set_requires_gradient_sync")
+
+
 def bare(model: nn.Module) -> nn.Module:
     """The module inside a DDP wrapper (FSDP2 keeps the module itself)."""
     return model.module if hasattr(model, "module") and hasattr(model, "no_sync") else model
@@ -169,7 +174,7 @@ def bare(model: nn.Module) -> nn.Module:
 @contextlib.contextmanager
 def accumulating(model: nn.Module, sync: bool) -> Iterator[None]:
     """A micro-batch whose gradients are reduced across ranks only when ``sync`` (the last before a step)."""
-    if hasattr(model, "set_requires_gradient_sync"):  # FSDP2
+    if sharded(model):
         model.set_requires_gradient_sync(sync)
         yield
     elif not sync and hasattr(model, "no_sync"):  # DDP
@@ -191,7 +196,7 @@ def full_state(model: nn.Module, group: Group) -> dict[str, torch.Tensor]:
     """The whole model's state on rank 0's CPU (empty on the other ranks)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    if not hasattr(model, "set_requires_gradient_sync"):
+    if not sharded(model):
         state = bare(model).state_dict()
         return {k: v.detach().cpu() for k, v in state.items()} if group.main else {}
     state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
