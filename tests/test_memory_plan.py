@@ -156,3 +156,19 @@ def test_the_nearest_settings_change_as_little_as_possible():
     s = Setting("fsdp", False, 2, 8192, 1024, 8, 80, bf16=True)
     assert estimate(anatomy, s)["total"] > 80 * GIB  # activations of 28 + 32 layers, kept
     assert alternatives(anatomy, s)[0] == "train.activation_checkpointing = true"
+
+
+def test_with_lora_the_plan_trains_what_peft_leaves_trainable(tmp_path):
+    pytest.importorskip("peft")
+    from afcot_flamingo.af3 import Af3Student
+    from afcot_flamingo.config import Af3TrainConfig, LoraConfig
+    from afcot_flamingo.tiny import af3_config, save_af3
+    from afcot_flamingo.training.loop import apply_lora
+
+    c = Af3TrainConfig(model=str(save_af3(tmp_path / "af3")), device="cpu", dtype="float32",
+                       lora=LoraConfig(r=4, alpha=8))
+    student = Af3Student(c)
+    student.build(c, tmp_path, "cpu", torch.float32)
+    student.freeze(False, False)
+    trained = apply_lora(student.model, c.lora, student.lora_targets())
+    assert af3_anatomy(af3_config(), c).trainable == sum(p.numel() for p in trained.parameters() if p.requires_grad)

@@ -151,24 +151,20 @@ def count(module: Any, blocks: list[Any]) -> tuple[int, int, int, int]:
 
 
 def af3_anatomy(config: Any, c: Any) -> Anatomy:
-    """AF3 from its transformers config, with the recipe's freezing and LoRA (``c``)."""
+    """AF3 from its transformers config, frozen and split into blocks by the student itself; with LoRA only the
+    adapter trains (peft freezes every base weight)."""
     from transformers import AudioFlamingo3ForConditionalGeneration
 
+    from afcot_flamingo.af3 import Af3Student
     from afcot_flamingo.training.parallel import empty_weights
 
+    student = Af3Student(c)
     with empty_weights():
-        model = AudioFlamingo3ForConditionalGeneration._from_config(config)
-    inner = model.model
-    if c.freeze_audio_tower:
-        inner.audio_tower.requires_grad_(False)
-        inner.multi_modal_projector.requires_grad_(False)
-    if c.freeze_llm or c.lora:
-        inner.language_model.requires_grad_(False)
-        model.lm_head.requires_grad_(False)
-    blocks = [*inner.audio_tower.layers, *inner.language_model.layers]
-    total, trainable, largest, root = count(model, blocks)
+        student.model = model = AudioFlamingo3ForConditionalGeneration._from_config(config)
+    student.freeze(c.freeze_audio_tower, c.freeze_llm)
+    total, trainable, largest, root = count(model, student.blocks())
     if c.lora:
-        trainable = _lora_params(inner.language_model, c.lora.r) + (0 if c.freeze_audio_tower else trainable)
+        trainable = _lora_params(model.model.language_model, c.lora.r)
     t, au = config.text_config, config.audio_config
     head_dim = getattr(t, "head_dim", None) or t.hidden_size // t.num_attention_heads
     kv = t.num_key_value_heads * head_dim
@@ -182,19 +178,18 @@ def af3_anatomy(config: Any, c: Any) -> Anatomy:
 
 
 def af2_anatomy(config: Any, c: Any) -> Anatomy:
-    """AF2 from its :class:`Af2Config`, with the released trainable set and the recipe's freezing."""
+    """AF2 from its :class:`Af2Config`, with the released trainable set, frozen and split into blocks by the
+    student itself."""
     from afcot_flamingo.af2.model import Af2Model
+    from afcot_flamingo.af2.trainer import Af2Student
     from afcot_flamingo.training.parallel import empty_weights
 
+    student = Af2Student(c)
     with empty_weights():
-        model = Af2Model(config)
+        student.model = model = Af2Model(config)
     model.trainable_parameters()
-    if c.freeze_audio_tower:
-        model.clap.requires_grad_(False)
-        model.audio_transformer.requires_grad_(False)
-    swin = [block for stage in model.clap.layers for block in stage.blocks]
-    blocks = [*model.llm.model.layers, *model.cross_attn, *model.audio_transformer.layer_stack, *swin]
-    total, trainable, largest, root = count(model, blocks)
+    student.freeze(c.freeze_audio_tower, c.freeze_llm)
+    total, trainable, largest, root = count(model, student.blocks())
     llm = model.llm.config
     head_dim = getattr(llm, "head_dim", None) or llm.hidden_size // llm.num_attention_heads
     kv = llm.num_key_value_heads * head_dim
