@@ -30,16 +30,6 @@ def names() -> list[str]:
     return sorted(p.stem for p in folder().glob("*.toml"))
 
 
-def summary(name: str) -> str:
-    """The first comment line of a built-in recipe: what it does."""
-    for line in path(name).read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-        if line.strip():
-            break
-    return ""
-
-
 def path(name: str) -> Path:
     """The file of the built-in recipe ``name``; :class:`BadInput` with the known names otherwise."""
     found = folder() / f"{name}.toml"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import afcot_core
-from afcot_core import streams, usercommands
+from afcot_core import streams
 from afcot_core.errors import BadInput
 
 
@@ -99,13 +99,6 @@ def cmd_recipe_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from afcot_core.inspect import describe
-
-    print(json.dumps(describe(Path(args.path)), indent=2, ensure_ascii=False))
-    return 0
-
-
 def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="afcot", description="Chain-of-thought data, finetuning and "
                                      "evaluation for audio language models.")
@@ -136,20 +129,22 @@ def build_parser(plugins: Any | None) -> argparse.ArgumentParser:
             a.add_argument("--json", action="store_true", help="print the plan as JSON (estimates with figures)")
         a.set_defaults(func=func)
 
-    usercommands.add(psub, rsub, sub)
-
-    i = sub.add_parser("inspect", help="summarise a run directory or a shard")
-    i.add_argument("path")
-    i.set_defaults(func=cmd_inspect)
-
+    groups = {"plugins": psub, "recipe": rsub}
     for command in (plugins.commands.values() if plugins else []):
-        _add_command(sub, command)
+        _add_command(sub, groups, command)
     return parser
 
 
-def _add_command(sub: Any, command: Any) -> None:
-    """Add a plugin's command; one that clashes with a built-in or fails to configure is left out with a warning."""
-    if command.name in sub.choices:
+def _add_command(sub: Any, groups: dict[str, Any], command: Any) -> None:
+    """Add a plugin's command (``"recipe list"`` joins the ``recipe`` group); one that clashes with a built-in,
+    names no group of afcot's or fails to configure is left out with a warning."""
+    group, _, action = command.name.partition(" ")
+    if action and group not in groups:
+        print(f"warning: plugin '{command.plugin}': command '{command.name}' left out: afcot has no command group "
+              f"'{group}' (groups: {', '.join(groups)})", file=sys.stderr)
+        return
+    sub = groups[group] if action else sub
+    if (action or command.name) in sub.choices:
         print(f"warning: plugin '{command.plugin}': command '{command.name}' refused: afcot has its own",
               file=sys.stderr)
         return
@@ -162,7 +157,7 @@ def _add_command(sub: Any, command: Any) -> None:
         print(f"warning: plugin '{command.plugin}': command '{command.name}' left out: "
               f"{type(exc).__name__} while configuring: {exc}", file=sys.stderr)
         return
-    c = sub.add_parser(command.name, help=command.help)
+    c = sub.add_parser(action or command.name, help=command.help)
     command.configure(c)
     c.set_defaults(func=command.run)
 

@@ -71,8 +71,24 @@ def register_sinks(register: Register) -> None:
 
 
 @hookspec
+def register_stages(register: Register) -> None:
+    """Register recipe stages: ``register(name, stage, order)``.
+
+    ``stage.parse(table, plugins)`` turns the recipe's ``[name]`` table into a section with ``components()``,
+    ``to_table()`` and ``run(ctx)``; ``stage.settings`` (a msgspec Struct type, optional) documents the table's
+    own keys. Stages run in ascending ``order`` (generate 10, train 20, evaluate 30).
+    """
+
+
+@hookspec
+def stage_finished(stage: str, out_dir: Any, log: Any) -> None:
+    """Called after a stage of a run has finished into ``out_dir`` (the run folder), e.g. to write a summary."""
+
+
+@hookspec
 def register_commands(register: Register) -> None:
     """Register CLI sub-commands: ``register(name, help, configure, run)``.
 
-    ``configure(parser)`` adds arguments to an ``argparse`` parser; ``run(args)`` returns the exit code.
+    ``configure(parser)`` adds arguments to an ``argparse`` parser; ``run(args)`` returns the exit code. A name
+    of two words (``"recipe list"``) adds the command to that group of afcot's own commands.
     """

@@ -11,6 +11,7 @@ removes names from whatever would load; a name in either that matches no install
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.metadata as md
 import os
 import re
@@ -53,6 +54,20 @@ class Command:
     plugin: str
 
 
+@dataclass(frozen=True)
+class Stage:
+    """A recipe stage contributed by a plugin: ``stage.parse(table, plugins)`` gives its section."""
+
+    name: str
+    stage: Any
+    order: int
+    plugin: str
+
+
+#: the module registering the core's own stages (generate, train); loaded before every plugin
+CORE_STAGES = "afcot_core.stages"
+
+
 @dataclass
 class Plugins:
     """The loaded plugins: their registries, their commands, and what failed to load."""
@@ -60,12 +75,17 @@ class Plugins:
     manager: pluggy.PluginManager
     registries: dict[str, Registry]
     commands: dict[str, Command] = field(default_factory=dict)
+    stages: dict[str, Stage] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
 
     def registry(self, role: str) -> Registry:
         return self.registries[role]
+
+    def stage_names(self) -> tuple[str, ...]:
+        """The registered stages, in the order a run goes through them."""
+        return tuple(s.name for s in sorted(self.stages.values(), key=lambda s: (s.order, s.name)))
 
     def warnings(self) -> list[str]:
         """One line per problem met while loading: skipped plugins, refused registrations, unmatched names."""
@@ -110,7 +130,8 @@ def load(extra: dict[str, ModuleType | object] | None = None) -> Plugins:
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     plugins = Plugins(manager=pm, registries={r: Registry(r) for r in ROLES})
-    candidates: list[tuple[str, Callable[[], object], str]] = []
+    candidates: list[tuple[str, Callable[[], object], str]] = [
+        ("core", functools.partial(importlib.import_module, CORE_STAGES), _own_version())]
     for ep in _selected(md.entry_points(group=GROUP), plugins.notices):
         version = ep.dist.version if ep.dist is not None else "?"
         candidates.append((ep.name, ep.load, version))
@@ -131,6 +152,12 @@ def load(extra: dict[str, ModuleType | object] | None = None) -> Plugins:
         plugins.versions[name] = version
     _collect(plugins, [name for name, _, _ in candidates])
     return plugins
+
+
+def _own_version() -> str:
+    from afcot_core import __version__
+
+    return __version__
 
 
 def _check_pending_of(pm: pluggy.PluginManager, name: str) -> None:
@@ -154,6 +181,16 @@ def _collect(plugins: Plugins, order: list[str]) -> None:
         for impl in impls(getattr(pm.hook, hook_name)):
             register = _registrar(plugins, registry, role, impl.plugin_name)
             _guarded(plugins, impl.plugin_name, functools.partial(impl.function, register))
+    for impl in impls(pm.hook.register_stages):
+
+        def stage(name: str, parser: Any, order: int = 100, _plugin: str = impl.plugin_name) -> None:
+            if name in plugins.stages or name == "run":
+                other = plugins.stages[name].plugin if name in plugins.stages else "core"
+                plugins.problem(_plugin, f"stage '{name}' refused: plugin '{other}' registered it first")
+                return
+            plugins.stages[name] = Stage(name, parser, order, _plugin)
+
+        _guarded(plugins, impl.plugin_name, functools.partial(impl.function, stage))
     for impl in impls(pm.hook.register_commands):
 
         def add(name: str, help: str, configure: Callable, run: Callable, _plugin: str = impl.plugin_name) -> None:

@@ -179,6 +179,13 @@ class Validator(ABC):
         """None to accept, else the reason for rejecting."""
 
 
+def reject_reason(validator: Validator, item: Item, evidence: Evidence, cot: CoT | None) -> str | None:
+    """The reason ``validator`` rejects a draft for, as rejects files and statistics show it (``"name: why"``);
+    None when it accepts."""
+    reason = validator.check(item, evidence, cot)
+    return f"{validator.name or type(validator).__name__}: {reason}" if reason else None
+
+
 class Source(ABC):
     """Where items come from, in deterministic partitions (one output shard each)."""
 

@@ -19,8 +19,6 @@ from afcot_core.errors import BadInput
 from afcot_core.plugins import Plugins
 from afcot_core.registry import Registration, suggest
 
-STAGES = ("generate", "train", "evaluate")
-
 
 class MustExist:
     """Marks a config field as a path that must exist: ``Annotated[str, MustExist()]``."""
@@ -79,6 +77,8 @@ class Recipe:
     data: dict[str, Any]
     run: RunSection
     stages: dict[str, Any] = field(default_factory=dict)
+    #: every registered stage, in run order
+    order: tuple[str, ...] = ()
 
     def components(self) -> list[Component]:
         found: list[Component] = []
@@ -170,26 +170,25 @@ def component(table: Any, role: str, where: str, plugins: Plugins) -> Component:
 
 
 def parse(data: dict[str, Any], plugins: Plugins, path: Path) -> Recipe:
-    """Validate a recipe's data against the registries, stage by stage."""
-    from afcot_core.stages import STAGE_MODULES
-
-    allowed = ["run", *STAGES]
+    """Validate a recipe's data against the registries, stage by stage (each parsed by its registered stage)."""
+    order = plugins.stage_names()
+    allowed = ["run", *order]
     for key in data:
         if key not in allowed:
             raise BadInput(f"{path}: unknown section [{key}]{suggest(key, allowed)}; sections: {', '.join(allowed)}")
     run = convert(data.get("run", {}), RunSection, "run")
     assert isinstance(run, RunSection)
     if not run.stages:
-        raise BadInput(f"[run] run.stages is empty: name at least one of {', '.join(STAGES)}")
+        raise BadInput(f"[run] run.stages is empty: name at least one of {', '.join(order)}")
     for i, stage in enumerate(run.stages):
-        if stage not in STAGES:
-            raise BadInput(f"[run] run.stages[{i}]: unknown stage '{stage}'{suggest(stage, list(STAGES))}")
+        if stage not in order:
+            raise BadInput(f"[run] run.stages[{i}]: unknown stage '{stage}'{suggest(stage, list(order))}")
         if stage not in data:
             raise BadInput(f"[run] run.stages lists '{stage}' but the recipe has no [{stage}] section")
-    recipe = Recipe(path=path, data=data, run=run)
-    for stage in STAGES:
+    recipe = Recipe(path=path, data=data, run=run, order=order)
+    for stage in order:
         if stage in data:
-            recipe.stages[stage] = STAGE_MODULES[stage]().parse(data[stage], plugins)
+            recipe.stages[stage] = plugins.stages[stage].stage.parse(data[stage], plugins)
     return recipe
 
 

@@ -21,7 +21,7 @@ from afcot_core.digest import digest
 from afcot_core.errors import BadInput
 from afcot_core.plugins import Plugins
 from afcot_core.progress import Bar
-from afcot_core.recipe import STAGES, Recipe
+from afcot_core.recipe import Recipe
 from afcot_core.shards import atomic_write, check_fingerprint
 
 
@@ -53,11 +53,11 @@ def select_stages(recipe: Recipe, stages: list[str] | None) -> list[str]:
     if stages is None:
         return list(recipe.run.stages)
     for stage in stages:
-        if stage not in STAGES:
-            raise BadInput(f"--stages: unknown stage '{stage}'; stages: {', '.join(STAGES)}")
+        if stage not in recipe.order:
+            raise BadInput(f"--stages: unknown stage '{stage}'; stages: {', '.join(recipe.order)}")
         if stage not in recipe.stages:
             raise BadInput(f"--stages: the recipe {recipe.path} has no [{stage}] section")
-    return [s for s in STAGES if s in stages]
+    return [s for s in recipe.order if s in stages]
 
 
 def out_dir_of(recipe: Recipe, out: Path | None = None) -> Path:
@@ -68,7 +68,7 @@ def out_dir_of(recipe: Recipe, out: Path | None = None) -> Path:
 def preflight(recipe: Recipe, stages: list[str], out: Path | None = None) -> list[str]:
     """What is missing for ``stages``, including outputs of stages left out that ``out`` must already hold."""
     problems: list[str] = []
-    with weights.planning(out_dir_of(recipe, out), stages):
+    with weights.planning(out_dir_of(recipe, out), stages, recipe.order):
         for stage in stages:
             for comp in recipe.stages[stage].components():
                 problems += comp.preflight()
@@ -77,7 +77,7 @@ def preflight(recipe: Recipe, stages: list[str], out: Path | None = None) -> lis
 
 def estimates(recipe: Recipe, stages: list[str], out: Path | None = None) -> list[dict[str, Any]]:
     """The components' estimates for ``stages`` (the train stage's memory per GPU), in stage order."""
-    with weights.planning(out_dir_of(recipe, out), stages):
+    with weights.planning(out_dir_of(recipe, out), stages, recipe.order):
         return [e for stage in stages for comp in recipe.stages[stage].components() for e in comp.plan()]
 
 
@@ -206,6 +206,7 @@ def _run_stages(recipe: Recipe, plugins: Plugins, out_dir: Path, chosen: list[st
             started = time.perf_counter()
             log.info("stage started", stage=stage, out=str(out_dir))
             results[stage] = recipe.stages[stage].run(ctx)
+            plugins.manager.hook.stage_finished(stage=stage, out_dir=out_dir, log=log)
             log.info("stage finished", stage=stage, seconds=round(time.perf_counter() - started, 2))
     return {"out": str(out_dir), "fingerprint": fingerprint, **results}
 

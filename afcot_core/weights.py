@@ -20,7 +20,7 @@ def hf_cache_dir() -> Path:
 
 RUN_DIR_ENV = "AFCOT_RUN_DIR"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-_planned: tuple[Path, tuple[str, ...]] | None = None
+_planned: tuple[Path, tuple[str, ...], tuple[str, ...]] | None = None
 
 
 @contextlib.contextmanager
@@ -40,11 +40,11 @@ def run_dir(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def planning(path: Path, stages: list[str]) -> Iterator[None]:
+def planning(path: Path, stages: list[str], known: tuple[str, ...]) -> Iterator[None]:
     """Inside: :func:`missing_weights` checks ``{run}/<stage>/...`` paths against ``path`` when ``<stage>`` is
-    not one of ``stages`` (nothing in this run will make them)."""
+    one of the ``known`` stages but not one of ``stages`` (nothing in this run will make them)."""
     global _planned
-    before, _planned = _planned, (path, tuple(stages))
+    before, _planned = _planned, (path, tuple(stages), known)
     try:
         yield
     finally:
@@ -102,12 +102,10 @@ def missing_run_output(model: str, key: str) -> list[str]:
     out and is not already in the run folder; nothing outside :func:`planning` or for other paths."""
     if _planned is None:
         return []
-    from afcot_core.recipe import STAGES
-
-    out, stages = _planned
+    out, stages, known = _planned
     stage = model.replace("{run}", "", 1).strip("/").split("/", 1)[0]
     path = Path(model.replace("{run}", str(out)))
-    if stage not in STAGES or stage in stages or path.is_dir():
+    if stage not in known or stage in stages or path.is_dir():
         return []
     return [f"{key}: '{model}' is made by the {stage} stage, which this run leaves out, and {path} does not "
             f"exist: run that stage first (or add it to --stages), or point {key} at one that exists"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from afcot_benchmarks.af_eval import AfEvalConfig, AfReasoningEval, parse_options
+from afcot_benchmarks.scoring import score
 
 from afcot_core import cli
-from afcot_core.benchmark import score
 from afcot_core.errors import BadInput
 from afcot_core.template import COT_SUFFIX
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import msgspec
 import pytest
 import structlog
+from afcot_benchmarks.stage import EvaluateStage
 
 from afcot_core import cli, recipe, runner
 from afcot_core import plugins as loader
 from afcot_core.errors import BadInput
 from afcot_core.hookspecs import hookimpl
 from afcot_core.progress import Bar
-from afcot_core.stages.evaluate import EvaluateStage
 from afcot_core.teacher import Batching, Request, Teacher
 
 AF_DIR = Path(__file__).parent / "fixtures" / "bench" / "af_eval"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from afcot_benchmarks.mmar import Mmar, MmarConfig
 from afcot_benchmarks.mmau import Mmau, MmauConfig
+from afcot_benchmarks.scoring import score
 
 from afcot_core import cli
-from afcot_core.benchmark import score
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 MMAU_FILE = FIXTURES / "mmau_mini.json"

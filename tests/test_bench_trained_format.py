@@ -10,12 +10,12 @@ import pytest
 import structlog
 from afcot_benchmarks.af_eval import AfEvalConfig, AfReasoningEval
 from afcot_benchmarks.mmau import Mmau, MmauConfig
+from afcot_benchmarks.scoring import score
+from afcot_benchmarks.stage import EvaluateStage
 
 from afcot_core import plugins as loader
-from afcot_core.benchmark import score
 from afcot_core.hookspecs import hookimpl
 from afcot_core.progress import Bar
-from afcot_core.stages.evaluate import EvaluateStage
 from afcot_core.teacher import Batching, Request, Teacher
 from afcot_core.template import OPTION_LETTERS
 

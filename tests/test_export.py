@@ -6,10 +6,10 @@ import json
 
 import msgspec
 import pytest
+from afcot_io.formats import read_af2_manifest, read_afthink
 
 from afcot_core.benchmark import inline_prompt
 from afcot_core.errors import BadInput
-from afcot_core.formats import read_af2_manifest, read_afthink
 from afcot_core.shards import iter_samples
 
 from .conftest import afcot
@@ -75,7 +75,7 @@ def test_export_bad_input_names_the_folder(tmp_path):
 
 
 def test_dataset_card_counts_sources_and_algorithms(run_dir):
-    from afcot_core import datacard
+    from afcot_devtools import datacard
 
     path = datacard.write(run_dir / "generate", license="cc-by-4.0")
     text = path.read_text()

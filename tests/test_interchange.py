@@ -10,10 +10,7 @@ import msgspec
 import numpy as np
 import pytest
 import soundfile as sf
-
-from afcot_core.benchmark import inline_prompt
-from afcot_core.errors import BadInput
-from afcot_core.formats import (
+from afcot_io.formats import (
     MULTI_AUDIO,
     PAST_SECOND,
     TEXT_ONLY,
@@ -23,6 +20,9 @@ from afcot_core.formats import (
     multi_audio_record,
     split_prompt,
 )
+
+from afcot_core.benchmark import inline_prompt
+from afcot_core.errors import BadInput
 from afcot_core.template import COT_SUFFIX
 
 from .conftest import afcot

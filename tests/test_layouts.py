@@ -11,15 +11,15 @@ import pytest
 import soundfile as sf
 import structlog
 from afcot_benchmarks.af_eval import AfEvalConfig, AfReasoningEval
+from afcot_benchmarks.stage import EvaluateStage
+from afcot_io.formats import split_prompt
 
 from afcot_core.benchmark import inline_prompt
 from afcot_core.errors import BadInput
-from afcot_core.formats import split_prompt
 from afcot_core.plugins import default
 from afcot_core.progress import Bar
 from afcot_core.recipe import convert
 from afcot_core.records import AudioRef, CoT, Item, Record
-from afcot_core.stages.evaluate import EvaluateStage
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchaudio")

@@ -18,13 +18,13 @@ from afcot_negatives.builder import (
     write_manifest,
 )
 from afcot_negatives.evalfile import McqEntry, eval_document, format_prompt, read_eval_file, write_eval_file
+from afcot_negatives.ontology import label_key
 from afcot_negatives.samplers import OntologyConfig, OntologySampler, PoolSampler, RandomConfig
 from afcot_negatives.vocabulary import load_ontology
 
 from afcot_core.cli import main
 from afcot_core.errors import BadInput
 from afcot_core.negatives import make_rng
-from afcot_core.ontology import label_key
 
 FIX = Path(__file__).parent / "fixtures" / "negatives"
 ONTO = str(FIX / "ontology.json")

@@ -6,9 +6,9 @@ from importlib import resources
 
 import numpy as np
 import pytest
+from afcot_negatives.ontology import Ontology
 
 from afcot_core import plugins
-from afcot_core.ontology import Ontology
 
 embedded = pytest.importorskip("afcot_embedded.world")
 

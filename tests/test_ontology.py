@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from afcot_negatives.ontology import Ontology, eval_label, label_key
 from hypothesis import given
 from hypothesis import strategies as st
 
 from afcot_core.errors import BadInput
-from afcot_core.ontology import Ontology, eval_label, label_key
 
 FIXTURE = Path(__file__).parent / "fixtures" / "negatives" / "ontology.json"
 

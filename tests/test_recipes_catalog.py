@@ -1,6 +1,7 @@
 """The built-in recipes are package data, found by name from any folder; a path still wins over a name."""
 
 import pytest
+from afcot_devtools.commands import recipe_summary
 
 from afcot_core import catalog, cli, recipe
 from afcot_core.errors import BadInput
@@ -13,7 +14,7 @@ RECIPES = QUICKSTART.parent
 def test_the_catalog_is_the_recipes_folder():
     assert catalog.folder().resolve() == RECIPES.resolve()
     assert catalog.names() == sorted(p.stem for p in RECIPES.glob("*.toml"))
-    assert catalog.summary("quickstart") == "The whole pipeline on the embedded world: no weights, no network."
+    assert recipe_summary("quickstart") == "The whole pipeline on the embedded world: no weights, no network."
 
 
 def _run(capsys, *args: str) -> tuple[int, str, str]:
@@ -85,3 +86,14 @@ def test_the_fingerprint_does_not_depend_on_where_afcot_is_installed(tmp_path, m
     assert there["fingerprint"] == here["fingerprint"]
     assert catalog.portable([{"p": str(moved / "a")}, str(moved), f"{moved}x/y"]) == [
         {"p": "{recipes}/a"}, "{recipes}", f"{moved}x/y"]
+
+
+@pytest.mark.parametrize("name", catalog.names())
+def test_recipe_list_gives_each_description_whole(name, capsys):
+    """A description that goes on over several comment lines is given to the end of its first sentence."""
+    code, listing, _ = _run(capsys, "recipe", "list")
+    assert code == 0
+    line = next(row for row in listing.splitlines() if row.split()[0] == name)
+    assert line.rstrip().endswith((".", "?", ")")), line
+    if name == "compare_bfs_dfs":
+        assert line.endswith("on the same embedded AQA items, as the paper compares them.")

@@ -3,8 +3,9 @@
 from typing import Annotated, Literal
 
 import msgspec
+from afcot_devtools import reference
 
-from afcot_core import cli, reference
+from afcot_core import cli
 from afcot_core.teacher import Batching
 
 from .conftest import ROOT

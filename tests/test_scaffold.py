@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from afcot_devtools import scaffold
 
-from afcot_core import cli, scaffold
+from afcot_core import cli
 from afcot_core.errors import BadInput
 
 from .conftest import afcot

@@ -268,7 +268,7 @@ def test_a_branch_s_later_calls_keep_their_place_in_the_trace_whatever_replies_c
 
 
 def test_a_dead_engine_is_neither_split_nor_retried():
-    from afcot_core.teacher import EngineDead
+    from afcot_core.batcher import EngineDead
 
     class Dead(Echo):
         def generate(self, requests):

@@ -40,7 +40,7 @@ def test_wheel_installs_and_runs_quickstart_outside_the_tree(tmp_path):
     wheel = next(dist.glob("afcot-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for shipped in ("afcot_recipes/quickstart.toml", "afcot_recipes/data/example_items.jsonl",
-                    "afcot_core/plugin_template/roles/validator.py.tmpl", "afcot_report/page.py",
+                    "afcot_devtools/plugin_template/roles/validator.py.tmpl", "afcot_report/page.py",
                     "afcot_embedded/ontology.json"):
         assert shipped in names, shipped
     assert any(n.startswith("afcot_recipes/data/audio/") and n.endswith(".flac") for n in names)

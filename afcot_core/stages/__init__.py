@@ -1,31 +1,36 @@
-"""The stages a recipe can run, in order: generate → train → evaluate.
+"""The core's own stages, registered through the ``register_stages`` hook like a plugin's: generate and train.
 
-Each stage module has a ``Stage`` whose ``parse(table, plugins)`` returns a section object with
-``components()`` (for preflight and the lock file) and ``run(ctx)``.
+Each stage's ``parse(table, plugins)`` returns a section object with ``components()`` (for preflight and the lock
+file), ``to_table()`` and ``run(ctx)``. The recipe module never imports a stage; it asks the loaded plugins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-
-def _generate() -> Any:
-    from afcot_core.stages.generate import GenerateStage
-
-    return GenerateStage()
+from afcot_core.hookspecs import hookimpl
 
 
-def _train() -> Any:
-    from afcot_core.stages.train import TrainStage
+class _Lazy:
+    """A stage whose module is imported when a recipe first names it."""
 
-    return TrainStage()
+    def __init__(self, module: str, cls: str) -> None:
+        self.module, self.cls = module, cls
+
+    def _stage(self) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.cls)()
+
+    @property
+    def settings(self) -> Any:
+        return getattr(self._stage(), "settings", None)
+
+    def parse(self, table: Any, plugins: Any) -> Any:
+        return self._stage().parse(table, plugins)
 
 
-def _evaluate() -> Any:
-    from afcot_core.stages.evaluate import EvaluateStage
-
-    return EvaluateStage()
-
-
-STAGE_MODULES: dict[str, Callable[[], Any]] = {"generate": _generate, "train": _train, "evaluate": _evaluate}
+@hookimpl
+def register_stages(register: Any) -> None:
+    register("generate", _Lazy("afcot_core.stages.generate", "GenerateStage"), 10)
+    register("train", _Lazy("afcot_core.stages.train", "TrainStage"), 20)

@@ -17,11 +17,11 @@ from typing import Any
 import msgspec
 
 from afcot_core import audio as audio_io
-from afcot_core import datacard, stats
+from afcot_core import stats
 from afcot_core.cache import ReplayCache, scope_of
 from afcot_core.errors import BadInput, Rejected, RunIncomplete, TeacherError
 from afcot_core.plugins import Plugins
-from afcot_core.protocols import Evidence, ItemContext, Sink, Source, Strategy, Validator
+from afcot_core.protocols import Evidence, ItemContext, Sink, Source, Strategy, Validator, reject_reason
 from afcot_core.recipe import Component, component, convert
 from afcot_core.records import Item, Record, Verdict, kept_notes
 from afcot_core.shards import ShardCounts, ShardStore
@@ -111,6 +111,8 @@ class GenerateSection:
 
 
 class GenerateStage:
+    settings = GenerateSettings
+
     def parse(self, table: Any, plugins: Plugins) -> GenerateSection:
         if not isinstance(table, dict):
             raise BadInput("[generate]: expected a table")
@@ -153,7 +155,7 @@ class Generator:
         self.alm: Teacher = section.alm.build()
         self.llm: Teacher = section.llm.build()
         self.strategies: dict[str, Strategy] = {k: c.build() for k, c in section.strategies.items()}
-        validators: list[Validator] = [c.build() for c in section.validators]
+        validators: list[Validator] = [_named(c.build(), c.registration.name) for c in section.validators]
         self.evidence_checks = [v for v in validators if "evidence" in v.stages]
         self.final_checks = [v for v in validators if "final" in v.stages]
         sink: Sink = section.sink.build()
@@ -211,8 +213,7 @@ class Generator:
         self.ctx.log.info("generate finished", alm_batches=_mean(self.alm.batch_sizes),
                           llm_batches=_mean(self.llm.batch_sizes), calls=self.calls, cache_hits=self.cache_hits,
                           **msgspec.to_builtins(totals))
-        run_stats = stats.write(self.store.root, run={"calls": self.calls, "cache_hits": self.cache_hits})
-        datacard.write(self.store.root, stats=run_stats)  # the shards are read once for both
+        stats.write(self.store.root, run={"calls": self.calls, "cache_hits": self.cache_hits})
         return msgspec.to_builtins(totals)
 
     async def _shard(self, index: int, items: list[Item], slots: asyncio.Semaphore, bar: Any) -> ShardCounts:
@@ -281,9 +282,16 @@ class Generator:
     @staticmethod
     def _check(validators: list[Validator], item: Item, evidence: Evidence, cot: Any) -> None:
         for validator in validators:
-            reason = validator.check(item, evidence, cot)
+            reason = reject_reason(validator, item, evidence, cot)
             if reason:
-                raise Rejected(f"{validator.name}: {reason}")
+                raise Rejected(reason)
+
+
+def _named(validator: Validator, name: str) -> Validator:
+    """``validator``, named by its registration when it names itself nowhere (its rejects file under it)."""
+    if not getattr(validator, "name", ""):
+        validator.name = name
+    return validator
 
 
 def _mean(values: list[int]) -> float:

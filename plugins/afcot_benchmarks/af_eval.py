@@ -27,9 +27,7 @@ from afcot_benchmarks.common import (
     split_letter,
 )
 from afcot_benchmarks.matching import Matcher
-from afcot_core.benchmark import Benchmark, EvalItem, Judgement, Loaded, inline_prompt
-from afcot_core.errors import BadInput
-from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
+from afcot_core.api import COT_SUFFIX, OPTION_LETTERS, BadInput, Benchmark, EvalItem, Judgement, Loaded, inline_prompt
 
 #: subset name → official file name, in report order
 FILES = {

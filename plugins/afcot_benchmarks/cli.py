@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from afcot_core.errors import BadInput
+from afcot_core.api import BadInput
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _overrides(pairs: list[str], prefix: str = "") -> dict[str, Any]:
-    from afcot_core.recipe import apply_overrides
+    from afcot_core.api import apply_overrides
 
     for pair in pairs:
         if prefix and not pair.startswith(prefix):
@@ -57,11 +57,10 @@ def _overrides(pairs: list[str], prefix: str = "") -> dict[str, Any]:
 
 
 def score_command(args: argparse.Namespace) -> int:
-    from afcot_core.benchmark import score
-    from afcot_core.plugins import default
-    from afcot_core.recipe import convert
+    from afcot_benchmarks.scoring import score
+    from afcot_core.api import convert, default_plugins
 
-    registration = default().registry("benchmark").get(args.benchmark, where="bench score")
+    registration = default_plugins().registry("benchmark").get(args.benchmark, where="bench score")
     benchmark = registration.build(convert(_overrides(args.set), registration.config, "bench score --set"))
     pairs = benchmark.read_predictions(Path(args.file))
     if not pairs:
@@ -88,11 +87,8 @@ def score_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from afcot_core import log as logging
-    from afcot_core.cli import out_folder
-    from afcot_core.plugins import default
-    from afcot_core.progress import Bar
-    from afcot_core.stages.evaluate import EvaluateStage
+    from afcot_benchmarks.stage import EvaluateStage
+    from afcot_core.api import Bar, configure_log, default_plugins, get_logger, out_folder
 
     values = _overrides(args.set, prefix="")
     unknown = [k for k in values if k not in ("benchmark", "model")]
@@ -102,14 +98,14 @@ def run_command(args: argparse.Namespace) -> int:
              "concurrency": args.concurrency,
              "limit": args.limit, "plots": not args.no_plots, "model": {**values.get("model", {}), "use": args.model},
              "benchmarks": [{**values.get("benchmark", {}), "use": args.benchmark}]}
-    plugins = default()
+    plugins = default_plugins()
     section = EvaluateStage().parse(table, plugins)
     problems = [p for c in section.components() for p in c.preflight()]
     if problems:
         raise BadInput("cannot start, inputs are missing:\n  " + "\n  ".join(problems))
     out = out_folder(args.out or str(Path("runs") / "bench" / f"{args.benchmark}-{args.model}"))
-    logging.configure(out / "logs" / "bench.jsonl", quiet=args.quiet)
-    results = section.run_into(out, logging.get().bind(command="bench run"),
+    configure_log(out / "logs" / "bench.jsonl", quiet=args.quiet)
+    results = section.run_into(out, get_logger().bind(command="bench run"),
                                lambda name, total: Bar(name, total, not args.quiet))
     for summary in results.values():
         report = Path(summary["dir"]) / "report.md"

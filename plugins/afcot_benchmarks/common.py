@@ -8,12 +8,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from afcot_core.audio import audio_ref_from_path
-from afcot_core.benchmark import EvalItem, inline_prompt
-from afcot_core.errors import BadInput
-from afcot_core.files import json_objects, read_json
-from afcot_core.records import AudioRef
-from afcot_core.template import OPTION_LETTERS, extract_conclusion
+from afcot_core.api import (
+    OPTION_LETTERS,
+    AudioRef,
+    BadInput,
+    EvalItem,
+    audio_ref_from_path,
+    extract_conclusion,
+    inline_prompt,
+    json_objects,
+    read_json,
+)
 
 #: The choice list as MMAR's authors prompt it (MMAR issue #3); used for MMAU too.
 SELECT_ONE = "Select one option from the provided choices:"

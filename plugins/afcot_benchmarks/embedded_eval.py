@@ -17,8 +17,7 @@ import msgspec
 
 from afcot_benchmarks.common import answer_index, choices_of, field
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.benchmark import YES_NO, EvalItem, Loaded, inline_prompt, options_of
-from afcot_core.records import Item
+from afcot_core.api import YES_NO, EvalItem, Item, Loaded, inline_prompt, options_of
 
 #: far from the seeds recipes use for generation, so evaluation items are held out
 HELD_OUT_SEED = 9_001
@@ -82,9 +81,9 @@ class EmbeddedEval(OptionTextBenchmark):
         return inline_prompt(item.question, item.choices, cot)
 
     def load(self) -> Loaded:
-        from afcot_core.plugins import default
+        from afcot_core.api import default_plugins
 
-        registration = default().registry("source").get(self.config.source, where="embedded-eval.source")
+        registration = default_plugins().registry("source").get(self.config.source, where="embedded-eval.source")
         source = registration.build(msgspec.convert({"items": self.config.items, "seed": self.config.seed},
                                                     registration.config))
         drawn = (eval_item(it) for part in source.partitions(self.config.items) for it in part)

@@ -20,8 +20,7 @@ from afcot_benchmarks.common import (
     resolve,
 )
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.benchmark import EvalItem
-from afcot_core.errors import BadInput
+from afcot_core.api import BadInput, EvalItem
 
 MODALITIES = ("sound", "music", "speech", "mix-sound-music", "mix-sound-speech", "mix-music-speech",
               "mix-sound-music-speech")

@@ -21,8 +21,7 @@ from afcot_benchmarks.common import (
     resolve,
 )
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.benchmark import EvalItem
-from afcot_core.errors import BadInput
+from afcot_core.api import BadInput, EvalItem
 
 TASKS = ("sound", "music", "speech")
 DIFFICULTIES = ("easy", "hard", "medium")

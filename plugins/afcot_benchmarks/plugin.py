@@ -1,15 +1,15 @@
-"""Registers AF-Reasoning-Eval, MMAU, MMAR and embedded-eval, and the ``afcot bench`` command."""
+"""Registers AF-Reasoning-Eval, MMAU, MMAR and embedded-eval, the ``evaluate`` stage and ``afcot bench``."""
 
 from __future__ import annotations
 
-from afcot_core.hookspecs import hookimpl
+from afcot_core.api import hookimpl
 
 
 @hookimpl
 def register_benchmarks(register):
     from afcot_benchmarks import af_eval, embedded_eval, mmar, mmau
     from afcot_benchmarks.common import SELECT_ONE
-    from afcot_core.template import COT_SUFFIX
+    from afcot_core.api import COT_SUFFIX
 
     prompts = {"cot_suffix": COT_SUFFIX, "select_one": SELECT_ONE}
     register("af-reasoning-eval", af_eval.AfReasoningEval, af_eval.AfEvalConfig,
@@ -24,6 +24,26 @@ def register_benchmarks(register):
     register("embedded-eval", embedded_eval.EmbeddedEval, embedded_eval.EmbeddedEvalConfig,
              "held-out items of the embedded world (lettered options, string_match)",
              prompts={"cot_suffix": COT_SUFFIX})
+
+
+class _Evaluate:
+    """The ``[evaluate]`` stage, imported when a recipe names it."""
+
+    @property
+    def settings(self):
+        from afcot_benchmarks.stage import EvaluateSettings
+
+        return EvaluateSettings
+
+    def parse(self, table, plugins):
+        from afcot_benchmarks.stage import EvaluateStage
+
+        return EvaluateStage().parse(table, plugins)
+
+
+@hookimpl
+def register_stages(register):
+    register("evaluate", _Evaluate(), 30)
 
 
 @hookimpl

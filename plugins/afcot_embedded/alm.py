@@ -12,10 +12,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 
-from afcot_core import audio as audio_io
-from afcot_core.records import AudioRef, CoT
-from afcot_core.teacher import Batching, Request, Teacher
-from afcot_core.template import COT_SUFFIX, render
+from afcot_core.api import COT_SUFFIX, AudioRef, Batching, CoT, Request, Teacher, load_audio, render
 from afcot_embedded.grammar import Clause, option_clauses, parse_clause, property_of, split_clauses
 from afcot_embedded.listen import Measurements, measure
 from afcot_embedded.sampling import Sampling, choose
@@ -195,7 +192,7 @@ class EmbeddedAlm(Teacher):
     def listen(self, ref: AudioRef) -> Measurements:
         key = ref.sha256 or str(ref.path)
         if key not in self._measured:
-            wave, sr = audio_io.load(ref)
+            wave, sr = load_audio(ref)
             self._measured[key] = measure(wave, sr)
             if len(self._measured) > 512:
                 self._measured.popitem(last=False)

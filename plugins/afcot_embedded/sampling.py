@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from afcot_core.teacher import Sampling
+from afcot_core.api import Sampling
 
 
 def choose(candidates: list[str], sampling: Sampling, seed: int | None) -> str:

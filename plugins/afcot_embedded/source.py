@@ -7,9 +7,7 @@ from collections.abc import Iterable, Iterator
 import msgspec
 import numpy as np
 
-from afcot_core.audio import audio_ref_from_wave
-from afcot_core.protocols import Source
-from afcot_core.records import Item
+from afcot_core.api import Item, Source, audio_ref_from_wave
 from afcot_embedded.world import SAMPLE_RATE, aqa_question, classification_question, leaf_classes, synthesize
 
 

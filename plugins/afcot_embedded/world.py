@@ -10,7 +10,7 @@ from importlib import resources
 
 import numpy as np
 
-from afcot_core.negatives import NegativeSampler
+from afcot_core.api import NegativeSampler
 from afcot_embedded.grammar import VALUES, Clause, join_clauses, join_statements
 
 SAMPLE_RATE = 16000
@@ -261,9 +261,9 @@ def _ontology_sampler() -> NegativeSampler | None:
     """The registered ``ontology`` negative sampler over this world's classes, built once; None if not loaded."""
     import msgspec
 
-    from afcot_core import plugins
+    from afcot_core.api import default_plugins
 
-    samplers = plugins.default().registry("negative_sampler")
+    samplers = default_plugins().registry("negative_sampler")
     if "ontology" not in samplers.names():
         return None
     reg = samplers.get("ontology")

@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from afcot_core.errors import AfcotError
-from afcot_core.weights import expand, resolve
+from afcot_core.api import AfcotError, expand, resolve
 from afcot_flamingo.config import TINY, Af3TrainConfig
 from afcot_flamingo.training.student import IGNORE, Example
 

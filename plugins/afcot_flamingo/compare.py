@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from afcot_core.shards import iter_samples
+from afcot_core.api import iter_samples
 
 BENCHMARK = "embedded-eval"
 

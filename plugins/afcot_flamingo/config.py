@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from afcot_core.weights import missing_packages, missing_weights
+from afcot_core.api import missing_packages, missing_weights
 
 _MODELS = {"torch": "pip install 'afcot[models]'", "transformers": "pip install 'afcot[models]'",
            "accelerate": "pip install 'afcot[models]'"}
@@ -160,7 +160,7 @@ def missing_sources(config: TrainSettings) -> list[str]:
     """Training sources that are not on this machine, and ``{run}`` folders that a run without their stage lacks."""
     from pathlib import Path
 
-    from afcot_core.weights import missing_run_output
+    from afcot_core.api import missing_run_output
 
     problems = [] if config.sources else missing_run_output(config.data or "{run}/generate", "train.data")
     for i, source in enumerate(config.sources):
@@ -191,7 +191,7 @@ def known_architecture(model: str) -> dict[str, Any] | None:
 
 def af3_plan(config: Af3TrainConfig) -> list[dict[str, Any]]:
     """The memory plan of an AF3 training, from the model's config (local, tiny or the known release)."""
-    from afcot_core.weights import resolve
+    from afcot_core.api import resolve
     from afcot_flamingo.training.memory import af3_anatomy, plan
 
     if config.model == TINY and config.pretrained:

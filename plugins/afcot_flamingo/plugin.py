@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from afcot_core.hookspecs import hookimpl
+from afcot_core.api import hookimpl
 
 
 def _af3(config):
@@ -67,7 +67,7 @@ def _convert_args(parser):
 def _convert(args):
     from pathlib import Path
 
-    from afcot_core.errors import BadInput
+    from afcot_core.api import BadInput
     from afcot_flamingo.af2.convert import convert
     from afcot_flamingo.af2.load import llm_folder, released_folder
 

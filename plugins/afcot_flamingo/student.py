@@ -7,10 +7,17 @@ from typing import Any, Literal
 
 import msgspec
 
-from afcot_core import audio as audio_io
-from afcot_core.errors import AfcotError
-from afcot_core.teacher import Batching, Request, Teacher
-from afcot_core.weights import expand, missing_packages, missing_weights, resolve
+from afcot_core.api import (
+    AfcotError,
+    Batching,
+    Request,
+    Teacher,
+    expand,
+    load_audio_at,
+    missing_packages,
+    missing_weights,
+    resolve,
+)
 
 SAMPLE_RATE = 16000
 
@@ -62,7 +69,7 @@ class Af3Student(Teacher):
     def _wave(self, request: Request) -> Any:
         if request.audio is None:
             raise AfcotError("the AF3 student needs audio for every request")
-        return audio_io.load_at(request.audio, SAMPLE_RATE)
+        return load_audio_at(request.audio, SAMPLE_RATE)
 
     def generate(self, requests: list[Request]) -> list[str]:
         import torch

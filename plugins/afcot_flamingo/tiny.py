@@ -114,8 +114,7 @@ def builtin_student(config: Any, workdir: Path) -> Path:
     (``pretrained``), or a random one of ``size`` with the byte or a corpus BPE ``tokenizer``, written to
     ``workdir/init`` once (the BPE trained on the run's shards: ``data``, the shard ``sources``, or
     ``{run}/generate``)."""
-    from afcot_core.errors import BadInput
-    from afcot_core.weights import expand
+    from afcot_core.api import BadInput, expand
 
     if config.pretrained:
         path = STUDENTS / config.pretrained

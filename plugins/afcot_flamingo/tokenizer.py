@@ -14,9 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from afcot_core.benchmark import inline_prompt, options_of, plain_answer
-from afcot_core.errors import BadInput
-from afcot_core.shards import iter_samples
+from afcot_core.api import BadInput, inline_prompt, iter_samples, options_of, plain_answer
 from afcot_flamingo.tiny import CHATML, SPECIALS
 
 PAD = "<|endoftext|>"

@@ -1,6 +1,6 @@
 """The ``afthink`` source: items from AF-Think / AF3 training JSON, to regenerate CoT for them.
 
-The file is read as NVIDIA's AF3 loader reads it (:func:`afcot_core.formats.load_afthink`): a string or a
+The file is read as NVIDIA's AF3 loader reads it (:func:`afcot_core.api.load_afthink`): a string or a
 list ``sound``, placeholders anywhere in the turn. Each record's first human turn gives the question and its
 options in either layout (the CoT suffix is dropped); its answer is the first gpt turn's last CONCLUSION (or the
 whole turn), where ``(B) x`` names option B. Audio is ``audio_root/<sound>`` (default: the JSON file's folder; an
@@ -17,13 +17,8 @@ from typing import Annotated
 
 import msgspec
 
-from afcot_core import log
-from afcot_core.audio import audio_ref_from_path
-from afcot_core.errors import BadInput
-from afcot_core.formats import Conversation, answer_of, load_afthink, read_afthink, split_prompt
-from afcot_core.protocols import Source
-from afcot_core.recipe import MustExist
-from afcot_core.records import Item, Kind, SampleKeys
+from afcot_core.api import BadInput, Item, Kind, MustExist, SampleKeys, Source, audio_ref_from_path, get_logger
+from afcot_io.formats import Conversation, answer_of, load_afthink, read_afthink, split_prompt
 
 
 class AfThinkConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -57,7 +52,7 @@ class AfThinkSource(Source):
         loaded = load_afthink(self.path)
         self.skipped = loaded.skipped
         if note := loaded.summary(self.path):
-            log.get().warning(note)
+            get_logger().warning(note)
         self.records = loaded.records[: config.limit]
         keys = SampleKeys()
         for i, conv in enumerate(self.records):

@@ -18,10 +18,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from afcot_core.benchmark import LAYOUTS, inline_prompt, options_of, plain_answer
-from afcot_core.errors import BadInput
-from afcot_core.formats import Conversation, af2_manifest, afthink_record
-from afcot_core.shards import atomic_write, iter_samples
+from afcot_core.api import LAYOUTS, BadInput, atomic_write, inline_prompt, iter_samples, options_of, plain_answer
+from afcot_io.formats import Conversation, af2_manifest, afthink_record
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from afcot_core.records import Record
+from afcot_core.api import Record
 
 _SCALARS = {str: "string", int: "int64", float: "float64", bool: "bool", bytes: "binary"}
 

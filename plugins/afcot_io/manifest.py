@@ -16,12 +16,7 @@ from typing import Annotated
 
 import msgspec
 
-from afcot_core.audio import audio_ref_from_path
-from afcot_core.errors import BadInput
-from afcot_core.protocols import Source
-from afcot_core.recipe import MustExist
-from afcot_core.records import Item, Kind, SampleKeys
-from afcot_core.template import answer_in_choices
+from afcot_core.api import BadInput, Item, Kind, MustExist, SampleKeys, Source, answer_in_choices, audio_ref_from_path
 
 
 class ManifestConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -8,11 +8,7 @@ from pathlib import Path
 
 import msgspec
 
-from afcot_core.audio import flac_bytes
-from afcot_core.errors import BadInput
-from afcot_core.protocols import Sink
-from afcot_core.records import Record, item_without_audio_bytes, sample_key
-from afcot_core.template import render
+from afcot_core.api import BadInput, Record, Sink, flac_bytes, item_without_audio_bytes, render, sample_key
 
 
 class WebDatasetConfig(msgspec.Struct, forbid_unknown_fields=True):

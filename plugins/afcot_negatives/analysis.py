@@ -21,9 +21,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from afcot_core.negatives import make_rng
-from afcot_core.ontology import Ontology, label_key
+from afcot_core.api import make_rng
 from afcot_negatives.evalfile import McqEntry
+from afcot_negatives.ontology import Ontology, label_key
 from afcot_negatives.samplers import OntologySampler
 
 RELATIONS = ("sibling", "cousin", "farther", "lineal", "unresolved")

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from afcot_core.errors import BadInput
-from afcot_core.negatives import NegativeSampler, make_rng
-from afcot_core.ontology import Ontology, eval_label, label_key
+from afcot_core.api import BadInput, NegativeSampler, make_rng
 from afcot_negatives.evalfile import McqEntry
+from afcot_negatives.ontology import Ontology, eval_label, label_key
 
 QUESTION = "Classify the sound."
 Style = Literal["eval", "as-is"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from afcot_core.errors import BadInput
+from afcot_core.api import BadInput
 
 
 def _sampler_options(p: argparse.ArgumentParser) -> None:
@@ -59,9 +59,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def build_sampler(name: str, args: argparse.Namespace) -> Any:
     """A registered sampler built from the command-line options it accepts."""
-    from afcot_core import plugins
+    from afcot_core.api import default_plugins
 
-    reg = plugins.default().registry("negative_sampler").get(name, "--sampler")
+    reg = default_plugins().registry("negative_sampler").get(name, "--sampler")
     wanted = {"ontology": args.ontology, "vocabulary": args.vocabulary, "seed": args.seed,
               "fallback": args.fallback, "close": args.close}
     fields = set(reg.config.__struct_fields__)

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from afcot_core.errors import BadInput
-from afcot_core.files import read_json
-from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
+from afcot_core.api import COT_SUFFIX, OPTION_LETTERS, BadInput, read_json
 
 _OPTION = re.compile(r"\(([A-Z])\) ")
 _FIELDS = ("name", "prompt", "output")

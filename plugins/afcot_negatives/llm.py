@@ -23,11 +23,9 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from afcot_core.errors import BadInput, Rejected
-from afcot_core.jsonreply import ReplyError, parse_json_reply
-from afcot_core.negatives import AsyncNegativeSampler, Seed
-from afcot_core.ontology import label_key
+from afcot_core.api import AsyncNegativeSampler, BadInput, Rejected, ReplyError, Seed, parse_json_reply
 from afcot_negatives import DISTRACTOR_PROMPT
+from afcot_negatives.ontology import label_key
 
 PROMPT_VERSION = "distractors_v1"
 #: the registered name of the released prompt (hashed into a run's lock like the versioned one)
@@ -105,9 +103,9 @@ class LlmSampler(AsyncNegativeSampler):
     @property
     def teacher(self) -> Any:
         if self._teacher is None:
-            from afcot_core import plugins
+            from afcot_core.api import default_plugins
 
-            reg = plugins.default().registry("teacher_llm").get(self.config.teacher, "llm sampler teacher")
+            reg = default_plugins().registry("teacher_llm").get(self.config.teacher, "llm sampler teacher")
             self._teacher = reg.build(msgspec.convert(self.config.teacher_config, reg.config))
         return self._teacher
 
@@ -148,9 +146,9 @@ class LlmSampler(AsyncNegativeSampler):
 
 
 def preflight(config: LlmConfig) -> list[str]:
-    from afcot_core import plugins
+    from afcot_core.api import default_plugins
 
-    names = plugins.default().registry("teacher_llm").names()
+    names = default_plugins().registry("teacher_llm").names()
     if config.teacher not in names:
         known = ", ".join(names) or "none"
         return [f"llm sampler: unknown teacher_llm '{config.teacher}'; registered: {known}"]

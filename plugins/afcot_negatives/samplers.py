@@ -15,9 +15,8 @@ from typing import Literal
 
 import msgspec
 
-from afcot_core.errors import BadInput
-from afcot_core.negatives import NegativeSampler, Seed, make_rng
-from afcot_core.ontology import Ontology, label_key
+from afcot_core.api import BadInput, NegativeSampler, Seed, make_rng
+from afcot_negatives.ontology import Ontology, label_key
 from afcot_negatives.vocabulary import Entry, load_ontology, load_vocabulary
 
 Fallback = Literal["random", "nearest", "none"]

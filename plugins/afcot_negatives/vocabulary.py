@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from afcot_core.errors import BadInput
-from afcot_core.ontology import Ontology
+from afcot_core.api import BadInput
 from afcot_negatives import AUDIOSET_ONTOLOGY
+from afcot_negatives.ontology import Ontology
 
 
 @dataclass(frozen=True)

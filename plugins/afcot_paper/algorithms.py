@@ -23,10 +23,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from afcot_core.errors import Rejected
-from afcot_core.protocols import Evidence, ItemContext, Strategy
-from afcot_core.records import CoT, Item
-from afcot_core.template import format_question, remove_option
+from afcot_core.api import CoT, Evidence, Item, ItemContext, Rejected, Strategy, format_question, remove_option
 from afcot_paper import release
 from afcot_paper.prompts import SETS, Prompts
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from afcot_core.protocols import Evidence, Validator
-from afcot_core.records import CoT, Item
-from afcot_core.template import TemplateError, parse_strict, remove_option, render
+from afcot_core.api import CoT, Evidence, Item, TemplateError, Validator, parse_strict, remove_option, render
 from afcot_paper import release
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from afcot_core.hookspecs import hookimpl
-from afcot_core.protocols import Evidence, Validator
-from afcot_core.records import CoT, Item
+from afcot_core.api import CoT, Evidence, Item, Validator, hookimpl
 
 
 class MinWordsConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -14,10 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from afcot_core.audio import AudioError
-from afcot_core.errors import AfcotError
-from afcot_core.teacher import Batching, Request, Sampling, Teacher
-from afcot_core.template import repair_prefix
+from afcot_core.api import AfcotError, AudioError, Batching, Request, Sampling, Teacher, repair_prefix
 from afcot_flamingo.af2.load import BASE_LLM, load, missing
 
 SAMPLE_RATE = 16000

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from afcot_core.errors import BadInput
+from afcot_core.api import BadInput
 from afcot_flamingo.af2.config import Af2Config
 
 #: released encoder parts that AF2's forward never uses, and recomputed buffers

@@ -18,7 +18,7 @@ def release_wave(source: bytes | str | Path, rate: int = 16000) -> np.ndarray:
     this with soxr (afcot_core.audio.resample). :class:`AudioError` when it cannot be decoded."""
     import soundfile as sf
 
-    from afcot_core.audio import AudioError, resample
+    from afcot_core.api import AudioError, resample
 
     data = io.BytesIO(source) if isinstance(source, bytes) else str(source)
     try:
@@ -30,8 +30,7 @@ def release_wave(source: bytes | str | Path, rate: int = 16000) -> np.ndarray:
 
 def training_wave(data: bytes | Path, where: str) -> np.ndarray:
     """:func:`release_wave` at 16 kHz, the AF2 student's wave reader; :class:`BadInput` names ``where``."""
-    from afcot_core.audio import AudioError
-    from afcot_core.errors import BadInput
+    from afcot_core.api import AudioError, BadInput
 
     try:
         return release_wave(data, 16000)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from afcot_core.errors import AfcotError
-from afcot_core.weights import expand, hf_cache_dir
+from afcot_core.api import AfcotError, expand, hf_cache_dir
 from afcot_flamingo.config import TINY  # ``model = "random:tiny"``: a tiny random-weight AF2 (no weights needed)
 
 #: the base LM of the released AF2 models
@@ -46,7 +45,7 @@ def missing(model: str, llm: str, key: str = "model") -> list[str]:
 
     Paths under ``{run}`` are made by an earlier stage and are not checked.
     """
-    from afcot_core.weights import missing_packages
+    from afcot_core.api import missing_packages
 
     problems = missing_packages({"torch": _INSTALL, "torchaudio": _INSTALL, "transformers": _INSTALL,
                                  "safetensors": _INSTALL})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from afcot_core.errors import BadInput
+from afcot_core.api import BadInput
 from afcot_flamingo.af2.features import training_wave
 from afcot_flamingo.af2.load import BASE_LLM, TINY, load, missing
 from afcot_flamingo.config import TrainSettings, missing_sources
@@ -38,7 +38,7 @@ class Af2TrainConfig(TrainSettings, forbid_unknown_fields=True, kw_only=True):
 
 
 def preflight(config: Af2TrainConfig) -> list[str]:
-    from afcot_core.weights import missing_packages
+    from afcot_core.api import missing_packages
 
     lora = missing_packages({"peft": "pip install 'afcot[lora]'"}) if config.lora else []
     return (missing(config.model, config.llm) + missing_packages({"accelerate": "pip install 'afcot[models]'"}) + lora

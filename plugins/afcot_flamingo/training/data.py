@@ -23,12 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from afcot_io.formats import Conversation, read_af2_manifest, read_afthink
 
-from afcot_core.benchmark import inline_prompt, options_of, plain_answer
-from afcot_core.errors import BadInput
-from afcot_core.formats import Conversation, read_af2_manifest, read_afthink
-from afcot_core.shards import iter_samples
-from afcot_core.weights import expand
+from afcot_core.api import BadInput, expand, inline_prompt, iter_samples, options_of, plain_answer
 from afcot_flamingo.config import DataSource
 from afcot_flamingo.training.student import IGNORE, SAMPLE_RATE, SEQUENCE_KEYS, Example
 
@@ -43,7 +40,7 @@ def read_wave(data: bytes | Path, where: str) -> np.ndarray:
     """16 kHz mono float32 from encoded bytes or a file; :class:`BadInput` names ``where``."""
     import soundfile as sf
 
-    from afcot_core.audio import resample
+    from afcot_core.api import resample
 
     try:
         wave, sr = sf.read(io.BytesIO(data) if isinstance(data, bytes) else str(data), dtype="float32",

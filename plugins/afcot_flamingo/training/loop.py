@@ -23,8 +23,7 @@ from typing import Any
 
 from torch.utils.data import IterableDataset, get_worker_info
 
-from afcot_core.errors import AfcotError, BadInput
-from afcot_core.weights import expand
+from afcot_core.api import AfcotError, BadInput, expand
 from afcot_flamingo.config import LoraConfig, TrainSettings
 from afcot_flamingo.training import state
 from afcot_flamingo.training.data import StreamPlan, open_sources, rank_share, share, worker_batches
@@ -94,7 +93,7 @@ def settings_key(c: TrainSettings, world: int) -> str:
     """The digest of what decides the training (settings and process count): a resumed or kept training must match."""
     import msgspec
 
-    from afcot_core.digest import digest
+    from afcot_core.api import digest
 
     table = {k: v for k, v in msgspec.to_builtins(c).items() if k not in _NOT_DECISIVE}
     return digest({**table, "processes": world})
@@ -221,7 +220,7 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
         log.info("waiting for the first batch", workers=workers)
     with bar if bar is not None else contextlib.nullcontext():
         if bar is not None and start:
-            from afcot_core.shards import ShardCounts
+            from afcot_core.api import ShardCounts
 
             bar.advance(ShardCounts(accepted=start), shards=0)
         batches = iter(loader) if step < steps else iter(())

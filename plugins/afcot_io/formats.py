@@ -8,6 +8,10 @@
 - **AF2 manifests**: ``{"split", "split_path", "flamingo_task", "total_num", "data": {"0": {"name",
   "prompt", "output", "duration"}}}``; audio at ``<root>/<split_path>/<name>`` (AF-Reasoning-Eval
   files name the folder ``dataset_path``).
+
+``afcot export`` and the ``afthink`` source write and read them here; the AF trainers (``afcot_flamingo``) read
+their training files with :func:`read_afthink` and :func:`read_af2_manifest`: one module for the formats that both
+built-in plugins of the afcot distribution share.
 """
 
 from __future__ import annotations
@@ -19,9 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from afcot_core.errors import BadInput
-from afcot_core.files import json_objects, read_json
-from afcot_core.template import COT_SUFFIX, OPTION_LETTERS, extract_conclusion
+from afcot_core.api import COT_SUFFIX, OPTION_LETTERS, BadInput, extract_conclusion, json_objects, read_json
 
 #: the audio placeholder of a record whose ``sound`` is one path
 SOUND = "<sound>"
@@ -245,7 +247,7 @@ CHOOSE = " Choose the correct option from the following options:"
 
 
 def split_prompt(prompt: str) -> tuple[str, list[str] | None]:
-    """The question and options of a prompt in either layout of :data:`afcot_core.benchmark.LAYOUTS`
+    """The question and options of a prompt in either layout of :data:`afcot_core.api.LAYOUTS`
     (``Q\\n(A) x. (B) y. <CoT suffix>``, or ``Q Choose the correct option from the following
     options:\\n(A) x\\n(B) y.``, the final full stop optional); no options: None."""
     text = prompt.strip().removesuffix(COT_SUFFIX).rstrip()

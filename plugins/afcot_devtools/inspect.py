@@ -6,9 +6,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from afcot_core.errors import BadInput
-from afcot_core.shards import iter_samples, read_markers
-from afcot_core.stats import collect, decode_record
+from afcot_core.api import BadInput, collect_stats, decode_record, iter_samples, read_markers
 
 
 def read_shard(path: Path) -> dict[str, dict[str, bytes]]:
@@ -50,7 +48,7 @@ def describe(path: Path) -> dict[str, Any]:
         for key in totals:
             totals[key] += getattr(marker.counts, key)
     shards = sorted(gen.glob("shard-*.tar"))
-    stats = collect(gen)
+    stats = collect_stats(gen)
     out.update(shards_done=len(markers), shards=len(shards), items=sum(totals.values()), **totals,
                reject_reasons=stats["total"]["reject_reasons"],
                sample=_sample(shards[0], read_shard(shards[0])) if shards else None, stats=stats)

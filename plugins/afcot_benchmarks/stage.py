@@ -18,13 +18,20 @@ from typing import Any, Literal
 
 import msgspec
 
-from afcot_core.benchmark import Benchmark, EvalItem, score, write_reports
-from afcot_core.digest import digest
-from afcot_core.errors import BadInput
-from afcot_core.plugins import Plugins
-from afcot_core.recipe import Component, component, convert
-from afcot_core.teacher import Teacher
-from afcot_core.template import repair_prefix
+from afcot_benchmarks.scoring import score, write_reports
+from afcot_core.api import (
+    BadInput,
+    Benchmark,
+    Component,
+    EvalItem,
+    Plugins,
+    Teacher,
+    component,
+    convert,
+    digest,
+    repair_prefix,
+    resolve,
+)
 
 #: ``progress(name, total)`` gives a context-managed bar with ``record(verdict)``
 Progress = Callable[[str, int | None], Any]
@@ -37,7 +44,7 @@ class EvaluateSettings(msgspec.Struct, forbid_unknown_fields=True):
     cot: bool = True
     #: "benchmark": each benchmark's own prompt; "trained": the layout students are trained on (options inline)
     format: Literal["benchmark", "trained"] = "benchmark"
-    #: with format = "trained": the options' layout (afcot_core.benchmark.LAYOUTS), the student's
+    #: with format = "trained": the options' layout (afcot_core.api.LAYOUTS), the student's
     #: ``train.prompt_layout``
     prompt_layout: Literal["inline", "model-card"] = "inline"
     #: regenerate once an output that opened <REASONING> but never closed </CONCLUSION> (AF2's rule)
@@ -106,6 +113,8 @@ class EvaluateSection:
 class EvaluateStage:
     """Parses the recipe's ``[evaluate]`` table (see docs/benchmarks.md)."""
 
+    settings = EvaluateSettings
+
     def parse(self, table: Any, plugins: Plugins) -> EvaluateSection:
         if not isinstance(table, dict):
             raise BadInput("[evaluate]: expected a table")
@@ -142,8 +151,6 @@ def model_digest(table: dict[str, Any]) -> str:
     its files' names, sizes and modification times. Evaluations are keyed by it: a new checkpoint is never
     scored with the predictions of an old one.
     """
-    from afcot_core.weights import resolve
-
     name = table.get("model")
     folder = resolve(name) if isinstance(name, str) else None
     if folder is None:

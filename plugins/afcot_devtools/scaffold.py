@@ -2,7 +2,7 @@
 
 The package has a pyproject with the ``afcot`` entry point, one component of the chosen role with its
 config type, a test that loads it through the plugin manager, and a README. The templates are package
-data under ``afcot_core/plugin_template``.
+data under ``afcot_devtools/plugin_template``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import importlib.resources
 import re
 from pathlib import Path
 
-from afcot_core.errors import BadInput
-from afcot_core.plugins import HOOK_OF_ROLE
+from afcot_core.api import HOOK_OF_ROLE, BadInput
 
 #: roles a new plugin can start from, with their hook and how a recipe names the component
 ROLES = ("validator", "teacher_llm", "teacher_alm")
@@ -25,7 +24,7 @@ _NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
 def _template(name: str) -> str:
-    return importlib.resources.files("afcot_core").joinpath("plugin_template", name).read_text(encoding="utf-8")
+    return importlib.resources.files("afcot_devtools").joinpath("plugin_template", name).read_text(encoding="utf-8")
 
 
 def files(name: str, role: str) -> dict[str, str]:

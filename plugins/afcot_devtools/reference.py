@@ -18,8 +18,7 @@ from typing import Any
 
 import msgspec
 
-from afcot_core.plugins import GROUP, Plugins, is_builtin
-from afcot_core.registry import ROLES, Registration
+from afcot_core.api import GROUP, ROLES, Plugins, Registration, RunSection, is_builtin
 
 #: where a component of each role is named in a recipe
 TABLE_OF_ROLE = {
@@ -148,18 +147,19 @@ def builtin_registrations(plugins: Plugins, everything: bool = False) -> list[Re
             if everything or plugins.registry(role).get(name).plugin in mine]
 
 
-def stage_tables() -> dict[str, type[msgspec.Struct]]:
-    """The recipe tables that belong to the core: ``[run]`` and the stages' own settings."""
-    from afcot_core.recipe import RunSection
-    from afcot_core.stages.evaluate import EvaluateSettings
-    from afcot_core.stages.generate import GenerateSettings
-
-    return {"[run]": RunSection, "[generate]": GenerateSettings, "[evaluate]": EvaluateSettings}
+def stage_tables(plugins: Plugins) -> dict[str, type[msgspec.Struct]]:
+    """The recipe's own tables: ``[run]`` and the settings of each registered stage that has some."""
+    tables: dict[str, type[msgspec.Struct]] = {"[run]": RunSection}
+    for name in plugins.stage_names():
+        settings = getattr(plugins.stages[name].stage, "settings", None)
+        if settings is not None:
+            tables[f"[{name}]"] = settings
+    return tables
 
 
 def missing_meanings(plugins: Plugins) -> list[str]:
     """``Config.field`` of every built-in config field without a meaning."""
-    configs = [*stage_tables().values(), *(r.config for r in builtin_registrations(plugins))]
+    configs = [*stage_tables(plugins).values(), *(r.config for r in builtin_registrations(plugins))]
     configs += nested(configs)
     return sorted({f"{c.__module__}.{c.__qualname__}.{f.name}" for c in configs for f in fields(c) if not f.meaning})
 
@@ -206,7 +206,7 @@ def render(plugins: Plugins, everything: bool = False) -> str:
            "hand. A component table names its component with `use = \"name\"`; its other keys are listed below.",
            "Unknown keys are refused. See `recipes.md` for how a recipe is put together.", ""]
     out += ["## Core tables", ""]
-    for table, config in stage_tables().items():
+    for table, config in stage_tables(plugins).items():
         out += [f"### `{table}`", "", *_table(config)]
     registrations = builtin_registrations(plugins, everything)
     for role in ROLES:
@@ -217,7 +217,7 @@ def render(plugins: Plugins, everything: bool = False) -> str:
         for r in regs:
             out += [f"### `{r.name}`", "", f"{r.description} (plugin `{r.plugin}`, config `{r.config.__name__}`)", "",
                     *_table(r.config)]
-    subtables = nested([*stage_tables().values(), *(r.config for r in registrations)])
+    subtables = nested([*stage_tables(plugins).values(), *(r.config for r in registrations)])
     if subtables:
         out += ["## Sub-tables", "", "Config values that are tables themselves (`type` column: `table (Name)`).", ""]
         for config in subtables:

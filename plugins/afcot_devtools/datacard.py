@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from afcot_core.shards import atomic_write
+from afcot_core.api import atomic_write, collect_stats
 
 #: the license field of a card when the recipe does not name one (the data inherits its sources' terms)
 DEFAULT_LICENSE = "other"
@@ -55,13 +55,11 @@ def _yaml(value: Any, indent: int = 0) -> list[str]:
 
 def card(generate_dir: Path, license: str = DEFAULT_LICENSE, stats: dict[str, Any] | None = None) -> str:
     """The card's text for ``generate_dir`` (its run's ``recipe.lock.toml`` one folder up, when present);
-    ``stats``: :func:`afcot_core.stats.collect` of the folder when the caller has it (else collected here)."""
-    from afcot_core import stats as run_stats
-
+    ``stats``: the statistics of the folder (``stats.json``) when the caller has them (else collected here)."""
     lock = _lock(generate_dir.parent)
     recipe = lock.get("recipe", {})
     if stats is None:
-        stats = run_stats.collect(generate_dir)
+        stats = collect_stats(generate_dir)
     rows = [{"source": r["source"] or "unknown", "algorithm": r["strategy"], "items": r["items"],
              "accepted": r["accepted"]} for r in stats["rows"]]
     afcot = {"recipe": recipe.get("run", {}).get("name", ""), "fingerprint": lock.get("fingerprint", ""),

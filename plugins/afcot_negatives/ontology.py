@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from afcot_core.errors import BadInput
-from afcot_core.files import json_objects, read_json
+from afcot_core.api import BadInput, json_objects, read_json
 
 Relation = Literal["same", "ancestor", "descendant", "sibling", "cousin", "farther"]
 RESTRICTIONS = frozenset({"abstract", "blacklist"})
