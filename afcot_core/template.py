@@ -1,4 +1,4 @@
-"""The LLaVA-CoT answer template: render, strict and lenient parsing, answer extraction.
+"""The LLaVA-CoT answer template: render, strict and lenient parsing, answer extraction, the trained prompt layout.
 
 One implementation, used by validators, trainers and benchmarks alike::
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable
 
 import msgspec
 
@@ -186,3 +187,48 @@ def repair_prefix(output: str) -> str | None:
     head = output[:512].strip() if len(output) >= 512 else output
     dot = head.rfind(".")
     return (head[:dot] if dot >= 0 else head) + REPAIR_TAIL
+
+
+#: the human-turn layouts a student can be trained and evaluated with (docs/interop.md, "The human turn"):
+#: ``inline`` is AF-Reasoning-Eval's (``Q\n(A) x. (B) y. <suffix>``), ``model-card`` the AF2-Sound-CoT model
+#: card's and the released inference example's (``Q Choose the correct option from the following
+#: options:\n(A) x\n(B) y. <suffix>``, the options as the generation pipelines list them)
+LAYOUTS = ("inline", "model-card")
+#: what the model-card layout puts between the question and its options
+CHOOSE = " Choose the correct option from the following options:"
+
+
+def inline_prompt(question: str, choices: Iterable[str] | None, cot: bool, layout: str = "inline") -> str:
+    """The prompt a student is trained on and evaluated with, in ``layout`` (one of :data:`LAYOUTS`); the CoT
+    suffix only with ``cot``. ``inline``: ``"{question}\n(A) x. (B) y. Output the answer with <SUMMARY>, ...
+    tags."``; ``model-card``: ``"{question} Choose the correct option from the following options:\n(A) x\n(B) y.
+    Output the answer ..."``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown prompt layout '{layout}'; layouts: {', '.join(LAYOUTS)}")
+    options = list(choices or [])
+    if len(options) > len(OPTION_LETTERS):
+        raise ValueError(f"at most {len(OPTION_LETTERS)} choices can be lettered, got {len(options)}")
+    text = question.strip()
+    if options and layout == "inline":
+        text += "\n" + " ".join(f"({OPTION_LETTERS[i]}) {c}." for i, c in enumerate(options))
+    elif options:
+        text += CHOOSE + "".join(f"\n({OPTION_LETTERS[i]}) {c}" for i, c in enumerate(options)) + "."
+    return f"{text} {COT_SUFFIX}" if cot else text
+
+
+#: the options a yes/no question without choices is given, as in AF-Reasoning-Eval's AQA-Yes/No
+YES_NO = ("yes", "no")
+
+
+def options_of(choices: Iterable[str] | None, answer: str) -> tuple[str, ...]:
+    """The options a student sees: the item's choices, or (yes, no) for a yes/no question without choices."""
+    options = tuple(choices or ())
+    return options or (YES_NO if answer.strip().lower() in YES_NO else ())
+
+
+def plain_answer(choices: Iterable[str] | None, answer: str) -> str:
+    """The non-CoT target: ``(B) text`` when the answer is one of the options a student sees (as AF-Reasoning-Eval's
+    gold outputs), else the answer."""
+    options = options_of(choices, answer)
+    key = answer.strip().lower() if options == YES_NO else answer
+    return f"({OPTION_LETTERS[options.index(key)]}) {key}" if key in options else answer

@@ -354,7 +354,7 @@ PLANTS = [
     ),
     (
         "interchange: model-card layout inline",
-        "afcot_core/benchmark.py",
+        "afcot_core/template.py",
         """    if options and layout == "inline":""",
         """    if options:""",
         ["tests/test_interchange.py::test_the_model_card_layout_is_the_released_inference_prompt"],

@@ -12,9 +12,8 @@ import pytest
 from afcot_benchmarks.af_eval import FILES, AfEvalConfig, AfReasoningEval
 from afcot_benchmarks.mmar import Mmar, MmarConfig
 from afcot_benchmarks.mmau import Mmau, MmauConfig
+from afcot_benchmarks.protocol import Benchmark, EvalItem
 from afcot_benchmarks.scoring import score
-
-from afcot_core.benchmark import Benchmark, EvalItem
 
 DATA = Path(os.environ.get("AFCOT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

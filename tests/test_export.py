@@ -8,9 +8,9 @@ import msgspec
 import pytest
 from afcot_io.formats import read_af2_manifest, read_afthink
 
-from afcot_core.benchmark import inline_prompt
 from afcot_core.errors import BadInput
 from afcot_core.shards import iter_samples
+from afcot_core.template import inline_prompt
 
 from .conftest import afcot
 from .student_data import tone_item, write_shards

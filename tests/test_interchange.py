@@ -21,9 +21,8 @@ from afcot_io.formats import (
     split_prompt,
 )
 
-from afcot_core.benchmark import inline_prompt
 from afcot_core.errors import BadInput
-from afcot_core.template import COT_SUFFIX
+from afcot_core.template import COT_SUFFIX, inline_prompt
 
 from .conftest import afcot
 from .student_data import write_shards

@@ -14,12 +14,12 @@ from afcot_benchmarks.af_eval import AfEvalConfig, AfReasoningEval
 from afcot_benchmarks.stage import EvaluateStage
 from afcot_io.formats import split_prompt
 
-from afcot_core.benchmark import inline_prompt
 from afcot_core.errors import BadInput
 from afcot_core.plugins import default
 from afcot_core.progress import Bar
 from afcot_core.recipe import convert
 from afcot_core.records import AudioRef, CoT, Item, Record
+from afcot_core.template import inline_prompt
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchaudio")

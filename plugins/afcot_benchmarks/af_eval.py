@@ -27,7 +27,8 @@ from afcot_benchmarks.common import (
     split_letter,
 )
 from afcot_benchmarks.matching import Matcher
-from afcot_core.api import COT_SUFFIX, OPTION_LETTERS, BadInput, Benchmark, EvalItem, Judgement, Loaded, inline_prompt
+from afcot_benchmarks.protocol import Benchmark, EvalItem, Judgement, Loaded
+from afcot_core.api import COT_SUFFIX, OPTION_LETTERS, BadInput, inline_prompt
 
 #: subset name → official file name, in report order
 FILES = {

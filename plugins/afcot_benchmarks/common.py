@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from afcot_benchmarks.protocol import EvalItem
 from afcot_core.api import (
     OPTION_LETTERS,
     AudioRef,
     BadInput,
-    EvalItem,
     audio_ref_from_path,
     extract_conclusion,
     inline_prompt,

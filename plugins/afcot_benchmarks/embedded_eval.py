@@ -17,7 +17,8 @@ import msgspec
 
 from afcot_benchmarks.common import answer_index, choices_of, field
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.api import YES_NO, EvalItem, Item, Loaded, inline_prompt, options_of
+from afcot_benchmarks.protocol import EvalItem, Loaded
+from afcot_core.api import YES_NO, Item, inline_prompt, options_of
 
 #: far from the seeds recipes use for generation, so evaluation items are held out
 HELD_OUT_SEED = 9_001

@@ -20,7 +20,8 @@ from afcot_benchmarks.common import (
     resolve,
 )
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.api import BadInput, EvalItem
+from afcot_benchmarks.protocol import EvalItem
+from afcot_core.api import BadInput
 
 MODALITIES = ("sound", "music", "speech", "mix-sound-music", "mix-sound-speech", "mix-music-speech",
               "mix-sound-music-speech")

@@ -21,7 +21,8 @@ from afcot_benchmarks.common import (
     resolve,
 )
 from afcot_benchmarks.option_text import OptionTextBenchmark
-from afcot_core.api import BadInput, EvalItem
+from afcot_benchmarks.protocol import EvalItem
+from afcot_core.api import BadInput
 
 TASKS = ("sound", "music", "speech")
 DIFFICULTIES = ("easy", "hard", "medium")

@@ -8,7 +8,7 @@ from typing import Any
 
 from afcot_benchmarks.common import final_answer, lettered_answer, option_prompt, prediction_of, read_records
 from afcot_benchmarks.matching import Matcher
-from afcot_core.api import Benchmark, EvalItem, Judgement, Loaded, with_cot
+from afcot_benchmarks.protocol import Benchmark, EvalItem, Judgement, Loaded, with_cot
 
 
 class OptionTextBenchmark(Benchmark):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from afcot_core.api import Benchmark, EvalItem, Judgement
+from afcot_benchmarks.protocol import Benchmark, EvalItem, Judgement
 
 #: The key under which per-item decision diagnostics appear in a report (shaped like a breakdown).
 DIAGNOSTICS = "diagnostics"

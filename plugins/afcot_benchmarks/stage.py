@@ -18,20 +18,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from afcot_benchmarks.protocol import Benchmark, EvalItem
 from afcot_benchmarks.scoring import score, write_reports
-from afcot_core.api import (
-    BadInput,
-    Benchmark,
-    Component,
-    EvalItem,
-    Plugins,
-    Teacher,
-    component,
-    convert,
-    digest,
-    repair_prefix,
-    resolve,
-)
+from afcot_core.api import BadInput, Component, Plugins, Teacher, component, convert, digest, repair_prefix, resolve
 
 #: ``progress(name, total)`` gives a context-managed bar with ``record(verdict)``
 Progress = Callable[[str, int | None], Any]

@@ -108,7 +108,7 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     lora: LoraConfig | None = None
     #: train on CoT targets with the CoT suffix in the prompt; false: the plain answer without the suffix
     cot: bool = True
-    #: the options' layout in shard samples' prompts (afcot_core.benchmark.LAYOUTS, docs/interop.md); evaluate
+    #: the options' layout in shard samples' prompts (afcot_core.api.LAYOUTS, docs/interop.md); evaluate
     #: with the same ``evaluate.prompt_layout``
     prompt_layout: Literal["inline", "model-card"] = "inline"
     #: seed of the model's randomness and of the data order

@@ -1,8 +1,9 @@
-"""The benchmark protocol: evaluation items, the per-benchmark rules, and the prompt layout students learn.
+"""The benchmark protocol: evaluation items and the per-benchmark rules.
 
-A benchmark plugin registers a factory returning a :class:`Benchmark`. The benchmark owns its
-loader (official files → :class:`EvalItem`), its prompt, its answer extraction and its judge; the
-evaluate stage (plugin ``afcot_benchmarks``) scores any benchmark the same way.
+A benchmark plugin registers (``register_benchmarks``) a factory returning a :class:`Benchmark`. The benchmark
+owns its loader (official files → :class:`EvalItem`), its prompt, its answer extraction and its judge; the
+evaluate stage of this plugin scores any benchmark the same way (:mod:`afcot_benchmarks.scoring`). A third-party
+benchmark subclasses :class:`Benchmark` from here: it runs where this plugin's evaluate stage does.
 """
 
 from __future__ import annotations
@@ -13,52 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from afcot_core.records import AudioRef
-from afcot_core.template import COT_SUFFIX, OPTION_LETTERS
-
-#: the human-turn layouts a student can be trained and evaluated with (docs/interop.md, "The human turn"):
-#: ``inline`` is AF-Reasoning-Eval's (``Q\n(A) x. (B) y. <suffix>``), ``model-card`` the AF2-Sound-CoT model
-#: card's and the released inference example's (``Q Choose the correct option from the following
-#: options:\n(A) x\n(B) y. <suffix>``, the options as the generation pipelines list them)
-LAYOUTS = ("inline", "model-card")
-#: what the model-card layout puts between the question and its options
-CHOOSE = " Choose the correct option from the following options:"
-
-
-def inline_prompt(question: str, choices: Iterable[str] | None, cot: bool, layout: str = "inline") -> str:
-    """The prompt a student is trained on and evaluated with, in ``layout`` (one of :data:`LAYOUTS`); the CoT
-    suffix only with ``cot``. ``inline``: ``"{question}\n(A) x. (B) y. Output the answer with <SUMMARY>, ...
-    tags."``; ``model-card``: ``"{question} Choose the correct option from the following options:\n(A) x\n(B) y.
-    Output the answer ..."``."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown prompt layout '{layout}'; layouts: {', '.join(LAYOUTS)}")
-    options = list(choices or [])
-    if len(options) > len(OPTION_LETTERS):
-        raise ValueError(f"at most {len(OPTION_LETTERS)} choices can be lettered, got {len(options)}")
-    text = question.strip()
-    if options and layout == "inline":
-        text += "\n" + " ".join(f"({OPTION_LETTERS[i]}) {c}." for i, c in enumerate(options))
-    elif options:
-        text += CHOOSE + "".join(f"\n({OPTION_LETTERS[i]}) {c}" for i, c in enumerate(options)) + "."
-    return f"{text} {COT_SUFFIX}" if cot else text
-
-
-#: the options a yes/no question without choices is given, as in AF-Reasoning-Eval's AQA-Yes/No
-YES_NO = ("yes", "no")
-
-
-def options_of(choices: Iterable[str] | None, answer: str) -> tuple[str, ...]:
-    """The options a student sees: the item's choices, or (yes, no) for a yes/no question without choices."""
-    options = tuple(choices or ())
-    return options or (YES_NO if answer.strip().lower() in YES_NO else ())
-
-
-def plain_answer(choices: Iterable[str] | None, answer: str) -> str:
-    """The non-CoT target: ``(B) text`` when the answer is one of the options a student sees (as AF-Reasoning-Eval's
-    gold outputs), else the answer."""
-    options = options_of(choices, answer)
-    key = answer.strip().lower() if options == YES_NO else answer
-    return f"({OPTION_LETTERS[options.index(key)]}) {key}" if key in options else answer
+from afcot_core.api import COT_SUFFIX, AudioRef, inline_prompt
 
 
 @dataclass(frozen=True)
