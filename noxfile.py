@@ -83,32 +83,11 @@ def vllm(session: nox.Session) -> None:
 
 @nox.session
 def mutants(session: nox.Session) -> None:
-    """Optional, slow, not in CI: mutation testing (mutmut) of shards, cache, teacher, runner, template, inflight
-    and the Qwen teachers (afcot_qwen).
+    """Optional, slow, not in CI: mutation testing (mutmut) of one group of modules, ``nox -s mutants -- GROUP``.
 
-    The modules and tests are set in pyproject.toml, [tool.mutmut]. mutmut names a mutant after its file's path,
-    and the plugins are imported as top-level packages (``afcot_qwen``, from plugins/), so the run happens in a
-    copy of the tree, .nox/mutants-tree, that also lays each plugin package out at its top level; the copy is
-    renewed on every run, mutmut's results (its mutants/ folder) are kept. ``-- ARGS`` go to ``mutmut run``
-    (default ``--max-children 2``; ``-- --max-children 1 "afcot_qwen.openai_backend*"`` runs one module's
-    mutants). The scores and the dates of the last runs are in docs/testing.md.
+    The groups (modules mutated, tests run on them) are pyproject.toml's [tool.afcot.mutants.*]; each runs in a
+    copy of the tree of its own, .nox/mutants-GROUP (scripts/mutants.py). More ``-- ARGS`` go to ``mutmut run``
+    (default ``--max-children 2``). The scores and the dates of the last runs are in docs/testing.md.
     """
-    import shutil
-    from pathlib import Path
-
     session.install("-e", ".[dev]", "mutmut>=3.8")
-    root = Path(__file__).resolve().parent
-    tree = root / ".nox" / "mutants-tree"
-    tree.mkdir(parents=True, exist_ok=True)
-    for old in tree.iterdir():
-        if old.name != "mutants":
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-    skip = shutil.ignore_patterns(".git", ".nox", ".venv", "runs", "mutants", "__pycache__", "*.egg-info",
-                                  ".*_cache", ".hypothesis", "build")
-    shutil.copytree(root, tree, ignore=skip, dirs_exist_ok=True)  # copy2: mtimes kept, so mutmut reuses results
-    for package in (root / "plugins").glob("afcot_*"):
-        if (package / "__init__.py").exists():
-            shutil.copytree(package, tree / package.name, ignore=skip, dirs_exist_ok=True)
-    session.chdir(tree)
-    session.run("mutmut", "run", *(session.posargs or ["--max-children", "2"]), env={"HF_HUB_OFFLINE": "1"})
-    session.run("mutmut", "results", success_codes=[0, 1])
+    session.run("python", "scripts/mutants.py", *session.posargs, success_codes=[0, 1, 2])

@@ -80,18 +80,6 @@ if TYPE_CHECKING:  # the same names, for type checkers
     from afcot_core.audio import load as load_audio
     from afcot_core.audio import load_at as load_audio_at
     from afcot_core.batcher import EngineDead
-    from afcot_core.benchmark import (
-        LAYOUTS,
-        YES_NO,
-        Benchmark,
-        EvalItem,
-        Judgement,
-        Loaded,
-        inline_prompt,
-        options_of,
-        plain_answer,
-        with_cot,
-    )
     from afcot_core.catalog import names as recipe_names
     from afcot_core.catalog import path as recipe_path
     from afcot_core.cli import out_folder
@@ -126,12 +114,17 @@ if TYPE_CHECKING:  # the same names, for type checkers
     from afcot_core.teacher import Batching, Reply, Request, RetryPolicy, Sampling, Teacher
     from afcot_core.template import (
         COT_SUFFIX,
+        LAYOUTS,
         OPTION_LETTERS,
+        YES_NO,
         TemplateError,
         answer_in_choices,
         extract_conclusion,
         format_question,
+        inline_prompt,
+        options_of,
         parse_strict,
+        plain_answer,
         remove_option,
         render,
         repair_prefix,

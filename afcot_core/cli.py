@@ -77,11 +77,9 @@ def cmd_recipe_plan(args: argparse.Namespace) -> int:
     from afcot_core import runner
 
     recipe, stages, out = _recipe(args), _stages(args.stages), out_folder(args.out) if args.out else None
-    if args.json:
-        print(json.dumps(runner.plan_document(recipe, stages, out), indent=2))
-    else:
-        print(runner.plan(recipe, stages, out))
-    return 0
+    doc = runner.plan_document(recipe, stages, out)
+    print(json.dumps(doc, indent=2) if args.json else runner.plan(doc))
+    return 2 if doc["missing"] else 0  # a run would be refused: bad input, as `recipe run` says
 
 
 def cmd_recipe_run(args: argparse.Namespace) -> int:

@@ -118,14 +118,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def convert(table: Any, config_type: type[msgspec.Struct], where: str) -> msgspec.Struct:
-    """Convert a TOML table to ``config_type``, with errors naming the key path and a suggestion."""
+def convert(table: Any, config_type: type[msgspec.Struct], where: str, tables: tuple[str, ...] = ()) -> msgspec.Struct:
+    """Convert a TOML table to ``config_type``, with errors naming the key path and a suggestion; ``tables`` are
+    the sub-tables the caller takes out first (``[generate.source]``...), suggested and listed with the keys."""
     if not isinstance(table, dict):
         raise BadInput(f"[{where}]: expected a table, got {type(table).__name__}")
     known = [f.name for f in msgspec.structs.fields(config_type)]
     for key in table:
         if key not in known:
-            hint = suggest(key, known) or (f"; known keys: {', '.join(known)}" if known else "; it takes no keys")
+            listed = [*known, *tables]
+            hint = suggest(key, listed) or (f"; known keys: {', '.join(listed)}" if listed else "; it takes no keys")
             raise BadInput(f"[{where}] unknown key '{key}'{hint}")
     try:
         config = msgspec.convert(table, config_type)

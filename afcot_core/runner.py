@@ -154,9 +154,8 @@ def plan_document(recipe: Recipe, stages: list[str] | None = None, out: Path | N
             "estimates": estimates(recipe, chosen, out), "missing": preflight(recipe, chosen, out)}
 
 
-def plan(recipe: Recipe, stages: list[str] | None = None, out: Path | None = None) -> str:
-    """A readable account of what ``run`` would do."""
-    doc = plan_document(recipe, stages, out)
+def plan(doc: dict[str, Any]) -> str:
+    """A readable account of what ``run`` would do (``doc``: its :func:`plan_document`)."""
     lines = [f"recipe {doc['recipe']} (run '{doc['run']}', seed {doc['seed']})"]
     for stage, components in doc["stages"].items():
         lines.append(f"stage {stage}:")

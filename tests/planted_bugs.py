@@ -56,7 +56,7 @@ PLANTS = [
     ),
     (
         "failed path removed",
-        "afcot_core/stages/generate.py",
+        "afcot_core/stages/generator.py",
         """        except TeacherError as exc:
             return record("failed", reason=f"teacher: {exc}")""",
         """""",
@@ -85,7 +85,7 @@ PLANTS = [
     ),
     (
         "no cache flush before the shard commit",
-        "afcot_core/stages/generate.py",
+        "afcot_core/stages/generator.py",
         """            await self.cache.flush()  # the replies""",
         """            pass  # the replies""",
         [RC + "test_replies_are_committed_before_the_shard_that_rests_on_them"],
@@ -130,7 +130,7 @@ PLANTS = [
     ),
     (
         "2: replies of rejected items cached",
-        "afcot_core/stages/generate.py",
+        "afcot_core/stages/generator.py",
         """        elif record.verdict == "accepted":""",
         """        elif True:""",
         ["tests/test_faults.py::test_garbled_replies_are_never_accepted_nor_replayed"],
@@ -249,7 +249,7 @@ PLANTS = [
     ),
     (
         "13: a bug becomes a failed record",
-        "afcot_core/stages/generate.py",
+        "afcot_core/stages/generator.py",
         """        except TeacherError as exc:""",
         """        except Exception as exc:""",
         [RC + "test_a_programming_error_stops_the_run_instead_of_failing_items"],

@@ -153,7 +153,7 @@ def _missing(text: str) -> list[str]:
 def test_plan_reports_the_checkpoint_an_evaluate_only_run_lacks(tmp_path, capsys):
     out = tmp_path / "run"
     code, text, _ = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
-    assert code == 0
+    assert code == 2  # a run would be refused: the plan says so in its exit code too
     [missing] = _missing(text)
     assert "'{run}/train/final' is made by the train stage" in missing and str(out / "train" / "final") in missing
     code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
@@ -221,7 +221,7 @@ def test_plan_of_train_alone_names_the_generate_folder_it_lacks(tmp_path, capsys
     out = tmp_path / "run"
     args = ("recipe", "plan", str(QUICKSTART), "--stages", "train", "--out", str(out))
     code, stdout, _ = _run(capsys, *args)
-    assert code == 0 and "train.data: '{run}/generate' is made by the generate stage" in stdout
+    assert code == 2 and "train.data: '{run}/generate' is made by the generate stage" in stdout
     assert "all inputs present" not in stdout
     (out / "generate").mkdir(parents=True)
     code, stdout, _ = _run(capsys, *args)

@@ -111,7 +111,7 @@ class EvaluateStage:
             if key not in table:
                 raise BadInput(f"[evaluate] missing key 'evaluate.{key}'")
         settings = convert({k: v for k, v in table.items() if k not in ("model", "benchmarks")},
-                           EvaluateSettings, "evaluate")
+                           EvaluateSettings, "evaluate", ("model", "benchmarks"))
         assert isinstance(settings, EvaluateSettings)
         entries = table["benchmarks"]
         if not isinstance(entries, list) or not entries:

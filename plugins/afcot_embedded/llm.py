@@ -15,8 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from afcot_core.teacher import Batching, Request, Teacher
-from afcot_core.template import remove_option
+from afcot_core.api import Batching, Request, Teacher, remove_option
 from afcot_embedded.grammar import (
     SUB_QUESTIONS,
     Clause,

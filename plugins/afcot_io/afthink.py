@@ -17,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from afcot_core.api import BadInput, Item, Kind, MustExist, SampleKeys, Source, audio_ref_from_path, get_logger
+from afcot_core.api import Item, Kind, MustExist, SampleKeys, Source, audio_ref_from_path, get_logger
 from afcot_io.formats import Conversation, answer_of, load_afthink, read_afthink, split_prompt
 
 
@@ -68,10 +68,7 @@ class AfThinkSource(Source):
 
 
 def preflight(config: AfThinkConfig) -> list[str]:
-    try:
-        records = read_afthink(Path(config.path))
-    except BadInput as exc:
-        return [str(exc)]
+    records = read_afthink(Path(config.path))  # a malformed file is bad input, not a missing input
     root = _audio_root(config)
     missing = [c.sound for c in records[: config.limit] if not (root / c.sound).is_file()]
     if not missing:

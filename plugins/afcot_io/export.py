@@ -18,7 +18,16 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from afcot_core.api import LAYOUTS, BadInput, atomic_write, inline_prompt, iter_samples, options_of, plain_answer
+from afcot_core.api import (
+    LAYOUTS,
+    BadInput,
+    atomic_write,
+    inline_prompt,
+    iter_samples,
+    options_of,
+    out_folder,
+    plain_answer,
+)
 from afcot_io.formats import Conversation, af2_manifest, afthink_record
 
 
@@ -78,7 +87,7 @@ def conversations(shards: list[Path], cot: bool, audio_dir: Path, sound_prefix: 
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    out = out_folder(args.out)
     shards = shards_of(Path(args.source))
     doc: object
     if args.format == "afthink":

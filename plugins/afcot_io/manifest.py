@@ -100,10 +100,11 @@ class ManifestSource(Source):
 
 
 def preflight(config: ManifestConfig) -> list[str]:
-    problems = []
-    for check in (lambda: read_manifest(Path(config.path)), lambda: _audio_root(config)):
-        try:
-            check()
-        except BadInput as exc:
-            problems.append(str(exc))
-    return problems
+    """What is missing: the audio folder. A malformed manifest is bad input of its own (raised, never listed as
+    missing)."""
+    read_manifest(Path(config.path))
+    try:
+        _audio_root(config)
+    except BadInput as exc:
+        return [str(exc)]
+    return []

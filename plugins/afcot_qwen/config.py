@@ -7,8 +7,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from afcot_core.teacher import Batching, Sampling
-from afcot_core.weights import missing_packages, missing_weights
+from afcot_core.api import Batching, Sampling, missing_packages, missing_weights
 
 Backend = Literal["transformers", "vllm", "openai"]
 _PACKAGES = {

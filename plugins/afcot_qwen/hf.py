@@ -12,9 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from afcot_core.errors import AfcotError
-from afcot_core.teacher import Request, Teacher
-from afcot_core.weights import resolve
+from afcot_core.api import AfcotError, Request, Teacher, resolve
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
 from afcot_qwen.prompts import SAMPLE_RATE, clip_wave, omni_prompt, qwen3_prompt, reply_text, request_seeds
 from afcot_qwen.sampling import sampling_kwargs

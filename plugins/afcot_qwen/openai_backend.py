@@ -30,10 +30,7 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from afcot_core import log
-from afcot_core.errors import BadInput, TeacherError
-from afcot_core.inflight import TokenBudget
-from afcot_core.teacher import Request, RetryPolicy, Teacher
+from afcot_core.api import BadInput, Request, RetryPolicy, Teacher, TeacherError, TokenBudget, get_logger
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
 from afcot_qwen.prompts import SAMPLE_RATE, assistant_prefix, clip_wave, reply_text
 
@@ -73,7 +70,7 @@ def retry_after(value: str | None) -> float | None:
 UNREACHABLE_STATUS = frozenset({502, 503, 504})
 #: the longest wait between two probes of a server that is down
 PROBE_MAX_S = 10.0
-_log = log.get("afcot.teacher")
+_log = get_logger("afcot.teacher")
 
 
 class _Server:

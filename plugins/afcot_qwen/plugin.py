@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from afcot_core.hookspecs import hookimpl
+from afcot_core.api import hookimpl
 
 # backend -> (module, LLM class, ALM class); imported only when built, so vllm and httpx stay optional
 _BACKENDS = {

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from afcot_core import audio as audio_io
-from afcot_core.teacher import Request
+from afcot_core.api import Request, load_audio_at
 
 SAMPLE_RATE = 16000
 THINK_END = "</think>"
@@ -57,7 +56,7 @@ def reply_text(text: str, thinking: bool) -> str:
 def clip_wave(request: Request) -> np.ndarray:
     """The request's audio at 16 kHz mono, cut at the 30 s the audio tower reads."""
     assert request.audio is not None
-    return audio_io.load_at(request.audio, SAMPLE_RATE)[: 30 * SAMPLE_RATE]
+    return load_audio_at(request.audio, SAMPLE_RATE)[: 30 * SAMPLE_RATE]
 
 
 def request_seeds(requests: list[Request], default: int) -> list[int]:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from afcot_core.teacher import EngineDead, Request, Teacher
+from afcot_core.api import EngineDead, Request, Teacher
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
 from afcot_qwen.hf import weights_folder
 from afcot_qwen.prompts import SAMPLE_RATE, clip_wave, omni_prompt, qwen3_prompt, reply_text

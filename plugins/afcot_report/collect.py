@@ -10,10 +10,7 @@ from typing import Any
 
 import msgspec
 
-from afcot_core import stats as afcot_stats
-from afcot_core.errors import BadInput
-from afcot_core.records import Record
-from afcot_core.shards import iter_samples
+from afcot_core.api import BadInput, Record, collect_stats, iter_samples
 
 
 @dataclass
@@ -120,7 +117,7 @@ def collect(root: Path, samples: int = 3) -> RunView:
     generate = root / "generate"
     has_records = any(generate.glob("shard-*.tar")) or any(generate.glob("rejects-*.jsonl"))
     try:
-        stats = afcot_stats.collect(generate) if has_records else None
+        stats = collect_stats(generate) if has_records else None
     except (ValueError, KeyError, TypeError) as exc:
         raise BadInput(f"{generate}: unreadable records: {exc}") from None
     accepted, rejected = _samples(generate, samples)

@@ -6,7 +6,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from afcot_core.errors import BadInput
+from afcot_core.api import BadInput
 from afcot_report.collect import RunView, Sample, collect
 
 STYLE = """

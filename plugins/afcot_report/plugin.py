@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from afcot_core.hookspecs import hookimpl
+from afcot_core.api import hookimpl
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
