@@ -226,9 +226,11 @@ def options_of(choices: Iterable[str] | None, answer: str) -> tuple[str, ...]:
     return options or (YES_NO if answer.strip().lower() in YES_NO else ())
 
 
-def plain_answer(choices: Iterable[str] | None, answer: str) -> str:
-    """The non-CoT target: ``(B) text`` when the answer is one of the options a student sees (as AF-Reasoning-Eval's
-    gold outputs), else the answer."""
+def plain_answer(choices: Iterable[str] | None, answer: str, lettered: bool = False) -> str:
+    """The non-CoT target: the answer as the options a student sees spell it (yes / no lower-cased), the text the
+    judge matches; with ``lettered`` ``(B) text`` when it is one of them (AF-Reasoning-Eval's gold outputs)."""
     options = options_of(choices, answer)
     key = answer.strip().lower() if options == YES_NO else answer
-    return f"({OPTION_LETTERS[options.index(key)]}) {key}" if key in options else answer
+    if key not in options:
+        return answer
+    return f"({OPTION_LETTERS[options.index(key)]}) {key}" if lettered else key

@@ -65,8 +65,14 @@ def test_af2_manifest_and_plain_answers(run_dir, tmp_path):
         item = before[conv.sound.removesuffix(".flac")][0]
         prompt, target = conv.turns[0]
         assert prompt == inline_prompt(item["question"], item["choices"], False) and "<SUMMARY>" not in prompt
-        assert target == f"({'AB'[item['choices'].index(item['answer'])]}) {item['answer']}"
+        assert target == item["answer"]  # the answer's text, as the judge reads it
         assert (tmp_path / folder / conv.sound).is_file()
+    result = afcot("export", str(run_dir / "generate"), "--out", str(tmp_path / "l"), "--format", "af2", "--no-cot",
+                   "--name", "Tones-AQA", "--plain-target", "lettered")
+    assert result.returncode == 0, result.stderr
+    for conv in read_af2_manifest(tmp_path / "l" / "Tones-AQA" / "train.json")[1]:
+        item = before[conv.sound.removesuffix(".flac")][0]
+        assert conv.turns[0][1] == f"({'AB'[item['choices'].index(item['answer'])]}) {item['answer']}"
 
 
 def test_export_bad_input_names_the_folder(tmp_path):

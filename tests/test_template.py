@@ -243,3 +243,16 @@ def test_the_lenient_parser_skips_stray_closers_and_lets_a_reopened_part_win():
     parsed = parse_lenient("<CAPTION> a <CAPTION> b </CAPTION><SUMMARY> s")
     assert (parsed.caption, parsed.summary) == ("b", "s")
     assert parse_lenient("<summary> a <SUMMARY> b </Summary>").summary == "b"
+
+
+def test_the_plain_target_is_the_answer_text_the_judge_reads_and_lettered_on_request():
+    """A student trained on ``(C) hiss`` learns to open every answer with one letter and scores at chance
+    (docs/performance.md): the plain target is the answer's text, yes / no lower-cased as the options spell it."""
+    from afcot_core.template import plain_answer
+
+    choices = ["bark", "siren", "hiss"]
+    assert plain_answer(choices, "hiss") == "hiss"
+    assert plain_answer(None, "Yes") == "yes"  # a yes/no question is given the options (A) yes (B) no
+    assert plain_answer(None, "a dog") == "a dog"  # an open answer as it is
+    assert plain_answer(choices, "hiss", lettered=True) == "(C) hiss"
+    assert plain_answer(None, "No", lettered=True) == "(B) no"

@@ -134,3 +134,20 @@ def test_afthink_and_af2_manifest_sources(tones, tmp_path):
     (tmp_path / "t.json").write_text(json.dumps(afthink))
     with pytest.raises(BadInput, match=r"missing\.flac"):
         open_sources([DataSource(kind="afthink", path=str(tmp_path / "t.json"))], tones, cot=True)
+
+
+def test_plain_targets_are_the_answer_text_and_a_source_can_blend_cot_with_plain(tones):
+    """``cot = false``: the target is the answer's text (``(A) high`` only with ``plain_target = "lettered"``) and
+    the prompt has no CoT suffix; a shard source's own ``cot`` overrides train.cot, so the same shards can be
+    blended as CoT and as plain samples."""
+    raw = next(ShardSource(tones, "t", cot=False).raws(np.random.default_rng(0)))
+    answer = json.loads(raw[2]["json"])["item"]["answer"]
+    plain = ShardSource(tones, "t", cot=False).decode(raw)
+    assert plain.turns[0][1] == answer and "<SUMMARY>" not in plain.turns[0][0]
+    lettered = ShardSource(tones, "t", cot=False, lettered=True).decode(raw)
+    assert lettered.turns[0][1].startswith("(") and lettered.turns[0][1].endswith(f") {answer}")
+    both = open_sources([DataSource(path=str(tones), name="cot"), DataSource(path=str(tones), name="plain",
+                                                                            cot=False)], tones, cot=True)
+    texts = [source.decode(raw).turns[0] for source, _ in both]
+    assert texts[0][1].startswith("<SUMMARY>") and texts[0][0].endswith("tags.")
+    assert texts[1] == plain.turns[0]

@@ -29,6 +29,9 @@ class DataSource(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     audio_root: str = ""
     #: the name used in metrics (default: the file or folder name)
     name: str = ""
+    #: shards: CoT targets (true) or plain answers (false) from this source; unset: ``train.cot``. Two sources of
+    #: the same shards, one of each, blend CoT with plain data (the prompt tells the student which to give)
+    cot: bool | None = None
 
     def __post_init__(self) -> None:
         if self.weight < 0:
@@ -108,6 +111,10 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     lora: LoraConfig | None = None
     #: train on CoT targets with the CoT suffix in the prompt; false: the plain answer without the suffix
     cot: bool = True
+    #: the target of a plain (``cot = false``) shard sample: "answer", the answer's text as the judge reads it
+    #: (``yes``, ``hiss``); "lettered", ``(C) hiss`` as AF-Reasoning-Eval's gold outputs (a small student then
+    #: starts every answer with the same letter and scores at chance: docs/performance.md)
+    plain_target: Literal["answer", "lettered"] = "answer"
     #: the options' layout in shard samples' prompts (afcot_core.api.LAYOUTS, docs/interop.md); evaluate
     #: with the same ``evaluate.prompt_layout``
     prompt_layout: Literal["inline", "model-card"] = "inline"

@@ -52,7 +52,8 @@ def shard_texts(folders: Iterable[Path]) -> Iterator[str]:
                 yield "<|im_end|>\n<|im_start|>assistant\n"
                 if "txt" in parts:
                     yield parts["txt"].decode("utf-8")
-                yield plain_answer(item.get("choices"), item["answer"])
+                yield plain_answer(item.get("choices"), item["answer"], lettered=True)
+                yield "\n" + plain_answer(item.get("choices"), item["answer"])  # as a target: a word at a line's start
 
 
 def corpus_tokenizer(folders: list[Path], vocab_size: int = 1000) -> Any:

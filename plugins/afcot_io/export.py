@@ -6,7 +6,8 @@ given) finds it from any working directory; ``--relative-to DIR`` writes it rela
 folder the training job will run in. ``duration`` is measured from the audio. The human turn holds the question,
 the options in ``--layout`` and, with CoT, the CoT suffix (docs/interop.md). AF2: ``<out>/<name>/<split>.json``
 (``split_path`` = ``<name>/audio``, relative to ``<out>``, AF2's data root) and ``<out>/<name>/audio/<key>.flac``.
-Without ``--cot`` the target is the plain answer (``(B) x``).
+Without ``--cot`` the target is the plain answer: its text (``x``, as the judge reads it), or ``(B) x`` with
+``--plain-target lettered``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--relative-to", metavar="DIR", default=None,
                         help="afthink: write 'sound' relative to DIR (the training job's working directory) "
                              "instead of absolute")
+    parser.add_argument("--plain-target", choices=["answer", "lettered"], default="answer",
+                        help="with --no-cot: the answer's text (default) or '(B) text' (train.plain_target)")
     parser.add_argument("--layout", choices=LAYOUTS, default="inline",
                         help="the human turn's layout of the options (docs/interop.md)")
 
@@ -68,7 +71,7 @@ def duration_of(flac: bytes, where: str) -> float:
 
 
 def conversations(shards: list[Path], cot: bool, audio_dir: Path, sound_prefix: str,
-                  layout: str = "inline") -> Iterator[Conversation]:
+                  layout: str = "inline", lettered: bool = False) -> Iterator[Conversation]:
     """Every sample as a conversation; its audio is written to ``audio_dir/<key>.flac``."""
     audio_dir.mkdir(parents=True, exist_ok=True)
     for shard in shards:
@@ -76,7 +79,8 @@ def conversations(shards: list[Path], cot: bool, audio_dir: Path, sound_prefix: 
             where = f"{shard}: sample '{key}'"
             try:
                 item = json.loads(parts["json"])["item"]
-                target = parts["txt"].decode("utf-8") if cot else plain_answer(item.get("choices"), item["answer"])
+                target = (parts["txt"].decode("utf-8") if cot
+                          else plain_answer(item.get("choices"), item["answer"], lettered))
                 audio = parts["flac"]
             except (KeyError, ValueError) as exc:
                 raise BadInput(f"{where} is unreadable ({exc})") from None
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     doc: object
     if args.format == "afthink":
         audio_dir = (out / "audio").resolve()
-        convs = list(conversations(shards, args.cot, audio_dir, "", args.layout))
+        convs = list(conversations(shards, args.cot, audio_dir, "", args.layout, args.plain_target == "lettered"))
         base = Path(args.relative_to).resolve() if args.relative_to else None
         doc = [afthink_record(c, os.path.relpath(audio_dir / c.sound, base) if base else str(audio_dir / c.sound))
                for c in convs]
@@ -100,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.relative_to:
             raise BadInput("--relative-to: AF2 manifests name audio relative to their split_path")
-        convs = list(conversations(shards, args.cot, out / args.name / "audio", "", args.layout))
+        convs = list(conversations(shards, args.cot, out / args.name / "audio", "", args.layout,
+                                   args.plain_target == "lettered"))
         doc = af2_manifest(convs, args.split, f"{args.name}/audio", args.task)
         path = out / args.name / f"{args.split}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

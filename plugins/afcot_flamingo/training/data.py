@@ -68,8 +68,8 @@ def student_reading(encode: Callable[..., Any]) -> tuple[WaveReader, str]:
 class ShardSource:
     """A folder of WebDataset shards written by the generate stage (``shard-*.tar``)."""
 
-    def __init__(self, folder: Path, name: str, cot: bool) -> None:
-        self.folder, self.name, self.cot = folder, name, cot
+    def __init__(self, folder: Path, name: str, cot: bool, lettered: bool = False) -> None:
+        self.folder, self.name, self.cot, self.lettered = folder, name, cot, lettered
         self.shards = sorted(folder.glob("shard-*.tar"))
         if not self.shards:
             raise BadInput(f"[train] no shards in {folder} (run the generate stage first, or set train.data)")
@@ -96,7 +96,8 @@ class ShardSource:
         where = f"{shard}: sample '{key}'"
         try:
             item = json.loads(parts["json"])["item"]
-            target = parts["txt"].decode("utf-8") if self.cot else plain_answer(item.get("choices"), item["answer"])
+            target = (parts["txt"].decode("utf-8") if self.cot
+                      else plain_answer(item.get("choices"), item["answer"], self.lettered))
             audio = parts["flac"]
         except (KeyError, ValueError) as exc:
             raise BadInput(f"{where} is unreadable ({exc})") from None
@@ -137,15 +138,18 @@ class ConversationSource:
 Source = ShardSource | ConversationSource
 
 
-def open_sources(specs: list[DataSource], default: Path, cot: bool) -> list[tuple[Source, float]]:
-    """The configured sources with their weights (one shard folder ``default`` when none is configured)."""
+def open_sources(specs: list[DataSource], default: Path, cot: bool,
+                 lettered: bool = False) -> list[tuple[Source, float]]:
+    """The configured sources with their weights (one shard folder ``default`` when none is configured); shards
+    give CoT targets with ``cot`` (a source's own ``cot`` wins), else plain answers, ``(B) x`` with ``lettered``."""
     if not specs:
-        return [(ShardSource(default, default.name or "shards", cot), 1.0)]
+        return [(ShardSource(default, default.name or "shards", cot, lettered), 1.0)]
     out: list[tuple[Source, float]] = []
     for spec in specs:
         path = Path(expand(spec.path)).expanduser()
         name = spec.name or path.stem
-        source: Source = (ShardSource(path, name, cot) if spec.kind == "shards"
+        own = cot if spec.cot is None else spec.cot
+        source: Source = (ShardSource(path, name, own, lettered) if spec.kind == "shards"
                           else ConversationSource(path, spec.kind, spec.audio_root, name))
         out.append((source, spec.weight))
     return out

@@ -183,7 +183,7 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
         return done
     resumed = _resumable(out_dir, key, world) if c.resume else None
     set_seed(c.seed)
-    sources = open_sources(c.sources, Path(expand(c.data)) if c.data else data_dir, c.cot)
+    sources = open_sources(c.sources, Path(expand(c.data)) if c.data else data_dir, c.cot, c.plain_target == "lettered")
     sizes = [len(s) for s, w in sources if w > 0]
     steps = c.max_steps or max(1, math.ceil(c.epochs * sum(sizes) / c.global_batch))
     _agree(group, steps, rank_share(sources, rank, world))
