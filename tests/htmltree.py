@@ -80,3 +80,15 @@ def remote_references(html: str) -> list[str]:
                   if not u.startswith("data:")]
         found += [f"css @import {m[:80]}" for m in re.findall(r"@import\s+([^;]+)", style.text())]
     return found
+
+
+def injected(dom: Element, tags: set[str], attrs: set[str]) -> list[str]:
+    """What a page holds that its writer never writes: elements outside ``tags``, attributes outside ``attrs`` and any
+    ``on...`` handler (the marks of text that was not escaped)."""
+    found = []
+    for element in dom.iter():
+        if element.tag not in tags:
+            found.append(f"element <{element.tag}>")
+        found += [f"attribute {k} on <{element.tag}>" for k in element.attrs
+                  if k not in attrs or k.startswith("on")]
+    return found

@@ -23,6 +23,8 @@ Q = "tests/test_qwen.py::"
 SO = "tests/test_server_outages.py::"
 LY = "tests/test_layouts.py::"
 NL = "tests/test_negatives_llm.py::"
+AU = "tests/test_audit.py::"
+PE = "tests/test_page_escaping.py::"
 
 PLANTS = [
     (
@@ -692,6 +694,118 @@ PLANTS = [
         """    json_parse: ClassVar[str] = "afcot"
     choices: list[str]""",
         [NL + "test_release_fidelity_reads_one_strict_reply_and_never_re_asks"],
+    ),
+    (
+        "report escaping: a CoT part (SUMMARY, CAPTION, ...) shown unescaped",
+        "plugins/afcot_report/page.py",
+        """            f"<dt>{tag}</dt><dd>{escape(text)}</dd>" for tag, text in""",
+        """            f"<dt>{tag}</dt><dd>{text}</dd>" for tag, text in""",
+        [PE + "test_the_report_page_shows_every_payload_as_text"],
+    ),
+    (
+        "report escaping: an item id unescaped in its data-id attribute",
+        "plugins/afcot_report/page.py",
+        """data-id="{escape(item.id)}">',""",
+        """data-id="{item.id}">',""",
+        [PE + "test_the_report_page_shows_every_payload_as_text"],
+    ),
+    (
+        "report escaping: a benchmark table cell unescaped",
+        "plugins/afcot_report/page.py",
+        """f'<td{" class=n" if i in numeric else ""}>{escape(c)}</td>'""",
+        """f'<td{" class=n" if i in numeric else ""}>{c}</td>'""",
+        [PE + "test_the_report_page_shows_every_payload_as_text"],
+    ),
+    (
+        "report escaping: a question shown unescaped on the audit page",
+        "plugins/afcot_report/audit.py",
+        """<dd class="{k.lower()}">{escape(v)}</dd>'""",
+        """<dd class="{k.lower()}">{v}</dd>'""",
+        [PE + "test_the_audit_page_shows_every_payload_as_text_and_keeps_its_ids_whole"],
+    ),
+    (
+        "report escaping: the audit page's JSON can close its script element",
+        "plugins/afcot_report/audit.py",
+        """    return text.replace("<", "\\\\u003c").replace(">", "\\\\u003e").replace("&", "\\\\u0026")""",
+        """    return text""",
+        [PE + "test_the_audit_page_shows_every_payload_as_text_and_keeps_its_ids_whole"],
+    ),
+    (
+        "audit: the Wilson interval with z = 1.0",
+        "plugins/afcot_report/audit.py",
+        """Z95 = 1.959963984540054""",
+        """Z95 = 1.0""",
+        [AU + "test_the_wilson_interval_matches_published_values"],
+    ),
+    (
+        "audit: the sample not seeded",
+        "plugins/afcot_report/audit.py",
+        """random.Random(seed).sample(ids, min(count, len(ids)))""",
+        """random.Random().sample(ids, min(count, len(ids)))""",
+        [AU + "test_the_sample_is_a_seeded_random_draw_of_accepted_records"],
+    ),
+    (
+        "audit: the sample is the first records, not a random draw",
+        "plugins/afcot_report/audit.py",
+        """    return random.Random(seed).sample(ids, min(count, len(ids)))""",
+        """    return ids[:count]""",
+        [AU + "test_the_sample_is_a_seeded_random_draw_of_accepted_records"],
+    ),
+    (
+        "audit: the check's precision over the labelled positives",
+        "plugins/afcot_report/audit.py",
+        """result.tp / (result.tp + result.fp) if result.tp + result.fp else None""",
+        """result.tp / (result.tp + result.fn) if result.tp + result.fn else None""",
+        [AU + "test_score_gives_the_rate_its_interval_and_the_checks_agreement"],
+    ),
+    (
+        "audit: the rate over the whole sample, unlabelled records included",
+        "plugins/afcot_report/audit.py",
+        """Score(n, max(0, sample_size - n), k, k / n if n else None, wilson(k, n))""",
+        """Score(n, max(0, sample_size - n), k, k / sample_size if n else None, wilson(k, sample_size))""",
+        [AU + "test_score_gives_the_rate_its_interval_and_the_checks_agreement"],
+    ),
+    (
+        "audit: labels of ids outside the sample accepted",
+        "plugins/afcot_report/audit.py",
+        """        if sample_ids and item_id not in sample_ids:""",
+        """        if False:""",
+        [AU + "test_bad_labels_exit_2_naming_the_file_and_record"],
+    ),
+    (
+        "audit: a saved labels file does not load back into the page (needs chromium)",
+        "plugins/afcot_report/audit.py",
+        """r.checked = r.value === value;""",
+        """r.checked = false;""",
+        [PE + "test_chromium_builds_no_injected_element_from_the_audit_page_and_round_trips_its_labels"],
+    ),
+    (
+        "causality kept: the check rejects although causality_rejects = false",
+        "plugins/afcot_paper/algorithms.py",
+        """        if not self.config.causality_rejects:""",
+        """        if False:""",
+        [AU + "test_the_causality_check_is_measured_against_the_planted_truth"],
+    ),
+    (
+        "causality kept: the check keeps what it flags by default",
+        "plugins/afcot_paper/algorithms.py",
+        """        if not self.config.causality_rejects:""",
+        """        if True:""",
+        [AU + "test_with_rejects_the_check_drops_what_it_flags"],
+    ),
+    (
+        "embedded false reasoning: the draw not seeded",
+        "plugins/afcot_embedded/llm.py",
+        """rng = np.random.default_rng([seed, zlib.crc32(request.prompt.encode()), 0xFA15E])""",
+        """rng = np.random.default_rng()""",
+        [AU + "test_the_embedded_llm_plants_a_seeded_share_of_false_reasoning"],
+    ),
+    (
+        "embedded false reasoning: the truth not recorded",
+        "plugins/afcot_embedded/llm.py",
+        """        return {"reasoning": text, "planted": kind}""",
+        """        return {"reasoning": text}""",
+        [AU + "test_the_embedded_llm_plants_a_seeded_share_of_false_reasoning"],
     ),
 ]
 

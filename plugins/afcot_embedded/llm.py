@@ -18,6 +18,7 @@ import numpy as np
 from afcot_core.api import Batching, Request, Teacher, remove_option
 from afcot_embedded.grammar import (
     SUB_QUESTIONS,
+    VALUES,
     Clause,
     find_value,
     option_clauses,
@@ -57,6 +58,15 @@ class EmbeddedLlmConfig(Sampling, forbid_unknown_fields=True):
     top_p: float = 0.95
     #: keep at most this many best phrasings (Qwen3's thinking-mode default)
     top_k: int = 20
+    #: share of the REASONING it writes for Algorithm 6 that does not support the answer its chain gives
+    #: (statements contradicted, the decisive ones left out, or the answer asserted without them), drawn per
+    #: request from its seed; each such reply carries ``"planted"`` beside ``"reasoning"`` (read by no strategy
+    #: nor by the causality check), so the truth stays in the record's trace (:func:`planted_false_reasoning`)
+    false_reasoning: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.false_reasoning <= 1.0:
+            raise ValueError("false_reasoning must be between 0 and 1")
 
 
 def _block(prompt: str, label: str) -> str:
@@ -119,6 +129,13 @@ _STATEMENT_PATTERNS = (
     ("brightness", r"timbre is"), ("envelope", r"decays|sustained"), ("duration", r"lasts about"),
     ("texture", r"tonal sound|noise-like|impulsive events"),
 )
+
+
+def _about(text: str) -> list[str]:
+    """The properties the statements of ``text`` are about."""
+    found = (next((p for p, pattern in _STATEMENT_PATTERNS if re.search(pattern, sentence, re.IGNORECASE)), None)
+             for sentence in re.split(r"(?<=[.?!])\s+|\n", text))
+    return [p for p in found if p]
 
 
 def _statements_of(text: str) -> list[tuple[str, str]]:
@@ -218,14 +235,44 @@ def _plan(topics: list[str]) -> str:
     return topics[0] if len(topics) == 1 else ", then ".join(topics[:-1]) + ", and finally " + topics[-1]
 
 
+#: the kinds of planted false REASONING, drawn in this order of the seeded draw
+FALSE_KINDS = ("contradicted", "unsupported", "asserted")
+_PLANTED = re.compile(r'"planted"\s*:\s*"([a-z]+)"')
+
+
+def planted_false_reasoning(record) -> str | None:
+    """The kind of false REASONING the embedded LLM planted in ``record`` (from its trace), or None."""
+    for call in record.trace:
+        if call.role == "llm" and (m := _PLANTED.search(call.reply)) and m.group(1) in FALSE_KINDS:
+            return m.group(1)
+    return None
+
+
+def _contradicted(sentence: str, rng: np.random.Generator) -> str:
+    """``sentence`` with the value it states replaced by another of the same property (a number changed)."""
+    for prop, values in VALUES.items():
+        if values and (value := find_value(prop, sentence)) and (m := re.search(re.escape(value), sentence,
+                                                                                re.IGNORECASE)):
+            other = [v for v in values if v != value]
+            return sentence[:m.start()] + other[int(rng.integers(len(other)))] + sentence[m.end():]
+    if m := re.search(r"\d+(?:\.\d+)?", sentence):
+        number = float(m.group(0))
+        changed = f"{number * 3 + 2:.1f}" if "." in m.group(0) else str(int(number) * 3 + 2)
+        return sentence[:m.start()] + changed + sentence[m.end():]
+    return sentence
+
+
 class ScriptedLlm:
     """The reply logic, one method per role; it only ever reads the prompt.
 
-    ``choose`` picks one of several phrasings of its prose (the sampling of a real model).
+    ``choose`` picks one of several phrasings of its prose (the sampling of a real model); ``falsify`` (None:
+    never) is the seeded generator of a request whose REASONING is to be false (``false_reasoning``).
     """
 
-    def __init__(self, choose: Callable[[list[str]], str] = lambda options: options[0]) -> None:
+    def __init__(self, choose: Callable[[list[str]], str] = lambda options: options[0],
+                 falsify: np.random.Generator | None = None) -> None:
         self.choose = choose
+        self.falsify = falsify
 
     def reply(self, prompt: str) -> str:
         for key, handler in (('"distractors"', self.distractors), ('"remaining"', self.discriminate),
@@ -325,13 +372,42 @@ class ScriptedLlm:
             ])}
         if not useful:
             return {"reasoning": "The audio gives no usable evidence."}
+        if self.falsify is not None:
+            planted = self.false_reasoning(prompt, useful, self.falsify)
+            if planted is not None:
+                return planted
+        return {"reasoning": self.written(useful)}
+
+    def written(self, useful: list[str], closing: str = "") -> str:
         steps = self.choose(["First|Next|Then|Also|Finally",
                              "To begin with|After that|Then|Moreover|Lastly"]).split("|")
+        if not useful:
+            useful = ["the clip plays from its start to its end"]
         lines = [f"{steps[min(i, 3)]}, {_sentence(a)}." for i, a in enumerate(useful[:-1])]
         lines.append(f"{steps[4] if lines else 'Listening closely'}, {_sentence(useful[-1])}.")
-        closing = self.choose([" Combining these observations answers the question.",
-                               " Taken together, these observations answer the question."])
-        return {"reasoning": " ".join(lines) + closing}
+        closing = closing or self.choose([" Combining these observations answers the question.",
+                                          " Taken together, these observations answer the question."])
+        return " ".join(lines) + closing
+
+    def false_reasoning(self, prompt: str, useful: list[str], rng: np.random.Generator) -> dict | None:
+        """A REASONING that does not support the answer the chain gives, marked ``planted``; None when the chain
+        decides nothing (nothing to contradict)."""
+        question, options = _question(prompt)
+        answer = _derive(question, options, Facts(_chain(prompt)))
+        if answer == "unsure":
+            return None
+        needed = set(_needed(question, options))
+        beside = [a for a in useful if not needed & set(_about(a))]
+        kind = FALSE_KINDS[int(rng.integers(len(FALSE_KINDS)))]
+        if kind == "contradicted":
+            text = self.written([_contradicted(a, rng) for a in useful])
+            if _derive(question, options, Facts(_statements_of(text))) == answer:  # still decides it: leave it out
+                kind = "unsupported"
+        if kind == "unsupported":
+            text = self.written(beside)
+        elif kind == "asserted":
+            text = self.written(beside, f" So the answer is {answer}.")
+        return {"reasoning": text, "planted": kind}
 
     def distractors(self, prompt: str) -> dict:
         answer = _line(prompt, "Answer").lower()
@@ -351,5 +427,14 @@ class EmbeddedLlm(Teacher):
         self.sampling: Sampling = config
 
     def generate(self, requests: list[Request]) -> list[str]:
-        return [ScriptedLlm(functools.partial(choose, sampling=self.sampling, seed=r.seed)).reply(r.prompt)
-                for r in requests]
+        return [ScriptedLlm(functools.partial(choose, sampling=self.sampling, seed=r.seed),
+                            self._falsify(r)).reply(r.prompt) for r in requests]
+
+    def _falsify(self, request: Request) -> np.random.Generator | None:
+        """The generator of a request drawn to get false REASONING (a seeded share of them), else None."""
+        share = self.sampling.false_reasoning
+        if not share:
+            return None
+        seed = self.sampling.seed if request.seed is None else request.seed
+        rng = np.random.default_rng([seed, zlib.crc32(request.prompt.encode()), 0xFA15E])
+        return rng if rng.random() < share else None

@@ -70,6 +70,10 @@ class PaperConfig(msgspec.Struct, forbid_unknown_fields=True):
     fidelity: Literal["afcot", "release"] = "afcot"
     #: causality check: the LLM answers from the REASONING part alone; reject when it misses the CONCLUSION
     causality: bool = False
+    #: with the check on, false keeps a record whose REASONING the check finds not to lead to the CONCLUSION, noting
+    #: ``causality/does-not-follow`` in its codes instead of rejecting it: the check is then measured against human
+    #: labels (``afcot audit``, docs/algorithms.md)
+    causality_rejects: bool = True
 
     def __post_init__(self) -> None:
         if self.prompts not in SETS:
@@ -273,13 +277,20 @@ class PaperStrategy(Strategy):
         """Write the four parts from accepted evidence."""
 
     async def check_causality(self, item: Item, cot: CoT, ctx: ItemContext) -> None:
-        """Reject when the LLM, shown only the question, its options and the REASONING, misses the CONCLUSION."""
+        """Reject when the LLM, shown only the question, its options and the REASONING, misses the CONCLUSION.
+
+        Its verdict stays in the record's codes: ``causality/checked`` on every record it saw, with
+        ``causality/does-not-follow`` on a record it kept although it failed (``causality_rejects = false``)."""
         ctx.codes.append("causality/checked")
         prompt = self.prompts.fill("causality", reasoning=cot.reasoning, question=self.question(item))
         reply = await ctx.llm_json(prompt, AnswerReply, "causality", fallback=AnswerReply(answer="unsure"))
         answer = as_text(reply.answer) or "unsure"
-        if not ends_with_answer(answer, item.answer):
-            raise Rejected(f"causality: from the reasoning alone the LLM answers '{answer}', not '{item.answer}'")
+        if ends_with_answer(answer, item.answer):
+            return
+        if not self.config.causality_rejects:
+            ctx.codes.append("causality/does-not-follow")
+            return
+        raise Rejected(f"causality: from the reasoning alone the LLM answers '{answer}', not '{item.answer}'")
 
     async def write_interactive(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         """Algorithms 7 and 9: SUMMARY on how to start; REASONING = the raw rounds, then the LLM's why."""
