@@ -40,7 +40,9 @@ def report_browser(session: nox.Session) -> None:
 
     Runs the whole quickstart (generate, train, evaluate) into runs/report_browser/run, writes its report, then
     tests/browser_check.py takes a screenshot (runs/report_browser/report.png), checks the DOM and that the page
-    requests nothing remote. Uses the current environment (afcot with the dev extra). ``-- RUN`` checks RUN instead.
+    requests nothing remote; then the run's audit page is driven by tests/audit_browser_check.py (labels clicked,
+    saved, loaded back) and scored. Uses the current environment (afcot with the dev extra). ``-- RUN`` checks RUN
+    instead.
     """
     import shutil
     from pathlib import Path
@@ -52,6 +54,10 @@ def report_browser(session: nox.Session) -> None:
         session.run("afcot", "recipe", "run", "quickstart", "--out", str(run), "--quiet", env={"HF_HUB_OFFLINE": "1"})
     session.run("afcot", "report", str(run), "--out", str(out / "report.html"))
     session.run("python", "tests/browser_check.py", str(out / "report.html"), "--screenshot", str(out / "report.png"))
+    session.run("afcot", "audit", str(run), "--sample", "20", "--out", str(out / "audit.html"))
+    session.run("python", "tests/audit_browser_check.py", str(out / "audit.html"), "--labels-out",
+                str(out / "audit-labels.json"))
+    session.run("afcot", "audit", "score", str(out / "audit-labels.json"), "--run", str(run))
 
 
 @nox.session(python="3.11")
