@@ -32,7 +32,7 @@ def groups(pyproject: dict) -> dict[str, dict]:
 def mutmut_table(shared: dict, group: dict) -> str:
     """The copy's ``[tool.mutmut]``: the shared options with the group's modules, source folders and tests."""
     table = dict(shared)
-    table["only_mutate"] = [f"*{path}" for path in group["paths"]]
+    table["only_mutate"] = [f"*{path}*" if path.endswith("/") else f"*{path}" for path in group["paths"]]
     table["source_paths"] = sorted({path.split("/")[0] + "/" for path in group["paths"]})
     table["pytest_add_cli_args_test_selection"] = list(group["tests"])
     return "[tool.mutmut]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())

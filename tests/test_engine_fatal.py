@@ -68,5 +68,6 @@ def test_a_dead_engine_stops_the_run_at_once_and_marks_nothing_done(dying_plugin
     assert time.perf_counter() - start < 10  # not retried: five retries with backoff would take 30 s
     err = capsys.readouterr().err
     assert "EngineDead: dying-llm: the vLLM engine died (EngineDeadError: EngineCore encountered an issue" in err
+    assert ("); the run stops, and running the same command again goes on from the last finished shard\n") in err
     assert DyingLlm.calls == 4  # the call that found the engine dead was the last one
     assert not list((out / "generate").glob("*.done.json")) and not list((out / "generate").glob("shard-*.tar"))

@@ -199,7 +199,9 @@ def test_vllm_requests_carry_their_own_seed_only_when_sampling_and_keep_special_
     sampled = QwenLlmConfig(model="m", seed=99, max_new_tokens=5)
     args = sampling_args(sampled, [Request("a", seed=7), Request("b", seed=8), Request("c")])
     assert [a["seed"] for a in args] == [7, 8, 99]
-    assert all(a["skip_special_tokens"] is False and a["top_k"] == 20 and a["max_tokens"] == 5 for a in args)
+    assert args[0] == {"temperature": 0.6, "top_p": 0.95, "top_k": 20, "seed": 7, "max_tokens": 5,
+                       "skip_special_tokens": False}  # Qwen3's thinking-mode sampling, as vLLM names it
+    assert sampling_args(QwenLlmConfig(model="m", top_k=0), [Request("a")])[0]["top_k"] == -1  # vLLM's "off"
     greedy = sampling_args(QwenOmniConfig(model="m"), [Request("a", seed=7)])
     assert greedy == [{"temperature": 0.0, "max_tokens": 256, "skip_special_tokens": False}]
 
@@ -223,8 +225,9 @@ def test_vllm_engine_arguments_pass_through_and_scheduling_ones_stay_out_of_the_
                            engine_args={"enable_chunked_prefill": False, "max_model_len": 512})
     assert config.engine_args == {"max_model_len": 512} and config.engine_run_args == {"enable_chunked_prefill": False}
     kwargs = engine_args(config, limit_mm_per_prompt={"audio": 1})
-    assert kwargs["enable_chunked_prefill"] is False and kwargs["max_model_len"] == 512
-    assert kwargs["model"] == str(qwen3) and kwargs["limit_mm_per_prompt"] == {"audio": 1}
+    assert kwargs == {"model": str(qwen3), "dtype": "bfloat16", "seed": config.seed, "tensor_parallel_size": 1,
+                      "gpu_memory_utilization": config.gpu_memory_utilization, "limit_mm_per_prompt": {"audio": 1},
+                      "max_model_len": 512, "enable_chunked_prefill": False}
     table = {"use": "qwen3", "model": str(qwen3)}
     ids = [component({**table, "engine_args": e}, "teacher_llm", "generate.llm", plugins).identity_table()
            for e in ({}, {"max_num_seqs": 8}, {"kv_cache_dtype": "fp8"})]
@@ -247,19 +250,35 @@ def test_a_dead_vllm_engine_is_told_apart_from_a_failing_request():
     except RuntimeError as chained:
         assert is_dead_engine(chained)
     assert not is_dead_engine(RuntimeError("one request too long"))
+    caused = RuntimeError("generate failed")
+    caused.__cause__ = EngineDeadError("gone")  # an explicit cause without a context
+    assert is_dead_engine(caused)
+    first, second = RuntimeError("a"), ValueError("b")
+    first.__context__, second.__context__ = second, first  # a circle of contexts ends the search
+    assert not is_dead_engine(first)
 
 
 def test_vllm_logs_go_to_stderr(capsys):
     import logging
     import logging.config
+    import re
 
     from afcot_qwen.vllm_backend import logging_config
 
-    logging.config.dictConfig(logging_config())
-    logging.getLogger("vllm.engine").info("engine started")
-    out = capsys.readouterr()
-    assert "engine started" in out.err and out.out == ""
-    logging.getLogger("vllm").handlers.clear()
+    existing, seen_by_root = logging.getLogger("afcot.already.there"), []
+    root_catcher = logging.Handler()
+    root_catcher.emit = seen_by_root.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(root_catcher)
+    try:
+        logging.config.dictConfig(logging_config())
+        logging.getLogger("vllm.engine").info("engine started")
+        out = capsys.readouterr()
+    finally:
+        logging.getLogger().removeHandler(root_catcher)
+        logging.getLogger("vllm").handlers.clear()
+    assert out.out == "" and re.fullmatch(  # vLLM's own line layout, written by the handler (not an error report)
+        r"vllm INFO \d{4}-\d\d-\d\d [\d:,]+ test_qwen\.py:\d+\] engine started\n", out.err), out.err
+    assert seen_by_root == [] and not existing.disabled  # vLLM's lines stop at its handler; afcot's loggers live on
 
 
 def test_processes_forked_after_an_engine_starts_die_with_their_parent(tmp_path):
