@@ -344,3 +344,89 @@ def test_a_request_costs_its_text_over_four_its_audio_at_25_tokens_a_second_up_t
     long = audio_ref_from_wave(np.zeros(16000 * 31, dtype=np.float32), 16000)
     assert alm.cost(Request("p" * 8)) == 4 + 10
     assert alm.cost(Request("p" * 8, clip)) == 4 + 50 + 10 and alm.cost(Request("p" * 8, long)) == 4 + 750 + 10
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_server_that_goes_down_is_probed_with_backoff_and_rejoins_the_rotation(plugins, monkeypatch):
+    """One of two servers refuses connections: out of the rotation (logged), probed at doubling intervals while the
+    other answers, back in the rotation once it answers; with every server down, the outage is logged and ends."""
+    from structlog.testing import capture_logs
+
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    port = _free_port()
+    late = f"http://127.0.0.1:{port}/v1"
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(delay, *args, **kwargs):
+        sleeps.append(round(delay, 4))
+        return await real_sleep(min(delay, 0.02), *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    with ChatServer(embedded_teachers(), KEY) as a:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url, late], api_key_env=ENV,
+                     model="embedded-llm", max_new_tokens=8)
+        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=3, backoff_s=0.05, outage_s=30.0))
+        servers = llm.servers
+
+        async def scenario() -> list[str]:
+            replies = [await llm.ask(f"question {i}", seed=i) for i in range(2)]  # the second finds `late` down
+            assert servers.downs == 1 and [s.up for s in servers.servers] == [True, False]
+            while len(sleeps) < 5:  # the watch probes `late` and waits longer each time
+                await real_sleep(0.01)
+            with ChatServer(embedded_teachers(), KEY, port=port) as b:
+                for _ in range(500):
+                    if servers.ups:
+                        break
+                    await real_sleep(0.01)
+                assert servers.ups == 1 and [s.up for s in servers.servers] == [True, True]
+                replies += [await llm.ask(f"again {i}", seed=i) for i in range(4)]
+                assert len(b.answered) == 2  # it takes its turns again
+            return replies
+
+        with capture_logs() as logs:
+            assert len(asyncio.run(scenario())) == 6
+    assert sleeps[:5] == [0.05, 0.1, 0.2, 0.4, 0.8]
+    events = [(e["event"], e.get("server")) for e in logs if e.get("log_level") == "warning"]
+    assert events[0] == ("server out of rotation: 1 of 2 up", late)
+    assert "connection" in logs[0]["problem"] and logs[0]["model"] == "embedded-llm"
+    assert ("servers back: 2 of 2 up", late) not in events  # back from no outage: nothing to announce
+    assert servers._outage_since is None
+
+
+def test_when_every_server_is_down_requests_wait_and_resume_when_one_is_back(plugins, monkeypatch):
+    from structlog.testing import capture_logs
+
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[url], api_key_env=ENV,
+                 model="embedded-llm", max_new_tokens=8)
+    llm.use_retry(RetryPolicy(timeout_s=2.0, retries=0, backoff_s=0.05, outage_s=30.0))
+
+    async def scenario() -> str:
+        waiting = asyncio.ensure_future(llm.ask("question", seed=1))
+        await asyncio.sleep(0.4)
+        assert not waiting.done() and llm.servers._outage_since is not None  # waits: retries=0 spends nothing
+        assert not llm.servers._any_up.is_set()  # the waiting requests sleep on it, no busy loop
+        with ChatServer(embedded_teachers(), KEY, port=port):
+            return await asyncio.wait_for(waiting, 10)
+
+    with capture_logs() as logs:
+        assert asyncio.run(scenario())
+    warnings = [e for e in logs if e.get("log_level") == "warning"]
+    assert [e["event"] for e in warnings] == ["waiting for servers: 0 of 1 up", "servers back: 1 of 1 up"]
+    assert warnings[0]["outage_timeout_s"] == 30.0 and "connection" in warnings[0]["problem"]
+    assert warnings[1]["server"] == url and warnings[1]["outage_s"] >= 0.3
+    assert llm.servers.downs == llm.servers.ups == 1 and llm.servers._outage_since is None

@@ -92,7 +92,8 @@ def test_plan_lists_each_stage_its_components_and_what_is_missing(plugins, tmp_p
                 lines += [f"    {memory['text']}", f"    {memory['detail'].strip()}"]
     assert "  [generate.source] source 'embedded' (embedded): " in "\n".join(lines)
     assert "    train memory: " in "\n".join(lines)
-    assert runner.plan(runner.plan_document(recipe, ["train", "generate"], tmp_path)) == "\n".join([*lines, "all inputs present"])
+    both = runner.plan_document(recipe, ["train", "generate"], tmp_path)
+    assert runner.plan(both) == "\n".join([*lines, "all inputs present"])
     plan = runner.plan(runner.plan_document(recipe, ["evaluate"], tmp_path)).splitlines()
     assert plan[1] == "stage evaluate:" and "stage generate:" not in plan
     assert plan[-1] == "missing: " + runner.preflight(recipe, ["evaluate"], tmp_path)[0]
