@@ -56,7 +56,7 @@ def resolve(ref: str | Path) -> Path:
 def expand(value: Any) -> Any:
     """``value`` (TOML data) with ``{recipes}`` in its strings replaced by the built-in recipes' folder."""
     here = str(folder())
-    return _strings(value, lambda text: text.replace("{recipes}", here))
+    return strings(value, lambda text: text.replace("{recipes}", here))
 
 
 def portable(value: Any) -> Any:
@@ -65,16 +65,16 @@ def portable(value: Any) -> Any:
     The fingerprint is taken of this, so a run keeps its identity when the package is installed elsewhere.
     """
     here = str(folder())
-    return _strings(value, lambda text: "{recipes}" + text[len(here):]
+    return strings(value, lambda text: "{recipes}" + text[len(here):]
                     if text == here or text.startswith(here + os.sep) else text)
 
 
-def _strings(value: Any, change: Callable[[str], str]) -> Any:
+def strings(value: Any, change: Callable[[str], str]) -> Any:
     """``value`` (TOML-like data: tables, lists, scalars) with ``change`` applied to every string in it."""
     if isinstance(value, str):
         return change(value)
     if isinstance(value, dict):
-        return {k: _strings(v, change) for k, v in value.items()}
+        return {k: strings(v, change) for k, v in value.items()}
     if isinstance(value, list):
-        return [_strings(v, change) for v in value]
+        return [strings(v, change) for v in value]
     return value

@@ -67,9 +67,12 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
 
 
 def cmd_recipe_validate(args: argparse.Namespace) -> int:
+    from afcot_core.runner import variants
+
     recipe = _recipe(args)
     count = sum(len(section.components()) for section in recipe.stages.values())
-    print(f"{args.file}: ok ({', '.join(recipe.stages)}; {count} components)")
+    named = f"; variants {', '.join(variants(recipe, _plugins()))}" if "variants" in recipe.data else ""
+    print(f"{args.file}: ok ({', '.join(recipe.stages)}; {count} components{named})")
     return 0
 
 
@@ -93,6 +96,9 @@ def cmd_recipe_run(args: argparse.Namespace) -> int:
     stats_md = Path(result["out"]) / "generate" / "stats.md"
     if "generate" in result and not args.quiet and stats_md.exists():  # the run statistics, for people
         print(stats_md.read_text(encoding="utf-8"), file=sys.stderr)
+    compare_md = Path(result["out"]) / "compare.md"
+    if "variants" in result and not args.quiet and compare_md.exists():  # the variants side by side
+        print(compare_md.read_text(encoding="utf-8"), file=sys.stderr)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -86,6 +86,11 @@ def stage_finished(stage: str, out_dir: Any, log: Any) -> None:
 
 
 @hookspec
+def variants_finished(out_dir: Any, variants: list[str], log: Any) -> None:
+    """Called after every variant of a recipe has run, each into ``out_dir/<name>``, e.g. to compare them."""
+
+
+@hookspec
 def register_commands(register: Register) -> None:
     """Register CLI sub-commands: ``register(name, help, configure, run)``.
 

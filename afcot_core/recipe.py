@@ -174,7 +174,7 @@ def component(table: Any, role: str, where: str, plugins: Plugins) -> Component:
 def parse(data: dict[str, Any], plugins: Plugins, path: Path) -> Recipe:
     """Validate a recipe's data against the registries, stage by stage (each parsed by its registered stage)."""
     order = plugins.stage_names()
-    allowed = ["run", *order]
+    allowed = ["run", "variants", *order]  # the variants are read by the runner
     for key in data:
         if key not in allowed:
             raise BadInput(f"{path}: unknown section [{key}]{suggest(key, allowed)}; sections: {', '.join(allowed)}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
+import functools
 import hashlib
 import os
 import time
@@ -21,7 +23,7 @@ from afcot_core.digest import digest
 from afcot_core.errors import BadInput
 from afcot_core.plugins import Plugins
 from afcot_core.progress import Bar
-from afcot_core.recipe import Recipe
+from afcot_core.recipe import Recipe, parse
 from afcot_core.shards import atomic_write, check_fingerprint
 
 
@@ -150,8 +152,16 @@ def plan_document(recipe: Recipe, stages: list[str] | None = None, out: Path | N
     components = {stage: [{"where": c.where, "role": c.registration.role, "name": c.registration.name,
                            "plugin": c.registration.plugin, "description": c.registration.description}
                           for c in recipe.stages[stage].components()] for stage in chosen}
-    return {"recipe": str(recipe.path), "run": recipe.run.name, "seed": recipe.run.seed, "stages": components,
-            "estimates": estimates(recipe, chosen, out), "missing": preflight(recipe, chosen, out)}
+    doc = {"recipe": str(recipe.path), "run": recipe.run.name, "seed": recipe.run.seed, "stages": components,
+           "estimates": estimates(recipe, chosen, out), "missing": preflight(recipe, chosen, out)}
+    if "variants" in recipe.data:
+        from afcot_core.plugins import default
+
+        found = variants(recipe, default(), out, stages)
+        doc["variants"] = [{"name": n, "out": str(f), "overrides": recipe.data["variants"][n], "stages": c,
+                            "items_of": shared} for n, (_, f, shared, c) in found.items()]
+        doc["missing"] = [f"[variants.{n}] {p}" for n, (v, f, _, c) in found.items() for p in preflight(v, c, f)]
+    return doc
 
 
 def plan(doc: dict[str, Any]) -> str:
@@ -164,13 +174,26 @@ def plan(doc: dict[str, Any]) -> str:
             for e in doc["estimates"]:
                 if e["where"] == c["where"]:
                     lines += [f"    {e['text']}", *([f"    {e['detail'].strip()}"] if e.get("detail") else [])]
+    for v in doc.get("variants", []):
+        told = ", ".join(f"{k} = {val!r}" for k, val in v["overrides"].items()) or "the recipe as it is"
+        shared = f"; trains on the items of '{v['items_of']}'" if v["items_of"] else ""
+        lines.append(f"variant {v['name']} -> {v['out']} ({', '.join(v['stages'])}): {told}{shared}")
     lines += [f"missing: {p}" for p in doc["missing"]] or ["all inputs present"]
     return "\n".join(lines)
 
 
 def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[str] | None = None,
         show_progress: bool = True) -> dict[str, Any]:
-    """Run ``stages`` of ``recipe`` into ``out``; nothing is created unless every check passes."""
+    """Run ``stages`` of ``recipe`` into ``out``; nothing is created unless every check passes. A recipe with
+    ``[variants]`` runs each variant as its own run in ``out/<name>``, then the ``variants_finished`` hook."""
+    if "variants" in recipe.data:
+        found = variants(recipe, plugins, out, stages)
+        for name, (v, folder, _, chosen) in found.items():  # every variant's inputs, before any of them runs
+            if problems := preflight(v, chosen, folder):
+                raise BadInput(f"[variants.{name}] cannot start, inputs are missing:\n  " + "\n  ".join(problems))
+        results = {n: run(v, plugins, f, c, show_progress) for n, (v, f, _, c) in found.items() if c}
+        plugins.manager.hook.variants_finished(out_dir=out_dir_of(recipe, out), variants=list(found), log=logging.get())
+        return {"out": str(out_dir_of(recipe, out)), "variants": results}
     chosen = select_stages(recipe, stages)
     problems = preflight(recipe, chosen, out)
     if problems:
@@ -191,6 +214,55 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
                      tmp_suffix=f".rank{rank}.tmp")
         return _run_stages(recipe, plugins, out_dir, chosen, lock["fingerprint"], rank, world, show_progress,
                            planned)
+
+
+def variants(recipe: Recipe, plugins: Plugins, out: Path | None = None,
+             stages: list[str] | None = None) -> dict[str, tuple[Recipe, Path, str | None, list[str]]]:
+    """Each ``[variants.NAME]`` of ``recipe`` (dotted keys set as ``--set`` does, a table merged into a table), in
+    order: its recipe, folder ``out/NAME``, the earlier variant with the same seed and ``[generate]`` whose items it
+    trains on (its train stage reading that one's ``generate/``, its own generate left out), and its stages."""
+    table = recipe.data["variants"]
+    if not isinstance(table, dict) or not all(isinstance(t, dict) for t in table.values()):
+        raise BadInput(f'{recipe.path}: [variants] holds [variants.NAME] tables of "dotted.key" = value lines')
+    found: dict[str, tuple[Recipe, Path, str | None, list[str]]] = {}
+    for name, overrides in table.items():
+        data = copy.deepcopy({k: v for k, v in recipe.data.items() if k != "variants"})
+        try:
+            for key, value in overrides.items():
+                _merge(data, key, value)
+            items = (data.setdefault("run", {}).get("seed"), data.get("generate"))
+            shared = next((n for n, (v, _, s, _) in found.items()
+                           if not s and items == (v.data["run"].get("seed"), v.data.get("generate"))), None)
+            if shared and isinstance(data.get("train"), dict):
+                del data["generate"]
+                data["run"]["stages"] = [s for s in data["run"].get("stages", []) if s != "generate"] or ["train"]
+                data["train"] = catalog.strings({"data": "{run}/generate", **data["train"]}, functools.partial(
+                    _moved, f"{{run}}/../{shared}/generate"))
+            variant = parse(catalog.expand(data), plugins, recipe.path)
+            shared = None if "generate" in data else shared
+            chosen = select_stages(variant, [s for s in stages if not (shared and s == "generate")] if stages else None)
+        except BadInput as exc:
+            raise BadInput(f"[variants.{name}] {exc}") from None
+        found[name] = (variant, out_dir_of(recipe, out) / name, shared, chosen)
+    return found
+
+
+def _moved(there: str, path: str) -> str:  # ``path`` with the ``{run}/generate`` it starts with made ``there``
+    return there + path[14:] if path == "{run}/generate" or path.startswith("{run}/generate/") else path
+
+
+def _merge(node: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``value`` at the dotted ``key`` in ``node`` (tables made on the way); a table is merged into a table."""
+    *tables, last = key.split(".")
+    for part in tables:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise BadInput(f"'{key}': '{part}' is not a table")
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        for inner, v in value.items():
+            _merge(node[last], inner, v)
+    else:
+        node[last] = copy.deepcopy(value)
 
 
 def _run_stages(recipe: Recipe, plugins: Plugins, out_dir: Path, chosen: list[str], fingerprint: str, rank: int,

@@ -123,29 +123,3 @@ def test_shipped_student_scores_above_chance_held_out(tmp_path):
     report = json.loads((tmp_path / "evaluate/embedded-eval/report.json").read_text())
     assert report["overall"]["total"] == 20
     assert report["overall"]["accuracy"] >= 0.45 > chance
-
-
-def test_compare_table_reads_runs(tmp_path):
-    """``python -m afcot_flamingo.compare``: accuracy per subset, chance, the question prior from the training
-    shards the lock names, train time and tokens per sample."""
-    from afcot_flamingo.compare import main, summary
-
-    data = write_shards(tmp_path / "shards", 4, per_shard=4)  # "Is the tone high or low?": high, low, high, low
-    run = tmp_path / "plain"
-    (run / "evaluate/embedded-eval").mkdir(parents=True)
-    (run / "train").mkdir()
-    (run / "recipe.lock.toml").write_text(f'[recipe.train]\ncot = false\ndata = "{data}"\n')
-    report = {"overall": {"accuracy": 0.5, "total": 2}, "subset": {"AQA-MCQ": {"accuracy": 0.5}}}
-    (run / "evaluate/embedded-eval/report.json").write_text(json.dumps(report))
-    items = [{"question": "Is the tone high or low?", "choices": ["high", "low"], "answer": "high"},
-             {"question": "Classify the sound.", "choices": ["a", "b", "c", "d"], "answer": "a"}]
-    (run / "evaluate/embedded-eval/embedded-eval-predictions.jsonl").write_text(
-        "".join(json.dumps(i) + "\n" for i in items))
-    steps = [{"step": 1, "samples": 4, "samples_per_s": 2.0, "tokens": 400}] * 3
-    (run / "train/metrics.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
-    row = summary(run)
-    assert not row["cot"] and row["steps"] == 3 and row["train_s"] == 6.0 and row["tokens_per_sample"] == 100
-    assert row["chance"] == (1 / 2 + 1 / 4) / 2
-    assert row["question_prior"] == (1 / 2 + 1 / 4) / 2  # "high" ties "low": half a point; unseen: 1/options
-    assert main([str(run), "--json", str(tmp_path / "c.json")]) == 0
-    assert json.loads((tmp_path / "c.json").read_text())[0]["accuracy"] == 0.5

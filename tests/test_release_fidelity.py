@@ -226,7 +226,7 @@ def test_records_keep_formatted_question_and_sub_questions(tmp_path):
     result = afcot("recipe", "run", "compare_bfs_dfs", "--out", str(out), "--quiet",
                    "--set", "generate.source.items=12", "--set", "generate.strategies.aqa.fidelity=release")
     assert result.returncode == 0, result.stderr
-    records = [json.loads(parts["json"]) for shard in sorted((out / "generate").glob("shard-*.tar"))
+    records = [json.loads(parts["json"]) for shard in sorted((out / "bfs" / "generate").glob("shard-*.tar"))
                for _, parts in iter_samples(shard)]
     assert records
     for record in records:

@@ -34,6 +34,11 @@ def describe(path: Path) -> dict[str, Any]:
     if not path.is_dir():
         raise BadInput(f"{path}: no such run directory or shard")
     out: dict[str, Any] = {"run": str(path)}
+    if (path / "compare.json").is_file() and not (path / "recipe.lock.toml").is_file():  # a recipe's variants
+        import json
+
+        doc = json.loads((path / "compare.json").read_text(encoding="utf-8"))
+        return {**out, "variants": [row["variant"] for row in doc["variants"]], "compare": doc}
     lock = path / "recipe.lock.toml"
     if lock.exists():
         import tomllib

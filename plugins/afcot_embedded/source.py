@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Literal
 
 import msgspec
 import numpy as np
@@ -20,6 +21,9 @@ class EmbeddedSourceConfig(msgspec.Struct, forbid_unknown_fields=True):
     seed: int = 0
     #: share of classification items; the rest are AQA questions
     classification_fraction: float = 0.5
+    #: the wrong options of classification items: "ontology" (close: siblings, then cousins, as the paper draws
+    #: them) or "random" (uniform over the world's classes, the paper's control), by the registered sampler
+    negatives: Literal["ontology", "random"] = "ontology"
 
     def __post_init__(self) -> None:
         if self.items < 0:
@@ -28,14 +32,14 @@ class EmbeddedSourceConfig(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("classification_fraction must be between 0 and 1")
 
 
-def make_item(index: int, seed: int, classification_fraction: float) -> Item:
+def make_item(index: int, seed: int, classification_fraction: float, negatives: str = "ontology") -> Item:
     """Item ``index`` of the corpus with ``seed``: the same arguments always give the same item."""
     rng = np.random.default_rng([seed, index])
     labels = sorted(leaf_classes())
     label = labels[int(rng.integers(len(labels)))]
     clip = synthesize(label, rng)
     classification = rng.random() < classification_fraction
-    q = classification_question(clip, rng) if classification else aqa_question(clip, rng)
+    q = classification_question(clip, rng, negatives) if classification else aqa_question(clip, rng)
     return Item(
         id=f"embedded-{seed}-{index:06d}",
         audio=audio_ref_from_wave(clip.wave, SAMPLE_RATE),
@@ -59,4 +63,4 @@ class EmbeddedSource(Source):
         c = self.config
         for start in range(0, c.items, size):
             stop = min(c.items, start + size)
-            yield (make_item(i, c.seed, c.classification_fraction) for i in range(start, stop))
+            yield (make_item(i, c.seed, c.classification_fraction, c.negatives) for i in range(start, stop))

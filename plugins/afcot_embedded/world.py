@@ -257,25 +257,27 @@ def close_negatives(label: str, rng: np.random.Generator, k: int = 3) -> list[st
 
 
 @functools.cache
-def _ontology_sampler() -> NegativeSampler | None:
-    """The registered ``ontology`` negative sampler over this world's classes, built once; None if not loaded."""
+def _ontology_sampler(name: str = "ontology") -> NegativeSampler | None:
+    """The registered negative sampler ``name`` (``ontology`` or ``random``) over this world's classes, built once;
+    None if it is not loaded."""
     import msgspec
 
     from afcot_core.api import default_plugins
 
     samplers = default_plugins().registry("negative_sampler")
-    if "ontology" not in samplers.names():
+    if name not in samplers.names():
         return None
-    reg = samplers.get("ontology")
+    reg = samplers.get(name)
     path = str(resources.files("afcot_embedded").joinpath("ontology.json"))
     return reg.build(msgspec.convert({"ontology": path, "vocabulary": sorted(leaf_classes())}, reg.config))
 
 
-def classification_question(clip: Clip, rng: np.random.Generator) -> Question:
+def classification_question(clip: Clip, rng: np.random.Generator, negatives: str = "ontology") -> Question:
     """The label and three close negatives from the registered ``ontology`` negative sampler over this
-    world's ``ontology.json`` (siblings, then cousins); :func:`close_negatives` if it is not loaded."""
+    world's ``ontology.json`` (siblings, then cousins; :func:`close_negatives` if it is not loaded), or with
+    ``negatives = "random"`` three drawn by the ``random`` sampler from every class of this world (the control)."""
     seed = int(rng.integers(2**32))
-    sampler = _ontology_sampler()
+    sampler = _ontology_sampler(negatives)
     if sampler is not None:
         negatives = sampler.sample(clip.label, 3, seed=seed) or []
     else:

@@ -171,15 +171,33 @@ def render(view: RunView) -> str:
             + "\n".join(body) + "\n</body></html>\n")
 
 
+def render_variants(root: Path, compare_md: str, variants: list[str]) -> str:
+    """The page of a recipe's variants (``root/compare.md``), each variant's own page linked."""
+    links = "".join(f'<li><a href="{escape(name)}/report.html">{escape(name)}</a></li>' for name in variants)
+    return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+            f"<title>afcot variants {escape(root.name)}</title><style>{STYLE}</style></head>\n<body>\n"
+            f'<h1>Variants of {escape(str(root))}</h1>\n<section id="compare">{_markdown(compare_md)}</section>\n'
+            f'<h2 id="variants">Variants</h2><ul>{links}</ul>\n</body></html>\n')
+
+
 def write(root: Path, out: Path | None = None, samples: int = 3) -> Path:
-    """Write the report of run ``root`` to ``out`` (default ``root/report.html``)."""
+    """Write the report of run ``root`` to ``out`` (default ``root/report.html``); for the folder of a recipe's
+    variants (``compare.json``), the comparison, and each variant's own report in its folder."""
     if samples < 0:
         raise BadInput(f"--samples {samples}: must be >= 0")
-    view = collect(root, samples)
     target = out or root / "report.html"
     if target.is_dir():
         raise BadInput(f"{target}: is a folder; give the HTML file to write")
     if not target.parent.is_dir():
         raise BadInput(f"{target}: its folder {target.parent} does not exist")
-    target.write_text(render(view), encoding="utf-8")
+    if (root / "compare.json").is_file() and not (root / "recipe.lock.toml").is_file():
+        import json
+
+        names = [row["variant"] for row in json.loads((root / "compare.json").read_text(encoding="utf-8"))["variants"]]
+        for name in names:
+            write(root / name, samples=samples)
+        target.write_text(render_variants(root, (root / "compare.md").read_text(encoding="utf-8"), names),
+                          encoding="utf-8")
+        return target
+    target.write_text(render(collect(root, samples)), encoding="utf-8")
     return target

@@ -63,3 +63,10 @@ def register_commands(register):
     register("report", "write a self-contained HTML page about a run", _configure, _run)
     register("audit", "label whether sampled CoTs follow from their reasoning; score the labels", _audit_options,
              _audit)
+
+
+@hookimpl
+def variants_finished(out_dir, variants, log):
+    from afcot_report.compare import variants_finished as compare
+
+    compare(out_dir, variants, log)
