@@ -1,5 +1,6 @@
 """Sessions: tests, lint, typecheck (default); docs (regenerate the recipe reference); optional and not in CI:
-report_browser (the report page in headless Chromium), vllm (vLLM's CPU build in its own venv), mutants (mutmut)."""
+report_browser (the report page in headless Chromium), vllm (vLLM's CPU build in its own venv), mutants (mutmut),
+experiments (the paper's comparisons in miniature, at full size)."""
 
 import nox
 
@@ -58,6 +59,27 @@ def report_browser(session: nox.Session) -> None:
     session.run("python", "tests/audit_browser_check.py", str(out / "audit.html"), "--labels-out",
                 str(out / "audit-labels.json"))
     session.run("afcot", "audit", "score", str(out / "audit-labels.json"), "--run", str(run))
+
+
+#: the variant recipes of the paper's comparisons (docs/recipes.md, "Variants"), in the order `experiments` runs them
+EXPERIMENTS = ["compare_bfs_dfs", "learn", "compare_negatives", "compare_batch", "compare_blend"]
+
+
+@nox.session(venv_backend="none")
+def experiments(session: nox.Session) -> None:
+    """Optional, not in CI: each comparison recipe at its full size, into runs/experiments/<recipe>/ (compare.md).
+
+    CI runs the same recipes shrunk to seconds (tests/test_variants.py); these are the slow runs whose figures
+    docs/algorithms.md, docs/training.md and docs/performance.md give: compare_bfs_dfs takes under a minute, each
+    training one 10-30 minutes on a shared 2-core CPU. ``-- NAME ...`` runs only those; a rerun goes on where a run
+    stopped (each variant is an ordinary run). Uses the current environment (afcot with the dev extra).
+    """
+    from pathlib import Path
+
+    for name in session.posargs or EXPERIMENTS:
+        out = Path("runs/experiments") / name
+        session.run("afcot", "recipe", "run", name, "--out", str(out), "--quiet", env={"HF_HUB_OFFLINE": "1"})
+        session.log(f"{out}/compare.md:\n" + (out / "compare.md").read_text(encoding="utf-8"))
 
 
 @nox.session(python="3.11")
