@@ -312,3 +312,30 @@ def test_processes_forked_after_an_engine_starts_die_with_their_parent(tmp_path)
     else:
         os.kill(int(pid), signal.SIGKILL)
         raise AssertionError("the child outlived its killed parent")
+
+
+def test_an_openai_teacher_without_servers_names_the_variable_to_set(monkeypatch):
+    from afcot_qwen.config import QwenLlmConfig, preflight
+
+    monkeypatch.delenv("AFCOT_NO_URLS", raising=False)
+    config = QwenLlmConfig(model="m", backend="openai", base_urls_env="AFCOT_NO_URLS")
+    assert [m for m in preflight(config) if "server" in m] == [
+        "server URLs: set the environment variable AFCOT_NO_URLS (comma-separated)"]
+
+
+def test_the_clip_sent_to_a_server_is_a_16_khz_mono_float_wav_of_exactly_our_samples():
+    import base64
+    import io
+    import struct
+
+    import numpy as np
+    import soundfile as sf
+    from afcot_qwen.openai_backend import wav_base64
+
+    wave = np.array([0.5, -0.25, 0.125, 1 / 3], dtype=np.float64)  # float64 in: float32 samples out
+    raw = base64.b64decode(wav_base64(wave))
+    assert raw[:4] == b"RIFF" and struct.unpack("<I", raw[4:8])[0] == len(raw) - 8 and raw[8:16] == b"WAVEfmt "
+    assert struct.unpack("<IHHIIHH", raw[16:36]) == (16, 3, 1, 16000, 64000, 4, 32)  # IEEE float, mono, 4-byte
+    assert raw[36:40] == b"data" and struct.unpack("<I", raw[40:44])[0] == 16 == len(raw) - 44
+    samples, rate = sf.read(io.BytesIO(raw), dtype="float32")
+    assert rate == 16000 and samples.tolist() == wave.astype(np.float32).tolist()
