@@ -185,12 +185,14 @@ def write(root: Path, out: Path | None = None, samples: int = 3) -> Path:
     variants (``compare.json``), the comparison, and each variant's own report in its folder."""
     if samples < 0:
         raise BadInput(f"--samples {samples}: must be >= 0")
+    variants = (root / "compare.json").is_file() and not (root / "recipe.lock.toml").is_file()
+    view = None if variants else collect(root, samples)
     target = out or root / "report.html"
     if target.is_dir():
         raise BadInput(f"{target}: is a folder; give the HTML file to write")
     if not target.parent.is_dir():
         raise BadInput(f"{target}: its folder {target.parent} does not exist")
-    if (root / "compare.json").is_file() and not (root / "recipe.lock.toml").is_file():
+    if view is None:
         import json
 
         names = [row["variant"] for row in json.loads((root / "compare.json").read_text(encoding="utf-8"))["variants"]]
@@ -199,5 +201,5 @@ def write(root: Path, out: Path | None = None, samples: int = 3) -> Path:
         target.write_text(render_variants(root, (root / "compare.md").read_text(encoding="utf-8"), names),
                           encoding="utf-8")
         return target
-    target.write_text(render(collect(root, samples)), encoding="utf-8")
+    target.write_text(render(view), encoding="utf-8")
     return target
