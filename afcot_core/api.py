@@ -25,7 +25,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                  "plain_answer", "remove_option", "render", "repair_prefix"),
     "teacher": ("Batching", "Reply", "Request", "RetryPolicy", "Sampling", "Teacher"),
     "batcher": ("EngineDead",),
-    "inflight": ("TokenBudget",),
     "protocols": ("Evidence", "ItemContext", "Sink", "Source", "Strategy", "Validator", "reject_reason"),
     "negatives": ("AsyncNegativeSampler", "NegativeSampler", "Seed", "make_rng"),
     "audio": ("AudioError", "audio_ref_from_path", "audio_ref_from_wave", "flac_bytes", "load_audio:load",
@@ -86,7 +85,6 @@ if TYPE_CHECKING:  # the same names, for type checkers
     from afcot_core.digest import digest
     from afcot_core.errors import AfcotError, BadInput, Rejected, RunIncomplete, TeacherError
     from afcot_core.files import json_objects, read_json
-    from afcot_core.inflight import TokenBudget
     from afcot_core.jsonreply import ReplyError, parse_json_reply
     from afcot_core.log import configure as configure_log
     from afcot_core.log import get as get_logger

@@ -1,4 +1,5 @@
-"""Run statistics of the generate stage: ``generate/stats.json`` and ``generate/stats.md``.
+"""Run statistics of the generate stage: ``generate/stats.json`` (``stats.md``, the same as a table for people, is
+written from it by the devtools plugin when the stage has finished).
 
 Computed from what the shards hold (accepted records in the shards, rejected and failed ones in the
 ``rejects-*.jsonl`` files), so the figures are those of every item done so far, by every rank, and
@@ -114,40 +115,12 @@ def collect(generate_dir: Path | str) -> dict[str, Any]:
     return {"total": total.summary(), "rows": rows, "token_estimate": TOKEN_ESTIMATE}
 
 
-def markdown(stats: dict[str, Any]) -> str:
-    """The statistics as a Markdown table (one row per strategy and source, then the total)."""
-    head = ("| strategy | source | items | accepted | yield | mean sub-Qs / rounds | calls / accepted (ALM + LLM) "
-            "| tokens / accepted | causality rejects | reject reasons |")
-    lines = [head, "|---" * (head.count("|") - 1) + "|"]
-
-    def cell(row: dict[str, Any], strategy: str, source: str) -> str:
-        calls = row["calls_per_accepted"]
-        reasons = ", ".join(f"{k} {v}" for k, v in row["reject_reasons"].items()) or "-"
-        rate = "-" if row["causality_rejection_rate"] is None else f"{row['causality_rejection_rate']:.0%}"
-        return (f"| {strategy} | {source or '-'} | {row['items']} | {row['accepted']} | {row['yield']:.0%} "
-                f"| {_num(row['mean_steps'])} | {_num(calls['alm'])} + {_num(calls['llm'])} "
-                f"| {_num(row['tokens_per_accepted'], 0)} | {rate} | {reasons} |")
-
-    lines += [cell(row, row["strategy"], row["source"]) for row in stats["rows"]]
-    lines.append(cell(stats["total"], "**all**", ""))
-    notes = [f"Tokens are estimated as {stats['token_estimate']}."]
-    if "run" in stats:
-        notes.append(f"This run: {stats['run'].get('calls', 0)} teacher calls, "
-                     f"{stats['run'].get('cache_hits', 0)} answered from the replay cache.")
-    return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def write(generate_dir: Path | str, run: dict[str, int] | None = None) -> dict[str, Any]:
-    """Collect the statistics and write ``stats.json`` and ``stats.md`` next to the shards."""
+    """Collect the statistics and write ``stats.json`` next to the shards."""
     root = Path(generate_dir)
     stats = collect(root)
     if run is not None:
         stats["run"] = run
     suffix = f".{os.getpid()}.tmp"  # ranks may write at the same time: each its own temporary file
     atomic_write(root / "stats.json", lambda tmp: tmp.write_text(json.dumps(stats, indent=2) + "\n"), suffix)
-    atomic_write(root / "stats.md", lambda tmp: tmp.write_text(markdown(stats)), suffix)
     return stats

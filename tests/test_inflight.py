@@ -3,8 +3,9 @@
 import asyncio
 
 import pytest
+from afcot_qwen.budget import TokenBudget
 
-from afcot_core.inflight import InFlight, TokenBudget
+from afcot_core.inflight import InFlight
 from afcot_core.teacher import Batching, Request, Teacher
 
 

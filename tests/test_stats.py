@@ -2,10 +2,12 @@
 
 import json
 
+from afcot_devtools.stats_table import markdown
+
 from afcot_core import recipe as recipes
 from afcot_core import runner
 from afcot_core.shards import iter_samples
-from afcot_core.stats import collect, markdown
+from afcot_core.stats import collect
 
 from .conftest import QUICKSTART, afcot
 

@@ -1,4 +1,5 @@
-"""The core's own stages, registered through the ``register_stages`` hook like a plugin's: generate and train.
+"""The core's own stage, registered through the ``register_stages`` hook like a plugin's: generate (train and
+evaluate are the plugins' stages: afcot_flamingo's, beside its trainers, and afcot_benchmarks').
 
 Each stage's ``parse(table, plugins)`` returns a section object with ``components()`` (for preflight and the lock
 file), ``to_table()`` and ``run(ctx)``. The recipe module never imports a stage; it asks the loaded plugins.
@@ -33,4 +34,3 @@ class _Lazy:
 @hookimpl
 def register_stages(register: Any) -> None:
     register("generate", _Lazy("afcot_core.stages.generate", "GenerateStage"), 10)
-    register("train", _Lazy("afcot_core.stages.train", "TrainStage"), 20)

@@ -1,4 +1,5 @@
-"""Registers the developer commands and writes the dataset card when a generate stage finishes."""
+"""Registers the developer commands; when a generate stage finishes, writes its statistics table (``stats.md``) and
+the dataset card."""
 
 from __future__ import annotations
 
@@ -19,10 +20,8 @@ def register_commands(register: Any) -> None:
 @hookimpl
 def stage_finished(stage: str, out_dir: Path, log: Any) -> None:
     if stage == "generate":
-        import json
-
-        from afcot_devtools import datacard
+        from afcot_devtools import datacard, stats_table
 
         folder = Path(out_dir) / "generate"
-        stats = folder / "stats.json"  # written by the stage from the shards: they are read once for both
-        datacard.write(folder, stats=json.loads(stats.read_text(encoding="utf-8")) if stats.is_file() else None)
+        stats = stats_table.write(folder)  # stats.json, written by the stage from the shards: read once for both
+        datacard.write(folder, stats=stats)

@@ -1,4 +1,5 @@
-"""Registers the Audio Flamingo trainers, the models that answer prompts, and ``afcot af2-convert``."""
+"""Registers the Audio Flamingo trainers and the ``train`` stage that runs them, the models that answer prompts, and
+``afcot af2-convert``."""
 
 from __future__ import annotations
 
@@ -54,6 +55,20 @@ def register_trainers(register):
              preflight=af3_preflight, plan=af3_plan)
     register("af2", _af2, Af2TrainConfig, "finetune Audio Flamingo 2 (our implementation, released checkpoints) on "
              "CoT shards", preflight=af2_preflight, plan=af2_plan)
+
+
+class _Train:
+    """The ``[train]`` stage, imported when a recipe names it."""
+
+    def parse(self, table, plugins):
+        from afcot_flamingo.stage import TrainStage
+
+        return TrainStage().parse(table, plugins)
+
+
+@hookimpl
+def register_stages(register):
+    register("train", _Train(), 20)
 
 
 def _convert_args(parser):

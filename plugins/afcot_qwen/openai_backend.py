@@ -2,7 +2,7 @@
 
 ``vllm serve``, SGLang or a hosted endpoint: the server batches, so requests skip the micro-batcher
 and go one HTTP call each, round-robin over the servers that are up, with each server's load bounded
-by requests and by tokens in flight (:class:`afcot_core.inflight.TokenBudget`). Failed calls (429,
+by requests and by tokens in flight (:class:`afcot_qwen.budget.TokenBudget`). Failed calls (429,
 5xx, timeouts, dropped connections) are retried on the next server under the teacher's retry policy
 (the generate stage's ``teacher_timeout_s``, ``teacher_retries``, ``retry_backoff_s``): exponential
 backoff with jitter, or what ``Retry-After`` asks.
@@ -30,7 +30,8 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from afcot_core.api import BadInput, Request, RetryPolicy, Teacher, TeacherError, TokenBudget, get_logger
+from afcot_core.api import BadInput, Request, RetryPolicy, Teacher, TeacherError, get_logger
+from afcot_qwen.budget import TokenBudget
 from afcot_qwen.config import QwenLlmConfig, QwenOmniConfig
 from afcot_qwen.prompts import SAMPLE_RATE, assistant_prefix, clip_wave, reply_text
 

@@ -1,12 +1,13 @@
-"""The train stage: a registered trainer finetunes a student on the generated shards."""
+"""The train stage: a registered trainer finetunes a student on the generated shards (registered by this plugin,
+beside its trainers, as the evaluate stage is by the benchmarks).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from afcot_core.plugins import Plugins
-from afcot_core.recipe import Component, component
+from afcot_core.api import Component, Plugins, component
 
 
 @dataclass
@@ -20,6 +21,7 @@ class TrainSection:
         return self.trainer.to_table()
 
     def run(self, ctx: Any) -> Any:
+        ctx.log.info("building the model", trainer=self.trainer.registration.name)  # before any slow import
         trainer = self.trainer.build()
         progress = ctx.progress if ctx.show_progress else None
         return trainer.train(data_dir=ctx.out_dir / "generate", out_dir=ctx.out_dir / "train", log=ctx.log,
