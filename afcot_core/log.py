@@ -1,7 +1,8 @@
 """Structured logging: a pretty console on stderr and, inside a run, a JSON-lines file.
 
 Console lines go through one rich :func:`console`, the same one progress bars draw on, so that in a
-terminal a log line is printed above a live bar and never into its line.
+terminal a log line is printed above a live bar and never into its line. Other libraries print no bars of their
+own, and their Python ``logging`` warnings become afcot events (:func:`quiet_libraries`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -72,6 +75,7 @@ def configure(log_file: Path | None = None, quiet: bool = False) -> None:
     """Send events to the console (unless ``quiet``) and, when given, to ``log_file`` as JSON lines."""
     global _file
     close()
+    quiet_libraries()
     _ConsoleLogger.gone = False
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +91,27 @@ def configure(log_file: Path | None = None, quiet: bool = False) -> None:
     processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     structlog.configure(processors=processors, logger_factory=lambda *_: _ConsoleLogger(),
                         cache_logger_on_first_use=False)
+
+
+class _Routed(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "error" if record.levelno >= logging.ERROR else "warning"
+        getattr(get(record.name), level)(record.getMessage())
+
+
+def quiet_libraries() -> None:
+    """No progress bars of ``huggingface_hub`` and ``transformers`` ("Loading weights", "Writing model shards"), and
+    warnings sent through Python's ``logging`` (accelerate's ``[RANK 0] Removed shared tensor``) as afcot events:
+    in the run's file, and on the console unless quiet. transformers' own warnings are left at errors only."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # for libraries imported later
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for module, calls in (("huggingface_hub.utils", ("disable_progress_bars",)),
+                          ("transformers.utils.logging", ("disable_progress_bar", "set_verbosity_error"))):
+        for call in calls if module in sys.modules else ():
+            getattr(sys.modules[module], call)()
+    root = logging.getLogger()
+    if not any(isinstance(h, _Routed) for h in root.handlers):
+        root.addHandler(_Routed(logging.WARNING))
 
 
 def close() -> None:

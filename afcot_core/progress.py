@@ -1,7 +1,8 @@
 """Progress bars with rate, ETA and accepted / rejected / failed counts.
 
 The rate and the ETA count only the items worked on by this process: shards finished by an earlier run
-(a resume) move the bar but not the rate, and the bar says how many shards were skipped.
+(a resume) move the bar but not the rate, and the bar says how many shards were skipped. Output that is not a
+terminal (a file, a pipe) gets no live bar, which would be cut to its width, but one plain line at the end.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Bar:
         self.skipped_items = 0
         self.done_here = 0
         self._started = time.monotonic()
+        self._plain = enabled and not log.console().is_terminal
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -37,7 +39,7 @@ class Bar:
             TextColumn("[green]✓{task.fields[accepted]} [yellow]✗{task.fields[rejected]} [red]!{task.fields[failed]}"),
             TextColumn("[dim]{task.fields[resumed]}"),
             console=log.console(),
-            disable=not enabled,
+            disable=not enabled or self._plain,
             transient=False,
         )
         self._task = self._progress.add_task(name, total=total, accepted=0, rejected=0, failed=0, rate="",
@@ -50,6 +52,11 @@ class Bar:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._progress.stop()
+        if self._plain:
+            f = self._progress.tasks[0].fields
+            log.console().print(f"{self.name} {self.counts.items}/{self.total or '?'} {f['rate']} ✓{f['accepted']} "
+                                f"✗{f['rejected']} !{f['failed']} {f['resumed']}".rstrip(), markup=False,
+                                highlight=False, soft_wrap=True)
         if self.skipped_items:
             log.get().info("resumed", stage=self.name, shards_skipped=self.skipped_shards,
                            items_skipped=self.skipped_items, items_done=self.done_here)

@@ -195,6 +195,8 @@ def run(recipe: Recipe, plugins: Plugins, out: Path | None = None, stages: list[
         plugins.manager.hook.variants_finished(out_dir=out_dir_of(recipe, out), variants=list(found), log=logging.get())
         return {"out": str(out_dir_of(recipe, out)), "variants": results}
     chosen = select_stages(recipe, stages)
+    if show_progress:  # the checks may take seconds (the train stage's memory plan builds the model on no device)
+        logging.console().print(f"{recipe.run.name}: checking the inputs and plan of {', '.join(chosen)}", markup=False)
     problems = preflight(recipe, chosen, out)
     if problems:
         raise BadInput("cannot start, inputs are missing:\n  " + "\n  ".join(problems))

@@ -25,6 +25,7 @@ LY = "tests/test_layouts.py::"
 NL = "tests/test_negatives_llm.py::"
 AU = "tests/test_audit.py::"
 PE = "tests/test_page_escaping.py::"
+FH = "tests/test_first_hour.py::"
 
 PLANTS = [
     (
@@ -531,7 +532,7 @@ PLANTS = [
     ),
     (
         "T7: off-by-one in the in-flight token budget",
-        "afcot_core/inflight.py",
+        "plugins/afcot_qwen/budget.py",
         """self.tokens + cost <= self.max_tokens""",
         """self.tokens + cost < self.max_tokens""",
         ["tests/test_inflight.py::test_requests_that_fill_the_token_budget_exactly_are_admitted_together"],
@@ -806,6 +807,91 @@ PLANTS = [
         """        return {"reasoning": text, "planted": kind}""",
         """        return {"reasoning": text}""",
         [AU + "test_the_embedded_llm_plants_a_seeded_share_of_false_reasoning"],
+    ),
+    # issue 21: what a new user meets in the first hour
+    (
+        "21.1: the scaffold's validator without its name",
+        "plugins/afcot_devtools/plugin_template/roles/validator.py.tmpl",
+        """    name = "{{name}}"\n""",
+        "",
+        ["tests/test_scaffold.py::test_every_role_installs_lists_and_passes_its_own_test"],
+    ),
+    (
+        "21.2: a shard whose every item lacks its audio runs on",
+        "afcot_core/stages/generator.py",
+        """        self._refuse_missing_audio(index, records)""",
+        """        pass""",
+        ["tests/test_cli_contract.py::test_a_shard_whose_every_item_lacks_its_audio_exits_2_naming_audio_root"],
+    ),
+    (
+        "21.3: the README's bigger run into the quickstart's folder",
+        "README.md",
+        """--stages generate --out runs/quickstart-5000""",
+        """--stages generate""",
+        [FH + "test_the_readme_commands_run_in_order_never_share_a_run_folder_between_different_recipes"],
+    ),
+    (
+        "21.4: the train stage silent until torch is imported",
+        "plugins/afcot_flamingo/stage.py",
+        """        ctx.log.info("building the model", trainer=self.trainer.registration.name)""",
+        """        pass""",
+        [FH + "test_a_run_shows_no_output_of_other_libraries_and_train_speaks_from_its_first_second[True]"],
+    ),
+    (
+        "21.5: other libraries' bars and warnings left as they are",
+        "afcot_core/log.py",
+        """    close()\n    quiet_libraries()\n""",
+        """    close()\n""",
+        [FH + "test_warnings_of_other_libraries_go_into_the_run_log"],
+    ),
+    (
+        "21.6: --set typos suggest no sub-table",
+        "afcot_core/recipe.py",
+        """listed = [*known, *tables]""",
+        """listed = known""",
+        [FH + "test_a_typo_in_set_gets_a_suggestion_and_the_sub_tables_are_listed"],
+    ),
+    (
+        "21.7: recipe plan exits 0 with inputs missing",
+        "afcot_core/cli.py",
+        """    return 2 if doc["missing"] else 0""",
+        """    return 0""",
+        ["tests/test_cli_contract.py::test_plan_reports_the_checkpoint_an_evaluate_only_run_lacks"],
+    ),
+    (
+        "21.7: a malformed manifest reported as a missing input",
+        "plugins/afcot_io/manifest.py",
+        """    read_manifest(Path(config.path))\n    try:\n        _audio_root(config)""",
+        """    try:\n        read_manifest(Path(config.path))\n        _audio_root(config)""",
+        [FH + "test_a_malformed_manifest_line_is_bad_input_and_not_a_missing_input"],
+    ),
+    (
+        "21.7: export --out FILE says Not a directory",
+        "plugins/afcot_io/export.py",
+        """    out = out_folder(args.out)""",
+        """    out = Path(args.out)""",
+        [FH + "test_export_into_a_file_says_it_is_a_file_not_a_folder"],
+    ),
+    (
+        "21.7: recipe list cuts a description at its first line",
+        "plugins/afcot_devtools/commands.py",
+        """    text = " ".join(words)""",
+        """    text = " ".join(words[:1])""",
+        ["tests/test_recipes_catalog.py::test_recipe_list_gives_each_description_whole"],
+    ),
+    (
+        "21.7: a live bar cut to width in a file",
+        "afcot_core/progress.py",
+        """self._plain = enabled and not log.console().is_terminal""",
+        """self._plain = False""",
+        [FH + "test_the_progress_line_in_a_file_is_one_whole_line"],
+    ),
+    (
+        "21.9: the README silent on the install's CUDA wheels",
+        "README.md",
+        """pip install torch --index-url https://download.pytorch.org/whl/cpu""",
+        """pip install torch""",
+        [FH + "test_the_readme_says_what_the_install_costs_and_how_to_keep_cuda_out"],
     ),
 ]
 

@@ -226,3 +226,29 @@ def test_plan_of_train_alone_names_the_generate_folder_it_lacks(tmp_path, capsys
     (out / "generate").mkdir(parents=True)
     code, stdout, _ = _run(capsys, *args)
     assert code == 0 and "all inputs present" in stdout
+
+
+def test_a_shard_whose_every_item_lacks_its_audio_exits_2_naming_audio_root(tmp_path, capsys):
+    """A wrong ``audio_root`` (a folder, but not the one holding the files) stops the run at its first shard; a
+    few missing files only reject their own items."""
+    import numpy as np
+    import soundfile
+
+    manifest = _manifest(tmp_path, LINES)
+    wrong = tmp_path / "elsewhere"
+    wrong.mkdir()
+    out = tmp_path / "run"
+    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
+                        "--set", _source(use="manifest", path=str(manifest), audio_root=str(wrong)))
+    assert code == 2, err
+    assert "every item of shard 0 (3)" in err and f"audio_root = '{wrong}'" in err
+    right = tmp_path / "audio"
+    right.mkdir()
+    for n in (0, 1):  # 2.wav stays missing
+        soundfile.write(right / f"{n}.wav", np.zeros(16000, dtype="float32"), 16000)
+    out = tmp_path / "run2"
+    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
+                        "--set", _source(use="manifest", path=str(manifest), audio_root=str(right)))
+    assert code == 0, err
+    stats = json.loads((out / "generate" / "stats.json").read_text())
+    assert stats["total"]["items"] == 3 and stats["total"]["reject_reasons"].get("audio") == 1

@@ -189,7 +189,7 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
     _agree(group, steps, rank_share(sources, rank, world))
     workers = min(c.num_workers, min(share(n, world - 1, world) for n in sizes))
 
-    log.info("building the model", strategy=c.strategy, processes=world, checkpointing=c.activation_checkpointing)
+    log.info("loading the student", strategy=c.strategy, processes=world, checkpointing=c.activation_checkpointing)
     module = _build(student, c, out_dir, group)
     blocks = student.blocks()
     if c.activation_checkpointing:
@@ -218,6 +218,7 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
     bar = progress("train", steps) if progress is not None and main else None
     if step < steps:
         log.info("waiting for the first batch", workers=workers)
+    waited = time.perf_counter()
     with bar if bar is not None else contextlib.nullcontext():
         if bar is not None and start:
             from afcot_core.api import ShardCounts
@@ -229,6 +230,8 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
         for batch, stats in batches:
             window.add(stats)
             micro += 1
+            if micro == 1:
+                log.info("first batch", seconds=round(time.perf_counter() - waited, 2), samples=stats.samples)
             sync = micro % accum == 0
             with accumulating(model, sync):
                 with autocast if autocast is not None else contextlib.nullcontext():
