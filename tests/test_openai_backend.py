@@ -430,3 +430,75 @@ def test_when_every_server_is_down_requests_wait_and_resume_when_one_is_back(plu
     assert warnings[0]["outage_timeout_s"] == 30.0 and "connection" in warnings[0]["problem"]
     assert warnings[1]["server"] == url and warnings[1]["outage_s"] >= 0.3
     assert llm.servers.downs == llm.servers.ups == 1 and llm.servers._outage_since is None
+
+
+def test_a_probe_reads_a_5xx_as_down_anything_else_as_up_and_gives_up_within_the_timeout(plugins, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    status = {"code": 200, "delay": 0.0}
+
+    class Models(BaseHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(status["delay"])
+            self.send_response(status["code"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    http.daemon_threads = True
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai",
+                     base_urls=[f"http://127.0.0.1:{http.server_address[1]}/v1"], model="m")
+        servers = llm.servers
+
+        async def probe() -> bool:
+            servers._bind(RetryPolicy(timeout_s=0.3, retries=0, backoff_s=0.05, outage_s=5.0))
+            return await servers._probe(servers.servers[0])
+
+        seen = {}
+        for code in (200, 404, 499, 500, 503):
+            status["code"] = code
+            seen[code] = asyncio.run(probe())
+        assert seen == {200: True, 404: True, 499: True, 500: False, 503: False}
+        status.update(code=200, delay=2.0)
+        start = time.perf_counter()
+        assert asyncio.run(probe()) is False and time.perf_counter() - start < 1.5  # the call's timeout, not 5 s
+    finally:
+        http.shutdown()
+        http.server_close()
+
+
+def test_a_dropped_connection_to_a_server_that_still_answers_is_retried_without_leaving_the_rotation(plugins,
+                                                                                                     monkeypatch):
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer(embedded_teachers(), KEY, faults=Faults(script=["drop", "drop", "drop"])) as a:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
+                     model="embedded-llm", max_new_tokens=8)
+        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=1, backoff_s=0.01, outage_s=5.0))
+        with pytest.raises(TeacherError, match="after 2 tries"):  # the server is up: the request's tries count
+            asyncio.run(llm.ask("question", seed=1))
+        assert asyncio.run(llm.ask("question", seed=1))  # the third drop costs one retry, the fourth call answers
+    assert llm.servers.downs == 0 and llm.servers.retried == {"connection": 3}
+
+
+def test_a_dead_server_costs_a_request_none_of_its_retries(plugins, monkeypatch):
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer(embedded_teachers(), KEY) as a:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=["http://127.0.0.1:9/v1", a.url],
+                     api_key_env=ENV, model="embedded-llm", max_new_tokens=8)
+        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=0, backoff_s=0.01, outage_s=5.0))
+
+        async def four() -> list[str]:
+            return [await llm.ask(f"question {i}", seed=i) for i in range(4)]
+
+        assert len(asyncio.run(four())) == 4  # retries = 0, yet the one that met the dead server is answered
+    assert llm.servers.downs == 1 and len(a.answered) == 4

@@ -339,3 +339,28 @@ def test_the_clip_sent_to_a_server_is_a_16_khz_mono_float_wav_of_exactly_our_sam
     assert raw[36:40] == b"data" and struct.unpack("<I", raw[40:44])[0] == 16 == len(raw) - 44
     samples, rate = sf.read(io.BytesIO(raw), dtype="float32")
     assert rate == 16000 and samples.tolist() == wave.astype(np.float32).tolist()
+
+
+def test_cuda_means_this_process_s_own_gpu_under_torchrun(monkeypatch):
+    from afcot_qwen.hf import rank_device
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert rank_device("cuda") == "cuda" and rank_device("cpu") == "cpu"
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert rank_device("cuda") == "cuda:3" and rank_device("cpu") == "cpu" and rank_device("cuda:1") == "cuda:1"
+
+
+def test_a_tokenizer_without_a_pad_token_pads_on_the_left_with_its_eos(qwen_folders, tmp_path):
+    from afcot_qwen.hf import _load_tokenizer
+    from transformers import AutoTokenizer
+
+    qwen3, _ = qwen_folders
+    tok = AutoTokenizer.from_pretrained(qwen3)
+    tok.pad_token = None
+    tok.save_pretrained(tmp_path / "no-pad")
+    loaded = _load_tokenizer(tmp_path / "no-pad")
+    assert loaded.padding_side == "left" and loaded.pad_token == tok.eos_token is not None
+    tok.eos_token = None
+    tok.save_pretrained(tmp_path / "neither")
+    assert _load_tokenizer(tmp_path / "neither").pad_token == "<|endoftext|>"
+    assert _load_tokenizer(qwen3).pad_token == AutoTokenizer.from_pretrained(qwen3).pad_token  # its own is kept
