@@ -83,13 +83,14 @@ def test_running_the_same_command_again_redoes_only_what_is_unfinished(learned):
 
 
 def test_plan_and_validate_show_the_variants(tmp_path):
-    result = afcot("recipe", "plan", "learn", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    assert f"variant cot -> {tmp_path / 'cot'} (generate, train, evaluate): the recipe as it is" in result.stdout
-    assert "variant plain" in result.stdout and "trains on the items of 'cot'" in result.stdout
-    doc = json.loads(afcot("recipe", "plan", "learn", "--out", str(tmp_path), "--json").stdout)
-    assert [v["name"] for v in doc["variants"]] == ["cot", "plain"]
+    from afcot_core import plugins, recipe, runner
+
+    doc = runner.plan_document(recipe.load("learn", plugins.default()), None, tmp_path)
+    assert [v["name"] for v in doc["variants"]] == ["cot", "plain"] and doc["missing"] == []
     assert doc["variants"][1]["stages"] == ["train", "evaluate"] and doc["variants"][1]["items_of"] == "cot"
+    text = runner.plan(doc)
+    assert f"variant cot -> {tmp_path / 'cot'} (generate, train, evaluate): the recipe as it is" in text
+    assert "variant plain" in text and "trains on the items of 'cot'" in text
     assert "variants cot, plain" in afcot("recipe", "validate", "learn").stdout
 
 
