@@ -26,6 +26,7 @@ NL = "tests/test_negatives_llm.py::"
 AU = "tests/test_audit.py::"
 PE = "tests/test_page_escaping.py::"
 FH = "tests/test_first_hour.py::"
+VA = "tests/test_variants.py::"
 
 PLANTS = [
     (
@@ -892,6 +893,58 @@ PLANTS = [
         """pip install torch --index-url https://download.pytorch.org/whl/cpu""",
         """pip install torch""",
         [FH + "test_the_readme_says_what_the_install_costs_and_how_to_keep_cuda_out"],
+    ),
+    (
+        "17.4: a variant generates again the items an earlier one made",
+        "afcot_core/runner.py",
+        """            if shared and isinstance(data.get("train"), dict):""",
+        """            if False:""",
+        [VA + "test_learn_trains_cot_and_plain_on_the_same_items_and_compares_them",
+         VA + "test_plan_and_validate_show_the_variants"],
+    ),
+    (
+        "17.4: a variant's error does not name the variant",
+        "afcot_core/runner.py",
+        """            raise BadInput(f"[variants.{name}] {exc}") from None""",
+        """            raise""",
+        [VA + "test_a_typo_in_a_variant_names_the_variant_and_suggests_the_key"],
+    ),
+    (
+        "17.4: a table value replaces the table instead of merging into it",
+        "afcot_core/runner.py",
+        """    if isinstance(value, dict) and isinstance(node.get(last), dict):""",
+        """    if False:""",
+        [VA + "test_the_experiment_recipes_run_end_to_end"],
+    ),
+    (
+        "17.4: every variant into the same folder",
+        "afcot_core/runner.py",
+        """        found[name] = (variant, out_dir_of(recipe, out) / name, shared, chosen)""",
+        """        found[name] = (variant, out_dir_of(recipe, out), shared, chosen)""",
+        [VA + "test_compare_bfs_dfs_runs_both_algorithms_in_one_command"],
+    ),
+    (
+        "17.4: afcot inspect blind to a variants folder",
+        "plugins/afcot_devtools/inspect.py",
+        """    if (path / "compare.json").is_file() and not (path / "recipe.lock.toml").is_file():""",
+        """    if False:""",
+        [VA + "test_inspect_and_report_show_the_comparison"],
+    ),
+    (
+        "17.2: the plain target letter-first again",
+        "afcot_core/template.py",
+        """ if lettered else key""",
+        """ if True else key""",
+        ["tests/test_template.py::test_the_plain_target_is_the_answer_text_the_judge_reads_and_lettered_on_request",
+         "tests/test_training_data.py::test_plain_targets_are_the_answer_text_and_a_source_can_blend_cot_with_plain",
+         "tests/test_export.py::test_af2_manifest_and_plain_answers"],
+    ),
+    (
+        "17.4: a shard source's own cot ignored (no CoT/plain blend)",
+        "plugins/afcot_flamingo/training/data.py",
+        """        own = cot if spec.cot is None else spec.cot""",
+        """        own = cot""",
+        ["tests/test_training_data.py::test_plain_targets_are_the_answer_text_and_a_source_can_blend_cot_with_plain"],
     ),
 ]
 
