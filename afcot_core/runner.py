@@ -228,6 +228,8 @@ def variants(recipe: Recipe, plugins: Plugins, out: Path | None = None,
         raise BadInput(f'{recipe.path}: [variants] holds [variants.NAME] tables of "dotted.key" = value lines')
     found: dict[str, tuple[Recipe, Path, str | None, list[str]]] = {}
     for name, overrides in table.items():
+        if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or name.startswith("."):
+            raise BadInput(f"[variants.{name}]: a variant's name is its folder: letters, digits, '-', '_', '.'")
         data = copy.deepcopy({k: v for k, v in recipe.data.items() if k != "variants"})
         try:
             for key, value in overrides.items():

@@ -108,6 +108,9 @@ def test_a_typo_in_a_variant_names_the_variant_and_suggests_the_key(tmp_path):
     recipe.write_text(base + "\n[variants]\nbfs = 1\n")
     result = afcot("recipe", "plan", str(recipe))
     assert result.returncode == 2 and "[variants.NAME]" in result.stderr
+    recipe.write_text(base + '\n[variants."../up"]\n')
+    result = afcot("recipe", "plan", str(recipe))
+    assert result.returncode == 2 and "a variant's name is its folder" in result.stderr
 
 
 def test_compare_bfs_dfs_runs_both_algorithms_in_one_command(tmp_path):
