@@ -167,7 +167,7 @@ def test_lock_file_records_resolved_config_plugins_and_prompt_hashes(tmp_path, p
                stages=["generate"], show_progress=False)
     lock = tomllib.loads((tmp_path / "recipe.lock.toml").read_text())
     assert lock["recipe"]["generate"]["source"] == {"use": "embedded", "items": 4, "seed": 0,
-                                                    "classification_fraction": 0.5}
+                                                    "classification_fraction": 0.5, "negatives": "ontology"}
     assert lock["recipe"]["generate"]["alm"]["batching"]["max_batch"] == 32
     assert "paper" in lock["plugins"] and any(k.endswith("paper/gate") for k in lock["prompts"])
     assert len(lock["fingerprint"]) == 64
