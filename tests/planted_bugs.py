@@ -27,6 +27,10 @@ AU = "tests/test_audit.py::"
 PE = "tests/test_page_escaping.py::"
 FH = "tests/test_first_hour.py::"
 VA = "tests/test_variants.py::"
+FR = "tests/test_format_rules.py::"
+RF = "tests/test_release_fidelity.py::"
+AL = "tests/test_algorithms.py::"
+PR = "tests/test_prompts.py::"
 
 PLANTS = [
     (
@@ -945,6 +949,200 @@ PLANTS = [
         """        own = cot if spec.cot is None else spec.cot""",
         """        own = cot""",
         ["tests/test_training_data.py::test_plain_targets_are_the_answer_text_and_a_source_can_blend_cot_with_plain"],
+    ),
+    # issue 20: the paper plugin's algorithms, validators and prompts
+    (
+        "20.p1: a caption of 'None' in another case taken for a caption",
+        'plugins/afcot_paper/validators.py',
+        'caption.lower() == "none"',
+        'caption == "none"',
+        [FR + "test_a_caption_needs_its_minimum_of_words_and_none_is_no_caption"],
+    ),
+    (
+        '20.p2: the caption counted as a sub-question answer',
+        'plugins/afcot_paper/validators.py',
+        """if len(evidence.chain) - 1 < self.config.min_sub_qas:""",
+        """if len(evidence.chain) < self.config.min_sub_qas:""",
+        [FR + "test_the_chain_needs_its_minimum_of_sub_question_answers"],
+    ),
+    (
+        '20.p3: only the caption checked for prose',
+        'plugins/afcot_paper/validators.py',
+        """            for _, answer in evidence.chain:""",
+        """            for _, answer in evidence.chain[:1]:""",
+        [FR + "test_a_teacher_reply_that_is_not_prose_rejects_naming_its_first_40_characters"],
+    ),
+    (
+        '20.p4: the conclusion not compared with the answer',
+        'plugins/afcot_paper/validators.py',
+        """        if parsed.conclusion != item.answer.strip():""",
+        """        if False:""",
+        [FR + "test_a_composed_cot_passes_when_its_conclusion_is_the_answer_and_its_parts_are_prose"],
+    ),
+    (
+        '20.p5: the composed REASONING not checked for prose',
+        'plugins/afcot_paper/validators.py',
+        """for part in (parsed.summary, parsed.reasoning) if""",
+        """for part in (parsed.summary,) if""",
+        [FR + "test_a_composed_cot_whose_summary_or_reasoning_is_not_prose_rejects_unless_prose_is_off"],
+    ),
+    (
+        '20.p6: markup taken for prose',
+        'plugins/afcot_paper/validators.py',
+        """if text[0] in "{[<" or""",
+        """if text[0] in "{[" or""",
+        [FR + "test_prose_is_a_sentence_not_json_markup_control_bytes_or_symbols"],
+    ),
+    (
+        "20.p7: release remove_option misses the 'x:' tag",
+        'plugins/afcot_paper/release.py',
+        """("({})", "{}.", "{})", "{}:")""",
+        """("({})", "{}.", "{})")""",
+        [RF + "test_the_released_remove_option_drops_only_a_tagged_first_word"],
+    ),
+    (
+        '20.p8: release validation skipped for a chain of one question',
+        'plugins/afcot_paper/algorithms.py',
+        """            _nothing() if len(chain) < 2 else ctx.llm_json(
+                self.prompts.fill("validate", answer=item.answer, **context), release.Validation""",
+        """            _nothing() if len(chain) < 3 else ctx.llm_json(
+                self.prompts.fill("validate", answer=item.answer, **context), release.Validation""",
+        [RF + "test_release_validation_is_asked_only_of_a_chain_with_a_question"],
+    ),
+    (
+        '20.p9: a release validation that will not parse counts as yes',
+        'plugins/afcot_paper/algorithms.py',
+        """fallback=release.Validation(validation=0)""",
+        """fallback=release.Validation(validation=1)""",
+        [RF + "test_release_validation_that_will_not_parse_counts_as_no_and_notes_its_fallback"],
+    ),
+    (
+        '20.p10: a release follow-up that is not text sent to the ALM',
+        'plugins/afcot_paper/algorithms.py',
+        """if reply.followup is msgspec.UNSET or not isinstance(reply.followup, str):""",
+        """if reply.followup is msgspec.UNSET:""",
+        [RF + "test_release_rejections_name_what_the_released_script_stops_on"],
+    ),
+    (
+        '20.p11: a release round that will not parse rejects the item',
+        'plugins/afcot_paper/algorithms.py',
+        """                                   fallback=release.Followup(answer="unsure"))""",
+        """                                   )""",
+        [RF + "test_release_round_that_will_not_parse_is_unsure_without_a_followup"],
+    ),
+    (
+        '20.p12: release rounds share one seed',
+        'plugins/afcot_paper/algorithms.py',
+        """reply = await ctx.llm_json(prompt, release.Followup, f"followup:{round_}",""",
+        """reply = await ctx.llm_json(prompt, release.Followup, "followup",""",
+        [RF + "test_release_rounds_each_sample_with_a_seed_of_their_own"],
+    ),
+    (
+        '20.p13: a release summary that is not text kept as it is',
+        'plugins/afcot_paper/algorithms.py',
+        """        return value if isinstance(value, str) else str(value)""",
+        """        return value""",
+        [RF + "test_release_summary_and_reasoning_are_read_as_released"],
+    ),
+    (
+        "20.p14: the verdict 'true' as text not a yes",
+        'plugins/afcot_paper/algorithms.py',
+        """in ("1", "true", "yes")""",
+        """in ("1", "yes")""",
+        [AL + "test_verdict_helpers_read_replies_as_documented"],
+    ),
+    (
+        '20.p15: Algorithm 9 refuses a single round',
+        'plugins/afcot_paper/algorithms.py',
+        """        if self.max_rounds < 1:
+            raise ValueError("max_rounds must be >= 1")
+        if self.fidelity""",
+        """        if self.max_rounds <= 1:
+            raise ValueError("max_rounds must be >= 1")
+        if self.fidelity""",
+        [AL + "test_rounds_must_be_at_least_one"],
+    ),
+    (
+        '20.p16: blank sub-questions sent to the ALM',
+        'plugins/afcot_paper/algorithms.py',
+        """(lambda s: isinstance(s, str) and s.strip())""",
+        """(lambda s: isinstance(s, str))""",
+        [AL + "test_alg6_sub_questions_must_be_text_and_afcot_drops_blank_ones_the_release_keeps"],
+    ),
+    (
+        "20.p17: the record's formatted_question without its options",
+        'plugins/afcot_paper/algorithms.py',
+        """evidence.notes["formatted_question"] = self.question(item)""",
+        """evidence.notes["formatted_question"] = item.question""",
+        [AL + "test_alg6_records_its_sub_questions_and_the_formatted_question"],
+    ),
+    (
+        '20.p18: a repeated sub-question gets the seed of the first',
+        'plugins/afcot_paper/algorithms.py',
+        'step=f"sub:{i}"',
+        'step="sub"',
+        [AL + "test_the_same_question_asked_twice_is_sampled_twice"],
+    ),
+    (
+        '20.p19: an empty Algorithm 9 answer taken for a final one',
+        'plugins/afcot_paper/algorithms.py',
+        """        answer = as_text(reply.answer) or "unsure"
+            if not unsure(answer):""",
+        """        answer = as_text(reply.answer) or "?"
+            if not unsure(answer):""",
+        [AL + "test_an_empty_answer_is_unsure_and_out_of_rounds_the_prediction_stays_unsure"],
+    ),
+    (
+        "20.p20: Algorithm 9 goes on past the LLM's answer",
+        'plugins/afcot_paper/algorithms.py',
+        """            if not unsure(answer):
+                break
+            if len(remaining) == 1:""",
+        """            if len(remaining) == 1:""",
+        [AL + "test_alg9_stops_at_the_llms_answer_and_shows_it_the_caption"],
+    ),
+    (
+        "20.p21: Algorithm 8's fit before its description",
+        'plugins/afcot_paper/algorithms.py',
+        'f"{pairs[i][1]} {pairs[i + 1][1]}"',
+        'f"{pairs[i + 1][1]} {pairs[i][1]}"',
+        [AL + "test_alg8_reasoning_is_each_choices_description_then_its_fit_in_order"],
+    ),
+    (
+        '20.p22: a causality reply that will not parse rejects as malformed',
+        'plugins/afcot_paper/algorithms.py',
+        """reply = await ctx.llm_json(prompt, AnswerReply, "causality", fallback=AnswerReply(answer="unsure"))""",
+        """reply = await ctx.llm_json(prompt, AnswerReply, "causality")""",
+        [AL + "test_a_causality_reply_that_will_not_parse_or_is_empty_counts_as_unsure"],
+    ),
+    (
+        '20.p23: a kept record that fails the causality check not marked',
+        'plugins/afcot_paper/algorithms.py',
+        """            ctx.codes.append("causality/does-not-follow")
+""",
+        """""",
+        [AL + "test_a_kept_record_that_fails_the_causality_check_says_so_in_its_codes"],
+    ),
+    (
+        '20.p24: a prompt step missing from a set not read from paper',
+        'plugins/afcot_paper/prompts.py',
+        """        path = _file(DEFAULT_SET, name)""",
+        """        path = _file(prompt_set, name)""",
+        [PR + "test_prompt_files_are_read_from_the_installed_package_and_a_missing_step_falls_back_to_paper"],
+    ),
+    (
+        '20.p25: a header running past its first line',
+        'plugins/afcot_paper/prompts.py',
+        """return source(name, prompt_set).split("\\n", 1)[0]""",
+        """return source(name, prompt_set).rsplit("\\n", 1)[0]""",
+        [PR + "test_a_header_is_the_first_line_without_its_hash_and_each_set_has_its_own"],
+    ),
+    (
+        '20.p26: an empty release listing opens a new line',
+        'plugins/afcot_paper/prompts.py',
+        """return "\\n" + text if self.set == "release" and chain else text""",
+        """return "\\n" + text if self.set == "release" else text""",
+        [PR + "test_listings_open_on_a_new_line_only_in_the_release_set_and_only_when_there_is_one"],
     ),
 ]
 

@@ -27,7 +27,7 @@ from afcot_core.errors import Rejected
 from afcot_core.protocols import ItemContext
 from afcot_core.records import AudioRef, Item
 from afcot_core.teacher import Request, Teacher
-from afcot_core.template import parse_strict, render
+from afcot_core.template import format_question, parse_strict, render
 
 ITEMS = [make_item(i, 0, 0.5) for i in range(40)]
 ALM, LLM = EmbeddedAlm(EmbeddedAlmConfig()), EmbeddedLlm(EmbeddedLlmConfig())
@@ -301,3 +301,154 @@ def test_reject_paths_of_the_other_algorithms(strategy, item, replies, reason):
 def test_the_strict_perception_prompts_run_on_the_embedded_world(strategy, kind):
     for _, _, ctx, _ in accepted(strategy, kind):
         assert any("You cannot hear the audio" in c.prompt for c in ctx.trace)
+
+
+def recording(teacher):
+    """``teacher`` made a sampling one (its requests carry seeds), every request it gets kept in ``.seen``."""
+    teacher.sampled, teacher.seen = True, []
+    generate = teacher.generate
+
+    def keep(requests):
+        teacher.seen.extend(requests)
+        return generate(requests)
+
+    teacher.generate = keep  # type: ignore[method-assign]
+    return teacher
+
+
+def test_verdict_helpers_read_replies_as_documented():
+    from afcot_paper.algorithms import as_text, truthy, unsure
+
+    assert truthy("true") and truthy(" TRUE ") and truthy("yes") and truthy(1) and not truthy("2")
+    assert as_text(" a hawk ") == "a hawk" and as_text(5) == "5" and as_text(None) == ""
+    assert unsure("  ") and unsure(" Unsure ") and not unsure("a hawk")
+
+
+@pytest.mark.parametrize("config", [Alg7Config, Alg9Config])
+def test_rounds_must_be_at_least_one(config):
+    assert config(max_rounds=1).max_rounds == 1
+    with pytest.raises(ValueError, match=r"^max_rounds must be >= 1$"):
+        config(max_rounds=0)
+    if config is Alg9Config:
+        with pytest.raises(ValueError, match=r'^fidelity: Algorithm 9 was not released, so it has no "release" '
+                                             r'fidelity$'):
+            config(fidelity="release")
+
+
+def test_reject_reasons_are_worded_exactly():
+    llm = llm_with(gate='{"require_step_by_step": 0}')
+    assert run(Alg7(Alg7Config()), AQA, ALM_SCRIPT, llm)[1] == \
+        "gate/no-step-by-step: the LLM found no need for step-by-step reasoning"
+    llm = llm_with(gate='{"require_step_by_step": 1}', followup=lambda r: '{"answer": "unsure"}')
+    assert run(Alg7(Alg7Config()), AQA, ALM_SCRIPT, llm)[1] == \
+        "followup/missing: the LLM was unsure and asked no follow-up question"
+    llm = llm_with(remaining='{"remaining": ["gull", "crow"], "answer": "unsure"}')
+    assert run(Alg9(Alg9Config()), CLS, ALM_SCRIPT, llm)[1] == \
+        "followup/missing: several labels remain and the LLM asked no follow-up question"
+
+
+def test_alg6_sub_questions_must_be_text_and_afcot_drops_blank_ones_the_release_keeps():
+    gate = json.dumps({"require_step_by_step": 1, "sub_questions": ["  ", "What preys on gulls?"]})
+    assert run(Alg6(Alg6Config()), AQA, ALM_SCRIPT, llm_with(gate=gate))[1].startswith("gate/no-sub-questions")
+    _, reason, _ctx, evidence = run(Alg6(Alg6Config(fidelity="release")), AQA, ALM_SCRIPT, llm_with(gate=gate))
+    assert not (reason or "").startswith("gate/") and evidence.notes["sub_questions"] == ["  ", "What preys on gulls?"]
+    gate = json.dumps({"require_step_by_step": 1, "sub_questions": [5, "What preys on gulls?"]})
+    assert run(Alg6(Alg6Config()), AQA, ALM_SCRIPT, llm_with(gate=gate))[1].startswith("gate/no-sub-questions")
+
+
+def test_alg6_records_its_sub_questions_and_the_formatted_question():
+    _, reason, _, evidence = run(Alg6(Alg6Config()), AQA, ALM_SCRIPT, llm_with())
+    assert reason is None and evidence.notes["sub_questions"] == ["Is a gull calling?", "What preys on gulls?"]
+    assert evidence.notes["formatted_question"] == format_question(AQA.question, AQA.choices)  # as the release keeps it
+    assert "(B) a hawk" in evidence.notes["formatted_question"]
+
+
+def test_the_same_question_asked_twice_is_sampled_twice():
+    # Algorithm 6: a sub-question repeated; Algorithms 7 and 9: a follow-up repeated in a later round. Each ALM
+    # call has a seed of its own (the step names its position), so a sampling ALM is not asked for one reply twice
+    gate = json.dumps({"require_step_by_step": 1, "sub_questions": ["Is a gull calling?", "Is a gull calling?"]})
+    alm = recording(Scripted("alm", ALM_SCRIPT.script, default="I hear a bird."))
+    run(Alg6(Alg6Config()), AQA, alm, llm_with(gate=gate))
+    asked = [r.seed for r in alm.seen if r.prompt == "Is a gull calling?"]
+    assert len(asked) == 2 and len(set(asked)) == 2
+    llm = recording(llm_with(gate='{"require_step_by_step": 1}',
+                             followup=followups("Is a gull calling?", "Is a gull calling?")))
+    alm = recording(Scripted("alm", ALM_SCRIPT.script, default="I hear a bird."))
+    run(Alg7(Alg7Config()), AQA, alm, llm)
+    asked = [r.seed for r in alm.seen if r.prompt == "Is a gull calling?"]
+    assert len(asked) == 2 and len(set(asked)) == 2
+    rounds = [r.seed for r in llm.seen if '"followup"' in r.prompt]
+    assert len(rounds) == 3 and len(set(rounds)) == 3  # and each round's LLM call too
+    replies = iter(['{"remaining": ["gull", "crow", "owl"], "answer": "unsure", "followup": "Is it shrill?"}'] * 2
+                   + ['{"remaining": ["gull"], "answer": "unsure", "followup": ""}'])
+    alm = recording(Scripted("alm", ALM_SCRIPT.script, default="I hear a bird."))
+    run(Alg9(Alg9Config()), CLS, alm, llm_with(remaining=lambda r: next(replies)))
+    asked = [r.seed for r in alm.seen if r.prompt == "Is it shrill?"]
+    assert len(asked) == 2 and len(set(asked)) == 2
+
+
+def test_an_empty_answer_is_unsure_and_out_of_rounds_the_prediction_stays_unsure():
+    llm = llm_with(gate='{"require_step_by_step": 1}',
+                   followup=lambda r: '{"answer": "", "followup": "Anything else?"}', validate='{"validation": 1}')
+    _, reason, _ctx, evidence = run(Alg7(Alg7Config(max_rounds=3)), AQA, ALM_SCRIPT, llm)
+    assert reason is None and evidence.prediction == "unsure" and evidence.notes["rounds"] == 3
+    llm = llm_with(remaining='{"remaining": ["gull", "crow"], "answer": "", "followup": "More?"}',
+                   validate='{"validation": 1}')
+    _, reason, _ctx, evidence = run(Alg9(Alg9Config(max_rounds=2)), CLS, ALM_SCRIPT, llm)
+    assert reason is None and evidence.prediction == "unsure" and evidence.notes["rounds"] == 2
+
+
+def test_alg9_stops_at_the_llms_answer_and_shows_it_the_caption():
+    llm = llm_with(remaining='{"remaining": ["gull", "crow", "owl"], "answer": "gull", "followup": "More?"}')
+    _, _reason, ctx, evidence = run(Alg9(Alg9Config()), CLS, ALM_SCRIPT, llm)
+    assert evidence.prediction == "gull" and evidence.notes["rounds"] == 0 and len(evidence.chain) == 1
+    [asked] = [c.prompt for c in ctx.trace if '"remaining"' in c.prompt]
+    assert "A gull calls twice over waves." in asked
+    assert ctx.trace[0].role == "alm" and ctx.trace[0].with_audio  # the caption hears the audio
+
+
+def test_alg8_reasoning_is_each_choices_description_then_its_fit_in_order():
+    def answer(request):
+        label = re.search(r"'([a-z]+)'", request.prompt)
+        if "caption" in request.prompt:
+            return "A gull calls over the sea."
+        return f"{'Describes' if 'Describe' in request.prompt else 'Fits'} {label.group(1)}."
+
+    alm = Scripted("alm", [("", answer)])
+    cot, reason, _, _ = run(Alg8(Alg8Config()), CLS, alm, llm_with(predict='{"answer": "gull"}'))
+    assert reason is None
+    assert cot.reasoning == "Describes gull. Fits gull.\nDescribes crow. Fits crow.\nDescribes owl. Fits owl."
+
+
+def test_a_causality_reply_that_will_not_parse_or_is_empty_counts_as_unsure():
+    config = Alg6Config(causality=True)
+    replies = dict(predict='{"answer": "a hawk"}')
+    _, reason, ctx, _ = run(Alg6(config), AQA, ALM_SCRIPT, llm_with(causality="{broken", **replies))
+    assert reason == "causality: from the reasoning alone the LLM answers 'unsure', not '(B) a hawk'"
+    assert ctx.codes == ["causality/checked", "causality/fallback"]
+    _, reason, _, _ = run(Alg6(config), AQA, ALM_SCRIPT, llm_with(causality='{"answer": ""}', **replies))
+    assert reason == "causality: from the reasoning alone the LLM answers 'unsure', not '(B) a hawk'"
+
+
+def test_a_kept_record_that_fails_the_causality_check_says_so_in_its_codes():
+    config = Alg6Config(causality=True, causality_rejects=False)
+    cot, reason, ctx, _ = run(Alg6(config), AQA, ALM_SCRIPT,
+                              llm_with(causality='{"answer": "a fox"}', predict='{"answer": "a hawk"}'))
+    assert reason is None and cot is not None
+    assert ctx.codes == ["causality/checked", "causality/does-not-follow"]
+
+
+def test_validation_is_asked_only_of_a_chain_with_a_question_and_shows_the_ground_truth():
+    one = json.dumps({"require_step_by_step": 1, "sub_questions": ["Is a gull calling?"]})
+    _, _, ctx, evidence = run(Alg6(Alg6Config()), AQA, ALM_SCRIPT, llm_with(gate=one, validate='{"validation": 1}'))
+    [asked] = [c.prompt for c in ctx.trace if '"validation"' in c.prompt]
+    assert "(B) a hawk" in asked and evidence.judge is True
+    llm = llm_with(gate='{"require_step_by_step": 1}', followup=lambda r: '{"answer": "a hawk"}',
+                   validate='{"validation": 1}')
+    _, _, ctx, evidence = run(Alg7(Alg7Config()), AQA, ALM_SCRIPT, llm)  # answered at once: the caption only
+    assert not [c for c in ctx.trace if '"validation"' in c.prompt] and evidence.judge is False
+
+
+def test_an_empty_prediction_is_unsure():
+    _, _, _, evidence = run(Alg6(Alg6Config()), AQA, ALM_SCRIPT, llm_with(predict='{"answer": ""}'))
+    assert evidence.prediction == "unsure"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import msgspec
 import pytest
 from afcot_io.formats import read_af2_manifest, read_afthink
 
+from afcot_core import cli
 from afcot_core.errors import BadInput
 from afcot_core.shards import iter_samples
 from afcot_core.template import inline_prompt
@@ -23,13 +25,20 @@ def run_dir(tmp_path_factory):
     return run
 
 
+def export(capsys, *args: str) -> SimpleNamespace:
+    """``afcot export ARGS`` in this process (so the mutation runs see the code it runs): exit code, stdout, stderr."""
+    code = cli.main(["export", *args])
+    captured = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)
+
+
 def originals(run_dir):
     return {json.loads(p["json"])["item"]["id"]: (json.loads(p["json"])["item"], p["txt"].decode(), p["flac"])
             for shard in sorted((run_dir / "generate").glob("shard-*.tar")) for _, p in iter_samples(shard)}
 
 
-def test_afthink_export_round_trips_every_record(run_dir, tmp_path, plugins):
-    result = afcot("export", str(run_dir), "--out", str(tmp_path), "--name", "tones")
+def test_afthink_export_round_trips_every_record(run_dir, tmp_path, plugins, capsys):
+    result = export(capsys, str(run_dir), "--out", str(tmp_path), "--name", "tones")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["records"] == 7
     raw = json.loads((tmp_path / "tones.json").read_text())
@@ -53,9 +62,9 @@ def test_afthink_export_round_trips_every_record(run_dir, tmp_path, plugins):
         assert it.audio.sample_rate == 16000
 
 
-def test_af2_manifest_and_plain_answers(run_dir, tmp_path):
-    result = afcot("export", str(run_dir / "generate"), "--out", str(tmp_path), "--format", "af2", "--no-cot",
-                   "--name", "Tones-AQA")
+def test_af2_manifest_and_plain_answers(run_dir, tmp_path, capsys):
+    result = export(capsys, str(run_dir / "generate"), "--out", str(tmp_path), "--format", "af2", "--no-cot",
+                    "--name", "Tones-AQA")
     assert result.returncode == 0, result.stderr
     folder, convs = read_af2_manifest(tmp_path / "Tones-AQA" / "train.json")
     doc = json.loads((tmp_path / "Tones-AQA" / "train.json").read_text())
@@ -67,17 +76,18 @@ def test_af2_manifest_and_plain_answers(run_dir, tmp_path):
         assert prompt == inline_prompt(item["question"], item["choices"], False) and "<SUMMARY>" not in prompt
         assert target == item["answer"]  # the answer's text, as the judge reads it
         assert (tmp_path / folder / conv.sound).is_file()
-    result = afcot("export", str(run_dir / "generate"), "--out", str(tmp_path / "l"), "--format", "af2", "--no-cot",
-                   "--name", "Tones-AQA", "--plain-target", "lettered")
+    result = export(capsys, str(run_dir / "generate"), "--out", str(tmp_path / "l"), "--format", "af2", "--no-cot",
+                    "--name", "Tones-AQA", "--plain-target", "lettered")
     assert result.returncode == 0, result.stderr
     for conv in read_af2_manifest(tmp_path / "l" / "Tones-AQA" / "train.json")[1]:
         item = before[conv.sound.removesuffix(".flac")][0]
         assert conv.turns[0][1] == f"({'AB'[item['choices'].index(item['answer'])]}) {item['answer']}"
 
 
-def test_export_bad_input_names_the_folder(tmp_path):
-    result = afcot("export", str(tmp_path), "--out", str(tmp_path / "x"))
+def test_export_bad_input_names_the_folder(tmp_path, capsys):
+    result = export(capsys, str(tmp_path), "--out", str(tmp_path / "x"))
     assert result.returncode == 2 and str(tmp_path) in result.stderr and "no shard" in result.stderr
+    assert afcot("export", str(tmp_path), "--out", str(tmp_path / "x")).returncode == 2  # the installed command too
 
 
 def test_dataset_card_counts_sources_and_algorithms(run_dir):

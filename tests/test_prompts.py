@@ -89,3 +89,31 @@ def test_a_recipe_selects_the_prompt_set(plugins):
     assert recipe.stages["generate"].strategies["aqa"].build().prompts.set == "strict-perception"
     with pytest.raises(BadInput, match="prompts"):
         recipes.load(QUICKSTART, plugins, ['generate.strategies.aqa.prompts="mine"'])
+
+
+def test_prompt_files_are_read_from_the_installed_package_and_a_missing_step_falls_back_to_paper():
+    from pathlib import Path
+
+    files = Path(__file__).parents[1] / "plugins" / "afcot_paper" / "prompts"
+    source.cache_clear()  # read afresh, not from what an earlier test cached
+    try:
+        assert source("summary", "release") == (files / "release" / "summary.txt").read_text(encoding="utf-8")
+        assert source("causality", "release") == (files / "paper" / "causality.txt").read_text(encoding="utf-8")
+    finally:
+        source.cache_clear()
+
+
+def test_a_header_is_the_first_line_without_its_hash_and_each_set_has_its_own():
+    assert header("caption") == ("caption (every algorithm, ALM with audio): follows "
+                                 "AF_CoT_Train/alg_6_AQA_subquestions.py, generate_CoT")
+    assert header("summary", "release").startswith("summary (Algorithm 6, compose): verbatim from")
+    prompts = all_prompts()
+    assert all(prompts[f"{s}/{name}"] == text(name, s) for s in SETS for name in NAMES)
+    assert prompts["release/summary"] != prompts["paper/summary"]
+
+
+def test_listings_open_on_a_new_line_only_in_the_release_set_and_only_when_there_is_one():
+    chain = [("Is a gull calling?", "Yes.")]
+    assert Prompts().listing(chain) == "  - Is a gull calling? Answer: Yes."
+    assert Prompts("release").listing(chain) == "\n  - Is a gull calling? Answer: Yes."
+    assert Prompts("release").listing([]) == "" and Prompts().listing([]) == ""

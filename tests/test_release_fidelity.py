@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from afcot_paper import release
 from afcot_paper.algorithms import Alg6, Alg6Config, Alg7, Alg7Config, Alg8, Alg8Config, Alg9Config
 from afcot_paper.prompts import Prompts
 from afcot_paper.validators import AcceptConfig, FormatConfig, FormatRules, PaperAccept
@@ -219,6 +220,66 @@ def test_the_released_distractor_prompt_is_kept_verbatim():
                          "choices.")
 
 
+@pytest.mark.parametrize("answer, left", [
+    ("(b) a hawk", "a hawk"), ("b) a hawk", "a hawk"), ("b: a hawk", "a hawk"), ("B. A hawk", "a hawk"),
+    ("hawk", "hawk"), ("a hawk", "a hawk"),  # no tag in the first word: the answer as it is, lower-cased
+    ("a hawk (b)", "a hawk (b)"),  # a tag past the first word stays
+    (" (b) hawk", " (b) hawk"),  # split on single spaces: a leading space makes the first word empty
+    ("(b)  hawk", " hawk"), ("(b)\thawk", ""),  # the rest joined as split, a tab is no separator
+])
+def test_the_released_remove_option_drops_only_a_tagged_first_word(answer, left):
+    assert release.remove_option(answer) == left
+
+
+def test_release_validation_is_asked_only_of_a_chain_with_a_question():
+    # Algorithm 7 answering at once: the chain holds only the caption, so no validation (0), as released
+    _, _, ctx, evidence = run(Alg7(Alg7Config(**RELEASE)), llm=llm_with(followup=['{"answer": "a hawk"}']))
+    assert prompts_of(ctx, "'validation'") == [] and evidence.judge is False
+    one = '{"require_step_by_step": 1, "sub_questions": ["Is a gull calling?"]}'
+    _, _, ctx, evidence = run(Alg6(Alg6Config(**RELEASE)), llm=llm_with(gate=one, validate='{"validation": 1}'))
+    assert len(prompts_of(ctx, "'validation'")) == 1 and evidence.judge is True
+
+
+def test_release_validation_that_will_not_parse_counts_as_no_and_notes_its_fallback():
+    _, reason, ctx, evidence = run(Alg6(Alg6Config(**RELEASE)), llm=llm_with(validate="{broken"))
+    assert reason is None and evidence.judge is False and ctx.codes == ["validate/fallback"]
+    assert len(prompts_of(ctx, "'validation'")) == 1
+
+
+def test_release_rejections_name_what_the_released_script_stops_on():
+    assert run(Alg6(Alg6Config(**RELEASE)), llm=llm_with(predict='{"answer": 5}'))[1] == \
+        "predict/not-text: the answer 5 is not text (the released script stops on it)"
+    no_answer = ['{"followup": "Is a gull calling?"}']
+    assert run(Alg7(Alg7Config(**RELEASE)), llm=llm_with(followup=no_answer))[1] == \
+        "followup/no-answer: the reply's answer is UNSET, not text (the released script stops on it)"
+    not_text = ['{"answer": "unsure", "followup": 5}']  # a follow-up that is not text is none
+    assert run(Alg7(Alg7Config(**RELEASE)), llm=llm_with(followup=not_text))[1] == \
+        "followup/missing: the LLM was unsure and asked no follow-up question"
+
+
+def test_release_round_that_will_not_parse_is_unsure_without_a_followup():
+    _, reason, ctx, _ = run(Alg7(Alg7Config(**RELEASE)), llm=llm_with(followup=["not json"]))
+    assert reason.startswith("followup/missing") and ctx.codes == ["followup/fallback"]
+
+
+def test_release_rounds_each_sample_with_a_seed_of_their_own():
+    llm = llm_with(followup=['{"answer": "unsure", "followup": "Is a gull calling?"}',
+                             '{"answer": "unsure", "followup": "Is a gull calling?"}', '{"answer": "a hawk"}'])
+    llm.sampled, seen, generate = True, [], llm.generate
+    llm.generate = lambda requests: (seen.extend(r for r in requests if "'followup'" in r.prompt),
+                                     generate(requests))[1]
+    run(Alg7(Alg7Config(**RELEASE)), llm=llm)
+    assert len(seen) == 3 and len({r.seed for r in seen}) == 3
+
+
+def test_release_summary_and_reasoning_are_read_as_released():
+    assert run(Alg6(Alg6Config(**RELEASE)), llm=llm_with(summary="{broken"))[1].startswith("summary/malformed-json")
+    assert run(Alg6(Alg6Config(**RELEASE)), llm=llm_with(summary='{"text": "x"}'))[1] == \
+        "summary/missing-key: the reply has no 'summary'"
+    cot, reason, _, _ = run(Alg6(Alg6Config(**RELEASE)), llm=llm_with(summary='{"summary": 5}'))
+    assert reason is None and cot.summary == "5"  # any value, as text
+
+
 def test_records_keep_formatted_question_and_sub_questions(tmp_path):
     from afcot_core.shards import iter_samples
 
@@ -233,3 +294,11 @@ def test_records_keep_formatted_question_and_sub_questions(tmp_path):
         item = record["item"]
         assert record["formatted_question"] == format_question(item["question"], item["choices"])
         assert record["sub_questions"] and record["sub_questions"] == [q for q, _ in record["chain"][1:]]
+
+
+def test_release_accept_takes_the_judges_yes_unless_use_judge_is_off():
+    from afcot_core.protocols import Evidence
+
+    evidence = Evidence([("c", "A gull calls.")], prediction="a fox", judge=True, notes={"fidelity": "release"})
+    assert PaperAccept(AcceptConfig()).check(AQA, evidence, None) is None
+    assert PaperAccept(AcceptConfig(use_judge=False)).check(AQA, evidence, None).startswith("prediction 'a fox'")
