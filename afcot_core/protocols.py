@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from afcot_core.errors import Rejected
 from afcot_core.jsonreply import ReplyError, parse_json_reply
@@ -97,6 +97,17 @@ class ItemContext:
     @property
     def trace(self) -> list[TeacherCall]:
         return list(self._root.walk())
+
+    @staticmethod
+    async def gather(*steps: Awaitable[Any]) -> list[Any]:
+        """``asyncio.gather`` for an item's concurrent steps: every step runs to its end, then the first failure
+        in argument order is raised. A failing step never leaves its siblings running while the record is made,
+        so what they asked is in the trace, or not, by the strategy's rule and not by the replies' timing."""
+        results = await asyncio.gather(*steps, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
 
     def seed(self, step: str, attempt: int = 0) -> int:
         """The sampling seed of this item's ``step`` at ``attempt`` (reproducible, fresh per re-ask)."""

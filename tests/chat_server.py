@@ -119,7 +119,32 @@ class ChatServer:
             return f"sampling settings differ from the model's: {wanted}"
         return None
 
+    @staticmethod
+    def _malformed(messages: Any) -> str | None:
+        """What is wrong with ``messages`` for the chat-completions API (a real server answers 400), or None."""
+        if not isinstance(messages, list) or not messages:
+            return "messages: a non-empty list"
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict) or set(m) != {"role", "content"}:
+                return f"messages[{i}]: exactly 'role' and 'content'"
+            if m["role"] not in ("system", "user", "assistant"):
+                return f"messages[{i}].role: {m['role']!r} is not system, user or assistant"
+            parts = m["content"] if isinstance(m["content"], list) else None
+            if parts is None and not isinstance(m["content"], str):
+                return f"messages[{i}].content: a string or a list of parts"
+            for part in parts or []:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text" and set(part) == {"type", "text"} and isinstance(part["text"], str):
+                    continue
+                audio = part.get("input_audio") if kind == "input_audio" and set(part) == {"type", "input_audio"} \
+                    else None
+                if not (isinstance(audio, dict) and set(audio) == {"data", "format"} and audio["format"] == "wav"):
+                    return f"messages[{i}].content: a text part or an input_audio part of wav data, not {part!r:.80}"
+        return None
+
     def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if problem := self._malformed(body.get("messages")):
+            return 400, {"error": {"message": problem}}
         teacher = self.teachers.get(body.get("model", ""))
         if teacher is None:
             return 404, {"error": {"message": f"no model {body.get('model')!r}"}}

@@ -267,6 +267,44 @@ def test_a_branch_s_later_calls_keep_their_place_in_the_trace_whatever_replies_c
     assert asyncio.run(scenario()) == ["first", "a1", "a2", "b1", "b2", "last"]
 
 
+def test_a_step_that_fails_lets_its_siblings_finish_so_the_trace_never_depends_on_timing():
+    """One step is rejected at once while its sibling still waits for its reply: the sibling's call is in the
+    trace all the same (the failure is raised once every step has ended), and of two failures the first
+    argument's is raised, not the first to happen."""
+    from afcot_core.errors import Rejected
+    from afcot_core.protocols import ItemContext
+
+    class Slow(Teacher):
+        role, model, offload = "llm", "slow", False
+
+        def __init__(self) -> None:
+            super().__init__(Batching(max_batch=1, max_wait_ms=0, max_concurrency=8))
+
+        async def _submit(self, request: Request) -> str:
+            await asyncio.sleep(0.1 if request.prompt.startswith("slow") else 0.0)
+            return request.prompt.upper()
+
+        def generate(self, requests: list[Request]) -> list[str]:
+            raise NotImplementedError
+
+    teacher = Slow()
+
+    async def rejected(ctx: ItemContext, why: str, after: str) -> None:
+        await ctx.llm(after)
+        raise Rejected(why)
+
+    async def scenario() -> tuple[list[str], str]:
+        ctx = ItemContext(teacher, teacher, item_id="i")
+        with pytest.raises(Rejected) as first:
+            await ctx.gather(rejected(ctx, "first", "fast"), ctx.llm("slow reasoning"))
+        with pytest.raises(Rejected) as second:
+            await ctx.gather(rejected(ctx, "later", "slow one"), rejected(ctx, "sooner", "fast two"))
+        return [call.prompt for call in ctx.trace], f"{first.value} {second.value}"
+
+    prompts, raised = asyncio.run(scenario())
+    assert prompts == ["fast", "slow reasoning", "slow one", "fast two"] and raised == "first later"
+
+
 def test_a_dead_engine_is_neither_split_nor_retried():
     from afcot_core.batcher import EngineDead
 
@@ -279,3 +317,13 @@ def test_a_dead_engine_is_neither_split_nor_retried():
     teacher.use_retry(RetryPolicy(retries=3, backoff_s=0.001))
     replies = asyncio.run(_ask_all(teacher, ["p0", "p1", "p2", "p3"]))
     assert all(isinstance(r, EngineDead) for r in replies) and len(teacher.batches) == 1
+
+
+def test_the_built_in_strategies_run_an_item_s_concurrent_steps_through_its_context():
+    """``asyncio.gather`` would leave a failing step's siblings running while the record is made."""
+    from .conftest import ROOT
+
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "plugins").glob("afcot_*/*.py"))
+             if p.parent.name in ("afcot_paper", "afcot_embedded")
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if "asyncio.gather(" in line]
+    assert found == [], "use ctx.gather: " + ", ".join(found)

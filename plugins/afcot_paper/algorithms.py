@@ -17,7 +17,6 @@ as "unsure" and a validation as 0, as in the released code; the fallback is note
 
 from __future__ import annotations
 
-import asyncio
 from abc import abstractmethod
 from typing import Any, Literal
 
@@ -213,7 +212,7 @@ class PaperStrategy(Strategy):
         context = {"caption": chain[0][1], "chain": self.prompts.evidence(chain[1:]), "question": self.question(item)}
         if self.release:
             return await self.release_verdicts(item, chain, ctx, context, prediction)
-        predicted, judged = await asyncio.gather(
+        predicted, judged = await ctx.gather(
             _nothing() if prediction is not None else ctx.llm_json(
                 self.prompts.fill("predict", **context), AnswerReply, "predict", fallback=AnswerReply(answer="unsure")),
             _nothing() if len(chain) < 2 else ctx.llm_json(
@@ -230,7 +229,7 @@ class PaperStrategy(Strategy):
         """Steps 3-4 as released: a prediction that will not parse or lacks ``answer`` is 'unsure', one that is
         not text stops the released script (rejected here); a validation that will not parse or lacks its key
         is 0, and only 1 / "1" / True / "true" / "True" count as yes."""
-        predicted, judged = await asyncio.gather(
+        predicted, judged = await ctx.gather(
             _nothing() if prediction is not None else ctx.llm_json(
                 self.prompts.fill("predict", **context), release.Answer, "predict",
                 fallback=release.Answer(answer="unsure")),
@@ -295,7 +294,7 @@ class PaperStrategy(Strategy):
     async def write_interactive(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         """Algorithms 7 and 9: SUMMARY on how to start; REASONING = the raw rounds, then the LLM's why."""
         question, rounds = self.question(item), evidence.chain[1:]
-        summary, suffix = await asyncio.gather(
+        summary, suffix = await ctx.gather(
             self.summary_of(self.prompts.fill("summary_interactive", question=question,
                                               sub_questions=self.prompts.bullets([q for q, _ in rounds])), ctx),
             self.reasoning_of(self.prompts.fill("reasoning_interactive", question=question, answer=item.answer,
@@ -326,7 +325,7 @@ class Alg6(PaperStrategy):
             subs = [s.strip() for s in subs]
         # 2. the ALM answers the caption query and every sub-question, all at once (BFS)
         queries = [self.prompts.text("caption"), *subs]
-        answers = await asyncio.gather(*(ctx.alm(q, item.audio, step=f"sub:{i}") for i, q in enumerate(queries)))
+        answers = await ctx.gather(*(ctx.alm(q, item.audio, step=f"sub:{i}") for i, q in enumerate(queries)))
         # 3–4. prediction and validation (LLM)
         evidence = await self.verdicts(item, list(zip(queries, answers, strict=True)), ctx)
         evidence.notes["sub_questions"] = subs
@@ -334,7 +333,7 @@ class Alg6(PaperStrategy):
 
     async def write(self, item: Item, evidence: Evidence, ctx: ItemContext) -> CoT:
         question = self.question(item)
-        summary, reasoning = await asyncio.gather(
+        summary, reasoning = await ctx.gather(
             self.summary_of(self.prompts.fill("summary", question=question, sub_questions=self.prompts.bullets(
                 [q for q, _ in evidence.chain[1:]])), ctx),
             self.reasoning_of(self.prompts.fill("reasoning", question=question,
@@ -414,7 +413,7 @@ class Alg8(PaperStrategy):
         for choice in choices:
             queries += [(self.prompts.fill("describe", label=choice), False),
                         (self.prompts.fill("fit", label=choice), True)]
-        answers = await asyncio.gather(*(ctx.alm(q, item.audio if audio else None, step=f"query:{i}")
+        answers = await ctx.gather(*(ctx.alm(q, item.audio if audio else None, step=f"query:{i}")
                                          for i, (q, audio) in enumerate(queries)))
         chain = [(q, a) for (q, _), a in zip(queries, answers, strict=True)]
         return self.evidence_of(item, await self.verdicts(item, chain, ctx))
