@@ -364,3 +364,47 @@ def test_a_tokenizer_without_a_pad_token_pads_on_the_left_with_its_eos(qwen_fold
     tok.save_pretrained(tmp_path / "neither")
     assert _load_tokenizer(tmp_path / "neither").pad_token == "<|endoftext|>"
     assert _load_tokenizer(qwen3).pad_token == AutoTokenizer.from_pretrained(qwen3).pad_token  # its own is kept
+
+
+def test_the_omni_prompt_is_chatml_with_the_audio_placeholders_before_the_text(plugins, qwen_folders):
+    from afcot_qwen.prompts import omni_prompt
+
+    assert omni_prompt("Be brief.", "Describe.", 0) == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nDescribe.<|im_end|>\n<|im_start|>assistant\n")
+    assert omni_prompt("S", "T", 2, "Pre") == ("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<|audio_bos|>"
+                                               "<|AUDIO|><|AUDIO|><|audio_eos|>T<|im_end|>\n<|im_start|>assistant\nPre")
+    _, omni = qwen_folders
+    alm = _build(plugins, "teacher_alm", "qwen2.5-omni", model=str(omni), device="cpu", dtype="bfloat16",
+                 system_prompt="Listen.")
+    assert alm._prompt("Describe.", 1, "A") == omni_prompt("Listen.", "Describe.", 1, "A")
+    assert alm.model == str(omni) and next(alm.lm.parameters()).dtype.is_floating_point
+    assert str(next(alm.lm.parameters()).dtype) == "torch.bfloat16"  # the configured dtype, not the saved one
+
+
+def test_the_audio_placeholder_count_is_the_omni_tower_s_own():
+    import torch
+    from afcot_qwen.hf import audio_token_count
+    from transformers.models.qwen2_5_omni.modeling_qwen2_5_omni import Qwen2_5OmniAudioEncoder
+
+    frames = torch.tensor([1, 2, 3, 4, 5, 7, 99, 100, 101, 1499, 1500, 2999, 3000])
+    _, tokens = Qwen2_5OmniAudioEncoder._get_feat_extract_output_lengths(None, frames)
+    assert [audio_token_count(int(f)) for f in frames] == tokens.tolist()
+
+
+def test_audio_past_30_s_is_cut_where_the_tower_stops_reading():
+    import numpy as np
+    from afcot_qwen.prompts import clip_wave
+
+    from afcot_core.api import audio_ref_from_wave
+
+    long = audio_ref_from_wave(np.full(16000 * 31, 0.1, dtype=np.float32), 16000)
+    assert len(clip_wave(Request("", long))) == 30 * 16000
+
+
+def test_weights_that_are_not_here_name_the_model_and_the_command_to_see_why(tmp_path):
+    from afcot_qwen.hf import weights_folder
+
+    from afcot_core.api import AfcotError
+
+    with pytest.raises(AfcotError, match=r"weights for '.*nowhere' are not on this machine; run `afcot recipe plan`"):
+        weights_folder(str(tmp_path / "nowhere"))
