@@ -408,3 +408,27 @@ def test_weights_that_are_not_here_name_the_model_and_the_command_to_see_why(tmp
 
     with pytest.raises(AfcotError, match=r"weights for '.*nowhere' are not on this machine; run `afcot recipe plan`"):
         weights_folder(str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("top_k,top_p", [(4, 0.9), (2, 1.0), (0, 0.8)])
+def test_seeded_sampling_draws_from_transformers_own_temperature_top_k_top_p_distribution(top_k, top_p):
+    import torch
+    from afcot_qwen.sampling import SeededSampling
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    scores = torch.tensor([[2.0, 1.5, 1.0, 0.5, 0.0, -1.0], [-1.0, 0.2, 3.0, 0.1, 2.5, 0.0]])
+    ids = torch.zeros(2, 1, dtype=torch.long)
+    expected = scores.clone()
+    warps = (TemperatureLogitsWarper(0.7), top_k and TopKLogitsWarper(top_k), top_p < 1 and TopPLogitsWarper(top_p))
+    for warp in warps:
+        expected = warp(ids, expected) if warp else expected
+    expected = expected.softmax(-1)
+    sampler = SeededSampling(0.7, top_p, top_k, [1, 2], "cpu")
+    draws = 4000
+    counts = torch.zeros_like(scores)
+    for _ in range(draws):
+        out = sampler(ids, scores)
+        assert ((out == 0).sum(-1) == 1).all() and torch.isinf(out).sum() == 2 * 5  # one token per row
+        counts += out == 0
+    assert ((counts > 0) == (expected > 0)).all()  # the same nucleus: top-k and top-p cut where transformers cuts
+    assert torch.allclose(counts / draws, expected, atol=0.03), (counts / draws, expected)
