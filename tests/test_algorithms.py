@@ -442,7 +442,7 @@ def test_validation_is_asked_only_of_a_chain_with_a_question_and_shows_the_groun
     one = json.dumps({"require_step_by_step": 1, "sub_questions": ["Is a gull calling?"]})
     _, _, ctx, evidence = run(Alg6(Alg6Config()), AQA, ALM_SCRIPT, llm_with(gate=one, validate='{"validation": 1}'))
     [asked] = [c.prompt for c in ctx.trace if '"validation"' in c.prompt]
-    assert "(B) a hawk" in asked and evidence.judge is True
+    assert "The ground truth answer is: (B) a hawk" in asked and evidence.judge is True
     llm = llm_with(gate='{"require_step_by_step": 1}', followup=lambda r: '{"answer": "a hawk"}',
                    validate='{"validation": 1}')
     _, _, ctx, evidence = run(Alg7(Alg7Config()), AQA, ALM_SCRIPT, llm)  # answered at once: the caption only

@@ -117,3 +117,9 @@ def test_listings_open_on_a_new_line_only_in_the_release_set_and_only_when_there
     assert Prompts().listing(chain) == "  - Is a gull calling? Answer: Yes."
     assert Prompts("release").listing(chain) == "\n  - Is a gull calling? Answer: Yes."
     assert Prompts("release").listing([]) == "" and Prompts().listing([]) == ""
+
+
+def test_the_chain_opens_on_a_new_line_only_in_the_release_set_and_strict_perception_lists_it():
+    chain = [("Is a gull calling?", "Yes.")]
+    assert not Prompts().evidence(chain).startswith("\n") and Prompts("release").evidence(chain).startswith("\n")
+    assert Prompts("strict-perception").evidence(chain) == "  - Is a gull calling? Answer: Yes."
