@@ -234,24 +234,28 @@ def test_a_batch_fills_while_the_dispatcher_waits():
     assert teacher.batches == [["p0", "p1"]]
 
 
+class Delayed(Teacher):
+    """Answers each prompt in upper case, those starting with ``slow_prefix`` after ``delay_s``, any number at once."""
+
+    role, model, offload = "llm", "delayed", False
+
+    def __init__(self, slow_prefix: str, delay_s: float) -> None:
+        super().__init__(Batching(max_batch=1, max_wait_ms=0, max_concurrency=8))
+        self.slow_prefix, self.delay_s = slow_prefix, delay_s
+
+    async def _submit(self, request: Request) -> str:
+        await asyncio.sleep(self.delay_s if request.prompt.startswith(self.slow_prefix) else 0.0)
+        return request.prompt.upper()
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        raise NotImplementedError
+
+
 def test_a_branch_s_later_calls_keep_their_place_in_the_trace_whatever_replies_come_first():
     """Two concurrent branches of two calls each: the second branch's replies come first, the trace does not care."""
     from afcot_core.protocols import ItemContext
 
-    class Delayed(Teacher):
-        role, model, offload = "llm", "delayed", False
-
-        def __init__(self) -> None:
-            super().__init__(Batching(max_batch=1, max_wait_ms=0, max_concurrency=8))
-
-        async def _submit(self, request: Request) -> str:
-            await asyncio.sleep(0.05 if request.prompt.startswith("a") else 0.0)
-            return request.prompt.upper()
-
-        def generate(self, requests: list[Request]) -> list[str]:
-            raise NotImplementedError
-
-    teacher = Delayed()
+    teacher = Delayed("a", 0.05)
 
     async def branch(ctx: ItemContext, name: str) -> None:
         await ctx.llm(f"{name}1")
@@ -274,20 +278,7 @@ def test_a_step_that_fails_lets_its_siblings_finish_so_the_trace_never_depends_o
     from afcot_core.errors import Rejected
     from afcot_core.protocols import ItemContext
 
-    class Slow(Teacher):
-        role, model, offload = "llm", "slow", False
-
-        def __init__(self) -> None:
-            super().__init__(Batching(max_batch=1, max_wait_ms=0, max_concurrency=8))
-
-        async def _submit(self, request: Request) -> str:
-            await asyncio.sleep(0.1 if request.prompt.startswith("slow") else 0.0)
-            return request.prompt.upper()
-
-        def generate(self, requests: list[Request]) -> list[str]:
-            raise NotImplementedError
-
-    teacher = Slow()
+    teacher = Delayed("slow", 0.1)
 
     async def rejected(ctx: ItemContext, why: str, after: str) -> None:
         await ctx.llm(after)
