@@ -950,6 +950,27 @@ PLANTS = [
         """        own = cot""",
         ["tests/test_training_data.py::test_plain_targets_are_the_answer_text_and_a_source_can_blend_cot_with_plain"],
     ),
+    (
+        "17.1: the task after the perception stage starts from the random student again",
+        "plugins/afcot_flamingo/training/loop.py",
+        """        return _train(student, c, data_dir, out_dir, log, progress, group, init)""",
+        """        return _train(student, c, data_dir, out_dir, log, progress, group)""",
+        ["tests/test_af3_trainer.py::test_a_perception_stage_trains_captions_first_then_the_task_from_its_weights"],
+    ),
+    (
+        "17.1: the perception stage trains on the plain answers",
+        "plugins/afcot_flamingo/training/loop.py",
+        """cot=False, plain_target="caption", max_steps""",
+        """cot=False, max_steps""",
+        ["tests/test_af3_trainer.py::test_a_perception_stage_trains_captions_first_then_the_task_from_its_weights"],
+    ),
+    (
+        "17.1: a caption target keeps the question's prompt",
+        "plugins/afcot_flamingo/training/data.py",
+        """            return Example(read(audio, where), ((CAPTION_PROMPT, target),), self.name, key)""",
+        """            pass""",
+        ["tests/test_training_data.py::test_a_caption_target_is_the_records_caption_for_describe_the_sound"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

@@ -194,3 +194,26 @@ def test_quickstart_trains_and_evaluates_the_tiny_student(tmp_path):
     report = json.loads((tmp_path / "evaluate/embedded-eval/report.json").read_text())
     assert report["overall"]["total"] == summary["evaluate"]["embedded-eval"]["total"] > 0
     assert (tmp_path / "train/metrics.jsonl").exists()
+
+
+def test_a_perception_stage_trains_captions_first_then_the_task_from_its_weights(af3_folder, tones, tmp_path):
+    """``perception_steps``: the student first trains audio -> caption into ``perception/`` (the same steps as a
+    caption training of its own), then the task starts from those weights (the same losses as a training that
+    names them as its model); a second run keeps both."""
+    both = config(af3_folder, tones, perception_steps=2, max_steps=3, checkpoint_every=0, plot=False)
+    log = Log()
+    summary = Af3Trainer(both).train(tones, tmp_path / "both", log)
+    assert summary["steps"] == 3 and (tmp_path / "both" / "perception" / "final" / "checkpoint.json").is_file()
+    assert [e["steps"] for e in log.events if e["event"] == "perception stage: audio to caption"] == [2]
+    captions = config(af3_folder, tones, cot=False, plain_target="caption", max_steps=2, checkpoint_every=0,
+                      plot=False)
+    Af3Trainer(captions).train(tones, tmp_path / "captions", Log())
+    assert np.allclose(losses(tmp_path / "both" / "perception"), losses(tmp_path / "captions"), rtol=1e-5)
+    task = config(af3_folder, tones, model=str(tmp_path / "both" / "perception" / "final"), max_steps=3,
+                  checkpoint_every=0, plot=False)
+    Af3Trainer(task).train(tones, tmp_path / "task", Log())
+    assert np.allclose(losses(tmp_path / "both"), losses(tmp_path / "task"), rtol=1e-5)
+    assert not np.allclose(losses(tmp_path / "both")[:1], losses(tmp_path / "captions")[:1], rtol=1e-3)
+    again = Log()
+    assert Af3Trainer(both).train(tones, tmp_path / "both", again)["digest"] == summary["digest"]
+    assert not [e for e in again.events if e["event"] == "train step"]

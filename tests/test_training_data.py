@@ -144,10 +144,27 @@ def test_plain_targets_are_the_answer_text_and_a_source_can_blend_cot_with_plain
     answer = json.loads(raw[2]["json"])["item"]["answer"]
     plain = ShardSource(tones, "t", cot=False).decode(raw)
     assert plain.turns[0][1] == answer and "<SUMMARY>" not in plain.turns[0][0]
-    lettered = ShardSource(tones, "t", cot=False, lettered=True).decode(raw)
+    lettered = ShardSource(tones, "t", cot=False, plain="lettered").decode(raw)
     assert lettered.turns[0][1].startswith("(") and lettered.turns[0][1].endswith(f") {answer}")
     both = open_sources([DataSource(path=str(tones), name="cot"), DataSource(path=str(tones), name="plain",
                                                                             cot=False)], tones, cot=True)
     texts = [source.decode(raw).turns[0] for source, _ in both]
     assert texts[0][1].startswith("<SUMMARY>") and texts[0][0].endswith("tags.")
     assert texts[1] == plain.turns[0]
+
+
+def test_a_caption_target_is_the_records_caption_for_describe_the_sound(tones, tmp_path):
+    """``plain_target = "caption"`` (the perception stage's data): the prompt is "Describe the sound." and the
+    target the record's CoT caption, whatever the question; a record without one names its shard and sample."""
+    from afcot_flamingo.training.data import CAPTION_PROMPT
+
+    source = ShardSource(tones, "t", cot=False, plain="caption")
+    for raw in list(source.raws(np.random.default_rng(0)))[:4]:
+        doc = json.loads(raw[2]["json"])
+        assert source.decode(raw).turns == ((CAPTION_PROMPT, doc["cot"]["caption"]),)
+        assert doc["cot"]["caption"] == f"A steady {doc['item']['answer']} tone."
+    assert ShardSource(tones, "t", cot=True, plain="caption").decode(raw).turns[0][1].startswith("<SUMMARY>")
+    shard, key, parts = raw
+    doc["cot"] = None
+    with pytest.raises(BadInput, match=f"{shard.name}: sample '{key}' is unreadable"):
+        source.decode((shard, key, {**parts, "json": json.dumps(doc).encode()}))

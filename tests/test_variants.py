@@ -162,7 +162,7 @@ def test_the_experiment_recipes_run_end_to_end(tmp_path, name, variants, extra):
 def test_compare_table_reads_runs(tmp_path):
     """Chance, the question prior from the training shards the lock names, train time and tokens per sample, for
     any run folders (``python -m afcot_report.compare``)."""
-    from afcot_report.compare import main, summary
+    from afcot_report.compare import main, summary, table
 
     data = write_shards(tmp_path / "shards", 4, per_shard=4)  # "Is the tone high or low?": high, low, high, low
     run = tmp_path / "plain"
@@ -179,10 +179,17 @@ def test_compare_table_reads_runs(tmp_path):
     (run / "train/metrics.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
     row = summary("plain", run)
     assert row["targets"] == "plain" and row["generate"]["items"] == 4
-    assert row["train"] == {"steps": 3, "train_s": 6.0, "final_loss": 1 / 3, "tokens_per_sample": 100}
+    assert row["train"] == {"steps": 3, "perception_steps": 0, "train_s": 6.0, "final_loss": 1 / 3,
+                            "tokens_per_sample": 100}
     bench = row["benchmarks"]["embedded-eval"]
     assert bench["chance"] == (1 / 2 + 1 / 4) / 2
     assert bench["question_prior"] == (1 / 2 + 1 / 4) / 2  # "high" ties "low": half a point; unseen: 1/options
     assert bench["groups"] == {"AQA-MCQ": 0.5}
     assert main([str(run), "--out", str(tmp_path / "c")]) == 0
     assert json.loads((tmp_path / "c" / "compare.json").read_text())["variants"][0]["benchmarks"] == row["benchmarks"]
+    (run / "train/perception").mkdir()  # a perception stage: its steps shown first, its time counted
+    (run / "train/perception/metrics.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps[:2]))
+    row = summary("plain", run)
+    assert row["train"]["perception_steps"] == 2 and row["train"]["train_s"] == 10.0
+    assert row["train"]["final_loss"] == 1 / 3 and row["train"]["tokens_per_sample"] == 100
+    assert "| plain | plain | 4 / 4 |" in table([row]) and "| 2 + 3 | 10 s |" in table([row])

@@ -113,8 +113,13 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     cot: bool = True
     #: the target of a plain (``cot = false``) shard sample: "answer", the answer's text as the judge reads it
     #: (``yes``, ``hiss``); "lettered", ``(C) hiss`` as AF-Reasoning-Eval's gold outputs (a small student then
-    #: starts every answer with the same letter and scores at chance: docs/performance.md)
-    plain_target: Literal["answer", "lettered"] = "answer"
+    #: starts every answer with the same letter and scores at chance: docs/performance.md); "caption", the CoT's
+    #: CAPTION section as the answer to "Describe the sound." (what the perception stage trains on)
+    plain_target: Literal["answer", "lettered", "caption"] = "answer"
+    #: optimiser steps of a perception stage before this training, as AF3's alignment stage precedes its SFT: the
+    #: student first learns audio -> CAPTION on the same shards (``train/perception/``), then trains from there
+    #: (0: none); the same settings otherwise
+    perception_steps: int = 0
     #: the options' layout in shard samples' prompts (afcot_core.api.LAYOUTS, docs/interop.md); evaluate
     #: with the same ``evaluate.prompt_layout``
     prompt_layout: Literal["inline", "model-card"] = "inline"
@@ -144,6 +149,8 @@ class TrainSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("warmup_steps must be >= 0")
         if self.loss_chunk < 0 or self.gpus < 0 or self.gpu_memory_gb < 0 or self.plan_audio_s <= 0:
             raise ValueError("loss_chunk, gpus and gpu_memory_gb must be >= 0, plan_audio_s > 0")
+        if self.perception_steps < 0:
+            raise ValueError("perception_steps must be >= 0")
         if self.cpu_offload and self.strategy != "fsdp":
             raise ValueError("cpu_offload needs strategy = \"fsdp\"")
 

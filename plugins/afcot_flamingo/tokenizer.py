@@ -16,6 +16,7 @@ from typing import Any
 
 from afcot_core.api import BadInput, inline_prompt, iter_samples, options_of, plain_answer
 from afcot_flamingo.tiny import CHATML, SPECIALS
+from afcot_flamingo.training.data import CAPTION_PROMPT
 
 PAD = "<|endoftext|>"
 
@@ -49,6 +50,7 @@ def shard_texts(folders: Iterable[Path]) -> Iterator[str]:
                 yield "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
                 yield inline_prompt(item["question"], options, True)
                 yield inline_prompt(item["question"], options, False)
+                yield CAPTION_PROMPT
                 yield "<|im_end|>\n<|im_start|>assistant\n"
                 if "txt" in parts:
                     yield parts["txt"].decode("utf-8")

@@ -6,7 +6,7 @@
 - generation: items, accepted, the yield, teacher calls and tokens (estimated) per accepted sample, from the
   shards the variant trained on (its own ``generate/``, or the one its ``train.data`` names);
 - training: steps, train time (the steps' own time), the final loss and tokens per sample, from
-  ``train/metrics.jsonl``;
+  ``train/metrics.jsonl`` (a perception stage's steps, ``train/perception/metrics.jsonl``, shown first: ``100 + 400``);
 - evaluation, per benchmark (``evaluate/<label>/report.json``): accuracy overall and per breakdown (embedded-eval's
   subsets), and, where the benchmark's prediction file lists each item's choices (embedded-eval's does), chance
   (the mean of 1 / options) and the question prior: the expected score of answering each question with the answer
@@ -64,22 +64,32 @@ def generation(folder: Path) -> dict[str, Any] | None:
             "calls_per_sample": total["calls_per_accepted"]["all"], "tokens_per_sample": total["tokens_per_accepted"]}
 
 
-def training(run: Path) -> dict[str, Any] | None:
-    path = run / "train" / "metrics.jsonl"
-    if not path.is_file():
-        return None
+def _steps(path: Path) -> list[dict[str, Any]]:
+    """The optimiser steps of a ``metrics.jsonl`` (a resumed run writes its steps again: the last one counts)."""
     by_step: dict[int, dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             break  # a torn last line of a killed run
         if "samples_per_s" in row:
-            by_step[int(row["step"])] = row  # a resumed run writes its steps again: the last one counts
-    steps = [by_step[s] for s in sorted(by_step)]
+            by_step[int(row["step"])] = row
+    return [by_step[s] for s in sorted(by_step)]
+
+
+def _seconds(steps: list[dict[str, Any]]) -> float:
+    return sum(s["samples"] / s["samples_per_s"] for s in steps if s["samples_per_s"])
+
+
+def training(run: Path) -> dict[str, Any] | None:
+    """Steps, train time (a perception stage's included), final loss and tokens per sample of ``run/train``."""
+    path = run / "train" / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    steps, perception = _steps(path), _steps(run / "train" / "perception" / "metrics.jsonl")
     samples = sum(s["samples"] for s in steps)
-    return {"steps": len(steps), "train_s": round(sum(s["samples"] / s["samples_per_s"] for s in steps
-                                                      if s["samples_per_s"]), 1),
+    return {"steps": len(steps), "perception_steps": len(perception),
+            "train_s": round(_seconds(steps) + _seconds(perception), 1),
             "final_loss": steps[-1]["loss"] if steps else None,
             "tokens_per_sample": round(sum(s["tokens"] for s in steps) / samples, 1) if samples else None}
 
@@ -152,6 +162,13 @@ def _markdown(head: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(r[i] for i in keep) + " |" for r in rows)]
 
 
+def _step_count(t: dict[str, Any]) -> str:
+    """A training's steps, a perception stage's first: ``400`` or ``100 + 400``."""
+    if not t:
+        return "-"
+    return f"{t['perception_steps']} + {t['steps']}" if t.get("perception_steps") else str(t["steps"])
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The variants as Markdown: generation and training figures, then accuracy per benchmark and subset."""
     head = ["variant", "targets", "items", "yield", "calls / sample", "tokens / sample", "steps", "train time",
@@ -161,7 +178,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         g, t = r["generate"] or {}, r["train"] or {}
         cells.append([r["variant"], r["targets"], f"{g['accepted']} / {g['items']}" if g else "-",
                       _pct(g.get("yield")), _num(g.get("calls_per_sample"), 2), _num(g.get("tokens_per_sample"), 0),
-                      str(t.get("steps", "-")), _duration(t["train_s"]) if t else "-", _num(t.get("final_loss"), 3),
+                      _step_count(t), _duration(t["train_s"]) if t else "-", _num(t.get("final_loss"), 3),
                       _num(t.get("tokens_per_sample"), 0)])
     lines = ["## Generation and training", "", *_markdown(head, cells)]
     benches = list(dict.fromkeys(b for r in rows for b in r["benchmarks"]))

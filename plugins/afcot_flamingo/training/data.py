@@ -65,11 +65,15 @@ def student_reading(encode: Callable[..., Any]) -> tuple[WaveReader, str]:
     return getattr(encode, "wave_reader", read_wave), getattr(config, "prompt_layout", "inline")
 
 
+#: the prompt of a caption target (``plain_target = "caption"``, the perception stage)
+CAPTION_PROMPT = "Describe the sound."
+
+
 class ShardSource:
     """A folder of WebDataset shards written by the generate stage (``shard-*.tar``)."""
 
-    def __init__(self, folder: Path, name: str, cot: bool, lettered: bool = False) -> None:
-        self.folder, self.name, self.cot, self.lettered = folder, name, cot, lettered
+    def __init__(self, folder: Path, name: str, cot: bool, plain: str = "answer") -> None:
+        self.folder, self.name, self.cot, self.plain = folder, name, cot, plain
         self.shards = sorted(folder.glob("shard-*.tar"))
         if not self.shards:
             raise BadInput(f"[train] no shards in {folder} (run the generate stage first, or set train.data)")
@@ -95,12 +99,18 @@ class ShardSource:
         shard, key, parts = raw
         where = f"{shard}: sample '{key}'"
         try:
-            item = json.loads(parts["json"])["item"]
-            target = (parts["txt"].decode("utf-8") if self.cot
-                      else plain_answer(item.get("choices"), item["answer"], self.lettered))
-            audio = parts["flac"]
-        except (KeyError, ValueError) as exc:
-            raise BadInput(f"{where} is unreadable ({exc})") from None
+            doc = json.loads(parts["json"])
+            item, audio = doc["item"], parts["flac"]
+            if self.cot:
+                target = parts["txt"].decode("utf-8")
+            elif self.plain == "caption":
+                target = doc["cot"]["caption"]
+            else:
+                target = plain_answer(item.get("choices"), item["answer"], self.plain == "lettered")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadInput(f"{where} is unreadable ({type(exc).__name__}: {exc})") from None
+        if not self.cot and self.plain == "caption":
+            return Example(read(audio, where), ((CAPTION_PROMPT, target),), self.name, key)
         prompt = inline_prompt(item["question"], options_of(item.get("choices"), item["answer"]), self.cot, layout)
         return Example(read(audio, where), ((prompt, target),), self.name, key)
 
@@ -139,17 +149,18 @@ Source = ShardSource | ConversationSource
 
 
 def open_sources(specs: list[DataSource], default: Path, cot: bool,
-                 lettered: bool = False) -> list[tuple[Source, float]]:
+                 plain: str = "answer") -> list[tuple[Source, float]]:
     """The configured sources with their weights (one shard folder ``default`` when none is configured); shards
-    give CoT targets with ``cot`` (a source's own ``cot`` wins), else plain answers, ``(B) x`` with ``lettered``."""
+    give CoT targets with ``cot`` (a source's own ``cot`` wins), else the ``plain`` target (``train.plain_target``:
+    the answer, ``(B) x`` lettered, or the CoT's caption)."""
     if not specs:
-        return [(ShardSource(default, default.name or "shards", cot, lettered), 1.0)]
+        return [(ShardSource(default, default.name or "shards", cot, plain), 1.0)]
     out: list[tuple[Source, float]] = []
     for spec in specs:
         path = Path(expand(spec.path)).expanduser()
         name = spec.name or path.stem
         own = cot if spec.cot is None else spec.cot
-        source: Source = (ShardSource(path, name, own, lettered) if spec.kind == "shards"
+        source: Source = (ShardSource(path, name, own, plain) if spec.kind == "shards"
                           else ConversationSource(path, spec.kind, spec.audio_root, name))
         out.append((source, spec.weight))
     return out

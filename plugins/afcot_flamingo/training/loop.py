@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from torch.utils.data import IterableDataset, get_worker_info
 
 from afcot_core.api import AfcotError, BadInput, expand
@@ -91,8 +92,6 @@ _NOT_DECISIVE = ("resume", "plot", "checkpoint_every", "keep_checkpoints", "cpu_
 
 def settings_key(c: TrainSettings, world: int) -> str:
     """The digest of what decides the training (settings and process count): a resumed or kept training must match."""
-    import msgspec
-
     from afcot_core.api import digest
 
     table = {k: v for k, v in msgspec.to_builtins(c).items() if k not in _NOT_DECISIVE}
@@ -132,13 +131,18 @@ def _resumable(out_dir: Path, key: str, world: int) -> Path | None:
     return found
 
 
-def _build(student: Student, c: TrainSettings, out_dir: Path, group: Group) -> Any:
+def starting(c: TrainSettings, init: Path | None) -> TrainSettings:
+    """The settings a student is built from: ``c``, its model the folder ``init`` when set."""
+    return c if init is None else msgspec.structs.replace(c, model=str(init))  # type: ignore[call-arg]
+
+
+def _build(student: Student, c: TrainSettings, out_dir: Path, group: Group, init: Path | None) -> Any:
     """The student's model: read by rank 0 alone, a meta-device skeleton on the other ranks; frozen, LoRA."""
     import torch
 
     if not group.main:
         group.barrier()  # rank 0 first: it may write the tiny random model the others read
-    module = student.build(c, out_dir, "cpu" if group.main else "meta", torch.float32)
+    module = student.build(starting(c, init), out_dir, "cpu" if group.main else "meta", torch.float32)
     if group.main:
         group.barrier()
     student.freeze(c.freeze_audio_tower, c.freeze_llm)
@@ -154,13 +158,23 @@ def train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     group = join(c.device, c.strategy == "fsdp")
     try:
-        return _train(student, c, data_dir, out_dir, log, progress, group)
+        init = None
+        if c.perception_steps:
+            first = msgspec.structs.replace(c, cot=False, plain_target="caption", max_steps=c.perception_steps,
+                                            perception_steps=0, sources=[s for s in c.sources if s.kind == "shards"])
+            if c.sources and not first.sources:
+                raise BadInput("[train] perception_steps trains on shard sources' captions; train.sources has none")
+            log.info("perception stage: audio to caption", steps=c.perception_steps)
+            _train(type(student)(first), first, data_dir, out_dir / "perception", log, progress, group)
+            init = out_dir / "perception" / "final"
+        return _train(student, c, data_dir, out_dir, log, progress, group, init)
     finally:
         group.close()
 
 
 def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, log: Any, progress: Any,
-           group: Group) -> dict[str, Any]:
+           group: Group, init: Path | None = None) -> dict[str, Any]:
+    """One training into ``out_dir``; from the ``save_pretrained`` folder ``init`` instead of ``c.model`` when set."""
     import torch
     from torch.utils.data import DataLoader
     from transformers import get_scheduler, set_seed
@@ -183,14 +197,14 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
         return done
     resumed = _resumable(out_dir, key, world) if c.resume else None
     set_seed(c.seed)
-    sources = open_sources(c.sources, Path(expand(c.data)) if c.data else data_dir, c.cot, c.plain_target == "lettered")
+    sources = open_sources(c.sources, Path(expand(c.data)) if c.data else data_dir, c.cot, c.plain_target)
     sizes = [len(s) for s, w in sources if w > 0]
     steps = c.max_steps or max(1, math.ceil(c.epochs * sum(sizes) / c.global_batch))
     _agree(group, steps, rank_share(sources, rank, world))
     workers = min(c.num_workers, min(share(n, world - 1, world) for n in sizes))
 
     log.info("loading the student", strategy=c.strategy, processes=world, checkpointing=c.activation_checkpointing)
-    module = _build(student, c, out_dir, group)
+    module = _build(student, c, out_dir, group, init)
     blocks = student.blocks()
     if c.activation_checkpointing:
         checkpoint_blocks(blocks)
@@ -265,7 +279,7 @@ def _train(student: Student, c: TrainSettings, data_dir: Path, out_dir: Path, lo
     weights = full_state(model, group)
     del optimizer, model
     if main:
-        _write_final(student, c, out_dir, weights, summary)
+        _write_final(student, starting(c, init), out_dir, weights, summary)
         if c.plot:
             metrics.plot(out_dir / "loss_curve.png", log)
     group.barrier()
