@@ -71,7 +71,8 @@ def test_chunked_cross_entropy_equals_the_models_own_loss(af3_folder, chunk):
     got = grads(student.model)
     assert got.keys() == expected.keys()
     for name in expected:
-        assert torch.allclose(got[name], expected[name], rtol=1e-5, atol=1e-7), name
+        scale = float(expected[name].abs().max())  # float32 sums in another order: noise of ~1e-7 of the scale
+        assert torch.allclose(got[name], expected[name], rtol=1e-5, atol=1e-6 * scale), name
 
 
 def test_cross_entropy_counts_only_the_labelled_next_tokens():
