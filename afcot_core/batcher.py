@@ -104,6 +104,9 @@ class MicroBatcher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._full.wait(), wait)
                 batch, self._pending = self._pending[:size], self._pending[size:]
+                if not batch:  # a dead engine failed the requests that were waiting for this slot
+                    self._slots.release()
+                    break
                 task = asyncio.get_running_loop().create_task(self._run(batch))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

@@ -971,6 +971,27 @@ PLANTS = [
         """            pass""",
         ["tests/test_training_data.py::test_a_caption_target_is_the_records_caption_for_describe_the_sound"],
     ),
+    (
+        "18.3: the engine called with an empty batch after it died",
+        "afcot_core/batcher.py",
+        """                if not batch:  # a dead engine failed the requests that were waiting for this slot""",
+        """                if False:  # a dead engine failed the requests that were waiting for this slot""",
+        ["tests/test_teacher.py::test_requests_queued_behind_a_dying_engine_call_fail_without_another_engine_call"],
+    ),
+    (
+        "18.3: a config refusing gpu_memory_utilization = 1",
+        "plugins/afcot_qwen/config.py",
+        """not 0 < self.gpu_memory_utilization <= 1""",
+        """not 0 < self.gpu_memory_utilization < 1""",
+        ["tests/test_qwen_config.py::test_the_limits_take_their_boundary_values"],
+    ),
+    (
+        "18.3: base_urls_env's URLs keep their trailing slash",
+        "plugins/afcot_qwen/config.py",
+        """u.strip().rstrip("/")""",
+        """u.strip()""",
+        ["tests/test_qwen_config.py::test_server_urls_come_from_the_variable_when_it_is_set"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

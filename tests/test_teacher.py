@@ -310,6 +310,27 @@ def test_a_dead_engine_is_neither_split_nor_retried():
     assert all(isinstance(r, EngineDead) for r in replies) and len(teacher.batches) == 1
 
 
+
+def test_requests_queued_behind_a_dying_engine_call_fail_without_another_engine_call():
+    """The dispatcher waits for the engine's one slot while the engine dies: it must not call it with nothing."""
+    from afcot_core.batcher import EngineDead
+
+    class Dying(Echo):
+        def generate(self, requests):
+            self.batches.append([r.prompt for r in requests])
+            time.sleep(0.05)
+            raise EngineDead("the engine died")
+
+    async def scenario():
+        replies = await _ask_all(teacher, [f"p{i}" for i in range(6)])
+        await asyncio.sleep(0.1)  # the run goes on: the dispatcher gets its slot back
+        return replies
+
+    teacher = Dying(Batching(max_batch=2, max_wait_ms=1, max_concurrency=1))
+    replies = asyncio.run(scenario())
+    assert all(isinstance(r, EngineDead) for r in replies)
+    assert teacher.batches == [["p0", "p1"]]
+
 def test_the_built_in_strategies_run_an_item_s_concurrent_steps_through_its_context():
     """``asyncio.gather`` would leave a failing step's siblings running while the record is made."""
     from .conftest import ROOT

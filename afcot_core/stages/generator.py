@@ -69,8 +69,15 @@ class Generator:
         running: set[asyncio.Task[ShardCounts]] = set()
 
         async def settle(return_when: str) -> None:
+            """Wait for shards; the first failed one (by index) stops the stage, the others are cancelled."""
             nonlocal running
             finished, running = await asyncio.wait(running, return_when=return_when)
+            failed = sorted((t for t in finished if t.exception() is not None), key=lambda t: int(t.get_name()))
+            if failed:
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+                raise failed[0].exception()  # type: ignore[misc]
             for task in finished:
                 totals.add(task.result())
 
@@ -86,7 +93,7 @@ class Generator:
                     continue
                 if len(running) >= self.settings.shards_in_flight:
                     await settle(asyncio.FIRST_COMPLETED)
-                running.add(asyncio.create_task(self._shard(index, list(partition), slots, bar)))
+                running.add(asyncio.create_task(self._shard(index, list(partition), slots, bar), name=str(index)))
             if running:
                 await settle(asyncio.ALL_COMPLETED)
         self.ctx.log.info("generate finished", alm_batches=_mean(self.alm.batch_sizes),
