@@ -4,6 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import tomllib
 
 import pytest
@@ -23,18 +28,31 @@ TINY = ["--set", "generate.source.items=24", "--set", "generate.shard_size=12", 
 
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):
+    """``recipe run learn``, killed with SIGKILL once its second variant (plain) starts, then run again."""
     out = tmp_path_factory.mktemp("learn") / "out"
+    args = [sys.executable, "-m", "afcot_core.cli", "recipe", "run", "learn", "--out", str(out), "--quiet", *TINY]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "plain" / "recipe.lock.toml").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before its second variant started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "compare.json").exists() and not (out / "plain" / "evaluate").exists()
+    cot = out / "cot"
+    kept = {p: p.stat().st_mtime_ns for p in [*(cot / "generate").glob("shard-*.tar"),
+                                               cot / "train" / "final" / "checkpoint.json",
+                                               cot / "evaluate" / "embedded-eval" / "predictions.jsonl"]}
     result = afcot("recipe", "run", "learn", "--out", str(out), *TINY)
     assert result.returncode == 0, result.stderr
-    return out, result
-
+    return out, result, kept
 
 def lock(run):
     return tomllib.loads((run / "recipe.lock.toml").read_text())["recipe"]
 
 
 def test_learn_trains_cot_and_plain_on_the_same_items_and_compares_them(learned):
-    out, result = learned
+    out, result, _ = learned
     assert "| variant | accuracy |" in result.stderr  # compare.md, printed at the end of the run
     assert (out / "cot" / "generate").is_dir() and not (out / "plain" / "generate").exists()  # generated once
     assert lock(out / "plain")["train"]["data"] == "{run}/../cot/generate"
@@ -55,7 +73,7 @@ def test_learn_trains_cot_and_plain_on_the_same_items_and_compares_them(learned)
 
 
 def test_inspect_and_report_show_the_comparison(learned):
-    out, _ = learned
+    out, _, _ = learned
     result = afcot("inspect", str(out))
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
@@ -70,7 +88,7 @@ def test_inspect_and_report_show_the_comparison(learned):
 def test_running_the_same_command_again_redoes_only_what_is_unfinished(learned):
     """Each variant is an ordinary run: finished stages are kept, a missing evaluation is redone; the variant that
     trains on another's items is no "other recipe" in either folder."""
-    out, _ = learned
+    out, _, _ = learned
     kept = {p: p.stat().st_mtime_ns for p in [*(out / "cot" / "generate").glob("shard-*.tar"),
                                                 out / "cot" / "train" / "final" / "checkpoint.json",
                                                 out / "plain" / "train" / "final" / "checkpoint.json"]}
@@ -81,6 +99,16 @@ def test_running_the_same_command_again_redoes_only_what_is_unfinished(learned):
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert report.is_file() and json.loads((out / "compare.json").read_text())["variants"][1]["benchmarks"]
 
+
+
+
+def test_a_run_killed_in_its_second_variant_goes_on_there_when_run_again(learned):
+    """The fixture's first run was killed (-9) once the plain variant had started: the command run again kept the
+    cot variant's shards, checkpoint and predictions, and finished the plain one."""
+    out, _, kept = learned
+    assert kept and {p: p.stat().st_mtime_ns for p in kept} == kept
+    rows = json.loads((out / "compare.json").read_text())["variants"]
+    assert [r["variant"] for r in rows] == ["cot", "plain"] and all(r["benchmarks"] for r in rows)
 
 def test_plan_and_validate_show_the_variants(tmp_path):
     from afcot_core import plugins, recipe, runner
