@@ -992,6 +992,27 @@ PLANTS = [
         """u.strip()""",
         ["tests/test_qwen_config.py::test_server_urls_come_from_the_variable_when_it_is_set"],
     ),
+    (
+        "18.6: the Omni teacher's clips asked without their request's text",
+        "plugins/afcot_qwen/hf.py",
+        """            prompts = [self._prompt(requests[i].prompt, n, requests[i].prefix)""",
+        """            prompts = [self._prompt(requests[0].prompt, n, requests[i].prefix)""",
+        ["tests/test_qwen.py::test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count"],
+    ),
+    (
+        "18.6: the Omni teacher's clips asked without their answer prefix",
+        "plugins/afcot_qwen/hf.py",
+        """            prompts = [self._prompt(requests[i].prompt, n, requests[i].prefix)""",
+        """            prompts = [self._prompt(requests[i].prompt, n)""",
+        ["tests/test_qwen.py::test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count"],
+    ),
+    (
+        "18.6: the Omni teacher's features left in float32 under a bfloat16 model",
+        "plugins/afcot_qwen/hf.py",
+        """            enc["input_features"] = feats["input_features"].to(self.lm.dtype)""",
+        """            enc["input_features"] = feats["input_features"]""",
+        ["tests/test_qwen.py::test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

@@ -67,6 +67,32 @@ def test_omni_hears_each_clip_and_batches_mix_text_only(plugins, qwen_folders):
     assert int((enc["input_ids"] == alm.lm.config.audio_token_index).sum()) == 50
 
 
+
+def test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count(plugins, qwen_folders, monkeypatch):
+    """What the bfloat16 thinker is given for a batch of clips: each request's system, text and prefix, as many
+    audio placeholders as the tower makes of that clip's frames, and features in the model's dtype."""
+    import torch
+    from afcot_qwen.prompts import omni_prompt
+
+    _, omni = qwen_folders
+    alm = _build(plugins, "teacher_alm", "qwen2.5-omni", model=str(omni), device="cpu", dtype="bfloat16",
+                 max_new_tokens=2, system_prompt="Listen closely.")
+    given = []
+    real = hf._generate
+    monkeypatch.setattr(hf, "_generate", lambda lm, tok, enc, config, seeds: given.append(enc) or real(
+        lm, tok, enc, config, seeds))
+    requests = [Request("Describe the first.", _clip(2.0, 1), "It is"), Request("And this one?", _clip(0.7, 2))]
+    assert len(alm.generate(requests)) == 2
+    (enc,) = given
+    frames = [int(alm.features(clip_wave(r), sampling_rate=16000, return_tensors="np",
+                               return_attention_mask=True)["attention_mask"][0].sum()) for r in requests]
+    counts = [hf.audio_token_count(n) for n in frames]
+    assert counts[0] > counts[1] > 0
+    prompts = [omni_prompt("Listen closely.", r.prompt, n, r.prefix) for r, n in zip(requests, counts, strict=True)]
+    expected = alm.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    assert torch.equal(enc["input_ids"], expected["input_ids"])
+    assert enc["input_features"].dtype == torch.bfloat16
+
 def test_omni_features_padded_to_the_longest_clip_give_the_same_replies(plugins, qwen_folders, monkeypatch):
     _, omni = qwen_folders
     alm = _build(plugins, "teacher_alm", "qwen2.5-omni", model=str(omni), device="cpu", dtype="float32",
