@@ -1013,6 +1013,21 @@ PLANTS = [
         """            enc["input_features"] = feats["input_features"]""",
         ["tests/test_qwen.py::test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count"],
     ),
+    (
+        "18.6: a sampled Omni teacher ignoring the requests' seeds",
+        "plugins/afcot_qwen/hf.py",
+        """        for i, ids in zip(indices, _generate(self.lm, self.tok, enc, self.config, seeds), strict=True):""",
+        """        for i, ids in zip(indices, _generate(self.lm, self.tok, enc, self.config, [0] * len(indices)),
+                          strict=True):""",
+        ["tests/test_qwen.py::test_a_sampled_omni_teacher_follows_each_request_s_seed_and_keeps_its_reply_whole"],
+    ),
+    (
+        "18.6: the Omni teacher's replies cut after a </think>",
+        "plugins/afcot_qwen/hf.py",
+        """skip_special_tokens=False), thinking=False)""",
+        """skip_special_tokens=False), thinking=True)""",
+        ["tests/test_qwen.py::test_a_sampled_omni_teacher_follows_each_request_s_seed_and_keeps_its_reply_whole"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

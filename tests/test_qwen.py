@@ -63,7 +63,7 @@ def test_omni_hears_each_clip_and_batches_mix_text_only(plugins, qwen_folders):
     own = np.concatenate([f["input_features"][0][:, : int(f["attention_mask"][0].sum())] for f in frames], axis=1)
     got = heard[0].float().numpy()
     assert got.shape == own.shape and np.allclose(got, own, atol=1e-5) and np.abs(got).max() > 0.1
-    enc = alm.tok([alm._prompt("x", 50)], return_tensors="pt")
+    enc = alm.tok([alm._prompt("x", 50, "")], return_tensors="pt")
     assert int((enc["input_ids"] == alm.lm.config.audio_token_index).sum()) == 50
 
 
@@ -92,6 +92,28 @@ def test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count
     expected = alm.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     assert torch.equal(enc["input_ids"], expected["input_ids"])
     assert enc["input_features"].dtype == torch.bfloat16
+
+
+def test_a_sampled_omni_teacher_follows_each_request_s_seed_and_keeps_its_reply_whole(plugins, qwen_folders,
+                                                                                       monkeypatch):
+    """Omni decodes greedily by default; configured to sample, its replies follow the request's seed (the config's
+    for a request without one), and a reply is never cut at a ``</think>`` (the thinker does not think)."""
+    _, omni = qwen_folders
+    clip = _clip(1.0, 3)
+
+    def build(seed):
+        return _build(plugins, "teacher_alm", "qwen2.5-omni", model=str(omni), device="cpu", dtype="float32",
+                      max_new_tokens=12, temperature=1.0, top_p=1.0, top_k=0, seed=seed)
+
+    alm = build(5)
+    asked = [Request("Describe.", clip, seed=s) for s in (1, 1, 2)] + [Request("Describe.", clip)]
+    first, again, other, unseeded = alm.generate(asked)
+    assert first == again != other
+    assert alm.generate([Request("Describe.", clip, seed=5)]) == [unseeded]  # the config's seed
+    assert build(6).generate([Request("Describe.", clip)]) != [unseeded]
+    monkeypatch.setattr(hf, "_generate", lambda lm, tok, enc, config, seeds: [
+        tok.encode("<think>x</think> y<|im_end|>", add_special_tokens=False)] * len(seeds))
+    assert alm.generate([Request("Describe.", clip, seed=1), Request("Describe.")]) == ["<think>x</think> y"] * 2
 
 def test_omni_features_padded_to_the_longest_clip_give_the_same_replies(plugins, qwen_folders, monkeypatch):
     _, omni = qwen_folders

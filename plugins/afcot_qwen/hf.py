@@ -97,7 +97,7 @@ class HfQwenOmni(_HfTeacher):
         self.config = config
         self.features = WhisperFeatureExtractor.from_pretrained(self.path)
 
-    def _prompt(self, text: str, audio_tokens: int, prefix: str = "") -> str:
+    def _prompt(self, text: str, audio_tokens: int, prefix: str) -> str:
         return omni_prompt(self.config.system_prompt, text, audio_tokens, prefix)
 
     def generate(self, requests: list[Request]) -> list[str]:
