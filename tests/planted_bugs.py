@@ -1028,6 +1028,13 @@ PLANTS = [
         """skip_special_tokens=False), thinking=True)""",
         ["tests/test_qwen.py::test_a_sampled_omni_teacher_follows_each_request_s_seed_and_keeps_its_reply_whole"],
     ),
+    (
+        "18.6: seeded sampling with top_k = 1 drawing from every token",
+        "plugins/afcot_qwen/sampling.py",
+        """        if self.top_k > 0:""",
+        """        if self.top_k > 1:""",
+        ["tests/test_qwen.py::test_seeded_sampling_draws_from_transformers_own_temperature_top_k_top_p_distribution"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

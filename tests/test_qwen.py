@@ -458,7 +458,7 @@ def test_weights_that_are_not_here_name_the_model_and_the_command_to_see_why(tmp
         weights_folder(str(tmp_path / "nowhere"))
 
 
-@pytest.mark.parametrize("top_k,top_p", [(4, 0.9), (2, 1.0), (0, 0.8)])
+@pytest.mark.parametrize("top_k,top_p", [(4, 0.9), (2, 1.0), (1, 1.0), (0, 0.8)])
 def test_seeded_sampling_draws_from_transformers_own_temperature_top_k_top_p_distribution(top_k, top_p):
     import torch
     from afcot_qwen.sampling import SeededSampling
