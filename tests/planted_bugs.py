@@ -1035,6 +1035,13 @@ PLANTS = [
         """        if self.top_k > 1:""",
         ["tests/test_qwen.py::test_seeded_sampling_draws_from_transformers_own_temperature_top_k_top_p_distribution"],
     ),
+    (
+        "18.6: the nucleus keeps a token past the one that reaches top_p",
+        "plugins/afcot_qwen/sampling.py",
+        """        drop = probs.cumsum(-1) - probs >= self.top_p""",
+        """        drop = probs.cumsum(-1) - probs > self.top_p""",
+        ["tests/test_qwen.py::test_the_nucleus_is_the_smallest_set_whose_probability_reaches_top_p"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

@@ -480,3 +480,14 @@ def test_seeded_sampling_draws_from_transformers_own_temperature_top_k_top_p_dis
         counts += out == 0
     assert ((counts > 0) == (expected > 0)).all()  # the same nucleus: top-k and top-p cut where transformers cuts
     assert torch.allclose(counts / draws, expected, atol=0.03), (counts / draws, expected)
+
+
+def test_the_nucleus_is_the_smallest_set_whose_probability_reaches_top_p():
+    """Four equal tokens and top_p = 0.5: two of them reach it exactly, so a third is never drawn."""
+    import torch
+    from afcot_qwen.sampling import SeededSampling
+
+    sampler = SeededSampling(1.0, 0.5, 0, [3], "cpu")
+    scores = torch.tensor([[0.0, 0.0, 0.0, 0.0, float("-inf")]])
+    drawn = {int(sampler(torch.zeros(1, 1, dtype=torch.long), scores).argmax()) for _ in range(300)}
+    assert len(drawn) == 2 and drawn <= {0, 1, 2, 3}
