@@ -1042,6 +1042,13 @@ PLANTS = [
         """        drop = probs.cumsum(-1) - probs > self.top_p""",
         ["tests/test_qwen.py::test_the_nucleus_is_the_smallest_set_whose_probability_reaches_top_p"],
     ),
+    (
+        "18.6: the Omni teacher's text-only requests asked without their answer prefix",
+        "plugins/afcot_qwen/hf.py",
+        """            prompts = [self._prompt(requests[i].prompt, 0, requests[i].prefix) for i in text_only]""",
+        """            prompts = [self._prompt(requests[i].prompt, 0, "") for i in text_only]""",
+        ["tests/test_qwen.py::test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

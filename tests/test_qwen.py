@@ -70,7 +70,8 @@ def test_omni_hears_each_clip_and_batches_mix_text_only(plugins, qwen_folders):
 
 def test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count(plugins, qwen_folders, monkeypatch):
     """What the bfloat16 thinker is given for a batch of clips: each request's system, text and prefix, as many
-    audio placeholders as the tower makes of that clip's frames, and features in the model's dtype."""
+    audio placeholders as the tower makes of that clip's frames, and features in the model's dtype; the batch's
+    text-only requests go in a second call, padded, with no placeholder."""
     import torch
     from afcot_qwen.prompts import omni_prompt
 
@@ -82,8 +83,12 @@ def test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count
     monkeypatch.setattr(hf, "_generate", lambda lm, tok, enc, config, seeds: given.append(enc) or real(
         lm, tok, enc, config, seeds))
     requests = [Request("Describe the first.", _clip(2.0, 1), "It is"), Request("And this one?", _clip(0.7, 2))]
-    assert len(alm.generate(requests)) == 2
-    (enc,) = given
+    texts = [Request("A question without a clip, and a long one.", None, "So"), Request("Short?")]
+    assert len(alm.generate([texts[0], *requests, texts[1]])) == 4
+    enc, text_enc = given
+    asked = [omni_prompt("Listen closely.", r.prompt, 0, r.prefix) for r in texts]
+    assert torch.equal(text_enc["input_ids"], alm.tok(asked, return_tensors="pt", padding=True,
+                                                      add_special_tokens=False)["input_ids"])
     frames = [int(alm.features(clip_wave(r), sampling_rate=16000, return_tensors="np",
                                return_attention_mask=True)["attention_mask"][0].sum()) for r in requests]
     counts = [hf.audio_token_count(n) for n in frames]
