@@ -1049,6 +1049,13 @@ PLANTS = [
         """            prompts = [self._prompt(requests[i].prompt, 0, "") for i in text_only]""",
         ["tests/test_qwen.py::test_omni_audio_requests_carry_their_own_prompt_prefix_and_placeholder_count"],
     ),
+    (
+        "18.6: the transformers backend ignoring max_new_tokens",
+        "plugins/afcot_qwen/hf.py",
+        """max_new_tokens=config.max_new_tokens, pad_token_id""",
+        """pad_token_id""",
+        ["tests/test_qwen.py::test_qwen3_reply_is_the_text_after_think"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

@@ -169,6 +169,9 @@ def test_qwen3_reply_is_the_text_after_think(plugins, tmp_path):
                  max_new_tokens=12)
     assert llm.generate([Request("hi")]) == ["xy"]  # the model wrote <think>ab</think>xy
     assert llm.generate([Request("hi", prefix="<think>ab</think>")]) == ["xy"]  # continues after a prefix
+    short = _build(plugins, "teacher_llm", "qwen3", model=str(folder), device="cpu", dtype="float32",
+                   max_new_tokens=5)
+    assert short.generate([Request("hi")]) == ["x"]  # five new tokens: <think> a b </think> x
 
 
 def test_qwen3_samples_each_request_with_its_own_seed(plugins, qwen_folders):
