@@ -1056,6 +1056,20 @@ PLANTS = [
         """pad_token_id""",
         ["tests/test_qwen.py::test_qwen3_reply_is_the_text_after_think"],
     ),
+    (
+        "18.1: a server's call without its timeout",
+        "plugins/afcot_qwen/openai_backend.py",
+        """functools.partial(self._post, server, body, policy.timeout_s)""",
+        """functools.partial(self._post, server, body, None)""",
+        ["tests/test_openai_backend.py::test_a_reply_later_than_timeout_s_is_abandoned_and_tried_again_as_a_timeout"],
+    ),
+    (
+        "18.1: a timeout counted as another fault",
+        "plugins/afcot_qwen/openai_backend.py",
+        """                self._count("timeout")""",
+        """                self._count("connection")""",
+        ["tests/test_openai_backend.py::test_a_reply_later_than_timeout_s_is_abandoned_and_tried_again_as_a_timeout"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

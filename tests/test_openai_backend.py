@@ -429,7 +429,7 @@ def test_when_every_server_is_down_requests_wait_and_resume_when_one_is_back(plu
     took = time.monotonic() - started
     warnings = [e for e in logs if e.get("log_level") == "warning"]
     assert [e["event"] for e in warnings] == ["waiting for servers: 0 of 1 up", "servers back: 1 of 1 up"]
-    assert warnings[0]["outage_timeout_s"] == 30.0 and "connection" in warnings[0]["problem"]
+    assert warnings[0]["outage_timeout_s"] == 30.0 and warnings[0]["problem"] == "connection: ConnectError"
     assert [e["model"] for e in warnings] == ["embedded-llm", "embedded-llm"]
     assert warnings[1]["server"] == url and 0.3 <= warnings[1]["outage_s"] <= took + 0.05
     assert llm.servers.downs == llm.servers.ups == 1 and llm.servers._outage_since is None
@@ -490,6 +490,23 @@ def test_a_dropped_connection_to_a_server_that_still_answers_is_retried_without_
         assert asyncio.run(llm.ask("question", seed=1))  # the third drop costs one retry, the fourth call answers
     assert llm.servers.downs == 0 and llm.servers.retried == {"connection": 3}
 
+
+
+def test_a_reply_later_than_timeout_s_is_abandoned_and_tried_again_as_a_timeout(plugins, monkeypatch):
+    """The server answers its probe but not the request in time: each call is given up at timeout_s, counted as a
+    timeout, and the server stays in the rotation."""
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer(embedded_teachers(), KEY, faults=Faults(script=["slow", "slow"]), slow_s=1.5) as a:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
+                     model="embedded-llm", max_new_tokens=8)
+        llm.use_retry(RetryPolicy(timeout_s=0.3, retries=1, backoff_s=0.01, outage_s=5.0))
+        started = time.monotonic()
+        with pytest.raises(TeacherError, match=r"embedded-llm: no reply within 0.3 s \(after 2 tries"):
+            asyncio.run(llm.ask("question", seed=1))
+        assert time.monotonic() - started < 1.4  # two calls of 0.3 s, neither waited out
+    assert llm.servers.downs == 0 and llm.servers.retried == {"timeout": 2}
 
 def test_a_dead_server_costs_a_request_none_of_its_retries(plugins, monkeypatch):
     from .chat_server import embedded_teachers
