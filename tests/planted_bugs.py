@@ -1070,6 +1070,20 @@ PLANTS = [
         """                self._count("connection")""",
         ["tests/test_openai_backend.py::test_a_reply_later_than_timeout_s_is_abandoned_and_tried_again_as_a_timeout"],
     ),
+    (
+        "18.1: a retry waiting the delay of a later retry",
+        "plugins/afcot_qwen/openai_backend.py",
+        """policy.delay(tries - 1))""",
+        """policy.delay(tries))""",
+        ["tests/test_openai_backend.py::test_retried_replies_wait_as_the_server_asks_or_back_off_and_are_counted_by_kind"],
+    ),
+    (
+        "18.1: HTTP errors not counted by their status",
+        "plugins/afcot_qwen/openai_backend.py",
+        """                self._count(str(response.status_code))""",
+        """                self._count("http")""",
+        ["tests/test_openai_backend.py::test_retried_replies_wait_as_the_server_asks_or_back_off_and_are_counted_by_kind"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

@@ -508,6 +508,29 @@ def test_a_reply_later_than_timeout_s_is_abandoned_and_tried_again_as_a_timeout(
         assert time.monotonic() - started < 1.4  # two calls of 0.3 s, neither waited out
     assert llm.servers.downs == 0 and llm.servers.retried == {"timeout": 2}
 
+
+def test_retried_replies_wait_as_the_server_asks_or_back_off_and_are_counted_by_kind(plugins, monkeypatch):
+    """A 429 waits its Retry-After; a 500 and a dropped connection wait the policy's delay of that retry (doubling
+    from backoff_s, with jitter); the teacher counts each kind."""
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(delay, *args, **kwargs):
+        sleeps.append(delay)
+        return await real_sleep(0, *args, **kwargs)
+
+    with ChatServer(embedded_teachers(), KEY, faults=Faults(script=["429", "500", "drop"]), retry_after="7") as a:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
+                     model="embedded-llm", max_new_tokens=8)
+        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=3, backoff_s=0.4, outage_s=5.0))
+        monkeypatch.setattr(asyncio, "sleep", recorded)
+        assert asyncio.run(llm.ask("question", seed=1))
+    assert sleeps[0] == 7.0 and 0.4 <= sleeps[1] <= 0.8 and 0.8 <= sleeps[2] <= 1.6 and len(sleeps) == 3
+    assert llm.servers.retried == {"429": 1, "500": 1, "connection": 1} and llm.servers.downs == 0
+
 def test_a_dead_server_costs_a_request_none_of_its_retries(plugins, monkeypatch):
     from .chat_server import embedded_teachers
 
