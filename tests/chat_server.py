@@ -240,6 +240,14 @@ class ChatServer:
                     return None
                 if fault == "slow":
                     time.sleep(server.slow_s)
+                if fault == "not json":  # a proxy's error page with a 200 (scripted only)
+                    page = b"<html>bad gateway</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return None
                 with server._lock:
                     server.active += 1
                     server.peak_active = max(server.peak_active, server.active)

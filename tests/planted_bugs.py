@@ -1084,6 +1084,13 @@ PLANTS = [
         """                self._count("http")""",
         ["tests/test_openai_backend.py::test_retried_replies_wait_as_the_server_asks_or_back_off_and_are_counted_by_kind"],
     ),
+    (
+        "18.1: a reply that is not JSON not named",
+        "plugins/afcot_qwen/openai_backend.py",
+        '                        problem = "the reply is not JSON"',
+        '                        problem = "bad reply"',
+        ["tests/test_openai_backend.py::test_a_reply_that_is_not_json_is_retried_then_named"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

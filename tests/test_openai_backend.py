@@ -531,6 +531,20 @@ def test_retried_replies_wait_as_the_server_asks_or_back_off_and_are_counted_by_
     assert sleeps[0] == 7.0 and 0.4 <= sleeps[1] <= 0.8 and 0.8 <= sleeps[2] <= 1.6 and len(sleeps) == 3
     assert llm.servers.retried == {"429": 1, "500": 1, "connection": 1} and llm.servers.downs == 0
 
+
+def test_a_reply_that_is_not_json_is_retried_then_named(plugins, monkeypatch):
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer(embedded_teachers(), KEY, faults=Faults(script=["not json"] * 3)) as a:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
+                     model="embedded-llm", max_new_tokens=8)
+        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=1, backoff_s=0.01, outage_s=5.0))
+        with pytest.raises(TeacherError, match=r"^embedded-llm: the reply is not JSON \(after 2 tries over 1 server"):
+            asyncio.run(llm.ask("question", seed=1))
+        assert asyncio.run(llm.ask("question", seed=1))  # one more page, then the answer
+    assert llm.servers.retried == {"bad reply": 3} and llm.servers.downs == 0
+
 def test_a_dead_server_costs_a_request_none_of_its_retries(plugins, monkeypatch):
     from .chat_server import embedded_teachers
 
