@@ -240,6 +240,11 @@ class ChatServer:
                     return None
                 if fault == "slow":
                     time.sleep(server.slow_s)
+                if fault == "null content":  # all of the output went to a reasoning parser (scripted only)
+                    return self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant",
+                                                                                 "content": None}}]})
+                if fault == "no choices":  # scripted only
+                    return self._send(200, {"object": "chat.completion", "choices": []})
                 if fault == "not json":  # a proxy's error page with a 200 (scripted only)
                     page = b"<html>bad gateway</html>"
                     self.send_response(200)

@@ -1091,6 +1091,13 @@ PLANTS = [
         '                        problem = "bad reply"',
         ["tests/test_openai_backend.py::test_a_reply_that_is_not_json_is_retried_then_named"],
     ),
+    (
+        "18.4: a server's null content read as text",
+        "plugins/afcot_qwen/openai_backend.py",
+        '            content = reply["choices"][0]["message"]["content"] or ""',
+        '            content = str(reply["choices"][0]["message"]["content"])',
+        ["tests/test_openai_backend.py::test_a_reply_with_null_content_is_empty_and_one_without_choices_is_refused"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

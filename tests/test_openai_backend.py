@@ -545,6 +545,18 @@ def test_a_reply_that_is_not_json_is_retried_then_named(plugins, monkeypatch):
         assert asyncio.run(llm.ask("question", seed=1))  # one more page, then the answer
     assert llm.servers.retried == {"bad reply": 3} and llm.servers.downs == 0
 
+
+def test_a_reply_with_null_content_is_empty_and_one_without_choices_is_refused(plugins, monkeypatch):
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer(embedded_teachers(), KEY, faults=Faults(script=["null content", "no choices"])) as a:
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
+                     model="embedded-llm", max_new_tokens=8)
+        assert asyncio.run(llm.ask("question", seed=1)).text == ""
+        with pytest.raises(TeacherError, match=r"^embedded-llm: a chat completion without choices\[0\]\.message$"):
+            asyncio.run(llm.ask("question", seed=2))
+
 def test_a_dead_server_costs_a_request_none_of_its_retries(plugins, monkeypatch):
     from .chat_server import embedded_teachers
 
