@@ -94,6 +94,8 @@ class ChatServer:
         self.prompt_ids: list[list[int]] = []
         #: requests being handled now, and the most at once
         self.active = self.peak_active = 0
+        #: while true, every request and probe is answered 503 (a gateway in front of an engine that is gone)
+        self.unavailable = False
         self.http = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.http.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
@@ -217,6 +219,8 @@ class ChatServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                if server.unavailable:
+                    return self._send(503, {"error": {"message": "no healthy upstream"}})
                 if self.path in ("/v1/models", "/health"):
                     return self._send(200, {"object": "list", "data": [{"id": name, "object": "model"}
                                                                         for name in server.teachers]})
@@ -224,6 +228,8 @@ class ChatServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if server.unavailable:
+                    return self._send(503, {"error": {"message": "no healthy upstream"}})
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": "not found"}})
                 if self.headers.get("Authorization") != f"Bearer {server.key}":

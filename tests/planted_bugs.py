@@ -1098,6 +1098,13 @@ PLANTS = [
         '            content = str(reply["choices"][0]["message"]["content"])',
         ["tests/test_openai_backend.py::test_a_reply_with_null_content_is_empty_and_one_without_choices_is_refused"],
     ),
+    (
+        "18.1: a 503 counted as the request's failure instead of an outage",
+        "plugins/afcot_qwen/openai_backend.py",
+        "                unreachable = response.status_code in UNREACHABLE_STATUS",
+        "                unreachable = False",
+        ["tests/test_openai_backend.py::test_a_server_answering_503_is_an_outage_waited_out_not_a_failed_request"],
+    ),
     # issue 20: the paper plugin's algorithms, validators and prompts
     (
         "20.p1: a caption of 'None' in another case taken for a caption",

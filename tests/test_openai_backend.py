@@ -557,6 +557,29 @@ def test_a_reply_with_null_content_is_empty_and_one_without_choices_is_refused(p
         with pytest.raises(TeacherError, match=r"^embedded-llm: a chat completion without choices\[0\]\.message$"):
             asyncio.run(llm.ask("question", seed=2))
 
+
+def test_a_server_answering_503_is_an_outage_waited_out_not_a_failed_request(plugins, monkeypatch):
+    """A gateway answers 503 to requests and probes alike while its engine is gone: the request waits for the
+    server (no try spent), then is answered."""
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    with ChatServer(embedded_teachers(), KEY) as a:
+        a.unavailable = True
+        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
+                     model="embedded-llm", max_new_tokens=8)
+        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=1, backoff_s=0.05, outage_s=30.0))
+
+        async def scenario():
+            waiting = asyncio.ensure_future(llm.ask("question", seed=1))
+            await asyncio.sleep(0.5)
+            assert not waiting.done()
+            a.unavailable = False
+            return await asyncio.wait_for(waiting, 10)
+
+        assert asyncio.run(scenario())
+    assert llm.servers.downs == llm.servers.ups == 1 and llm.servers.retried == {"503": 1}
+
 def test_a_dead_server_costs_a_request_none_of_its_retries(plugins, monkeypatch):
     from .chat_server import embedded_teachers
 
