@@ -210,9 +210,12 @@ class ChatServer:
                 pass
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
+                self._send_bytes(status, json.dumps(payload).encode(), {"Content-Type": "application/json",
+                                                                         **(headers or {})})
+
+            def _send_bytes(self, status: int, data: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -252,13 +255,7 @@ class ChatServer:
                 if fault == "no choices":  # scripted only
                     return self._send(200, {"object": "chat.completion", "choices": []})
                 if fault == "not json":  # a proxy's error page with a 200 (scripted only)
-                    page = b"<html>bad gateway</html>"
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/html")
-                    self.send_header("Content-Length", str(len(page)))
-                    self.end_headers()
-                    self.wfile.write(page)
-                    return None
+                    return self._send_bytes(200, b"<html>bad gateway</html>", {"Content-Type": "text/html"})
                 with server._lock:
                     server.active += 1
                     server.peak_active = max(server.peak_active, server.active)

@@ -107,6 +107,14 @@ def test_generate_over_faulty_servers_equals_fault_free(plugins, served, tmp_pat
     assert KEY not in out.out + out.err
 
 
+def _embedded_llm(plugins, urls, policy, **config):
+    """The openai ``qwen3`` teacher asking the test servers at ``urls`` for the embedded LLM, with ``policy``."""
+    llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=urls, api_key_env=ENV,
+                 model="embedded-llm", max_new_tokens=8, **config)
+    llm.use_retry(policy)
+    return llm
+
+
 def _teacher(plugins, role, name, url, model, backoff_s=1.0):
     teacher = _build(plugins, role, name, backend="openai", base_urls=[url], api_key_env=ENV, model=model["model"],
                      max_new_tokens=model["max_new_tokens"])
@@ -373,9 +381,8 @@ def test_a_server_that_goes_down_is_probed_with_backoff_and_rejoins_the_rotation
 
     monkeypatch.setattr(asyncio, "sleep", recorded)
     with ChatServer(embedded_teachers(), KEY) as a:
-        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url, late], api_key_env=ENV,
-                     model="embedded-llm", max_new_tokens=8)
-        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=3, backoff_s=0.05, outage_s=30.0))
+        llm = _embedded_llm(plugins, [a.url, late],
+                            RetryPolicy(timeout_s=2.0, retries=3, backoff_s=0.05, outage_s=30.0))
         servers = llm.servers
 
         async def scenario() -> list[str]:
@@ -411,9 +418,7 @@ def test_when_every_server_is_down_requests_wait_and_resume_when_one_is_back(plu
     monkeypatch.setenv(ENV, KEY)
     port = _free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[url], api_key_env=ENV,
-                 model="embedded-llm", max_new_tokens=8)
-    llm.use_retry(RetryPolicy(timeout_s=2.0, retries=0, backoff_s=0.05, outage_s=30.0))
+    llm = _embedded_llm(plugins, [url], RetryPolicy(timeout_s=2.0, retries=0, backoff_s=0.05, outage_s=30.0))
 
     async def scenario() -> str:
         waiting = asyncio.ensure_future(llm.ask("question", seed=1))
@@ -482,9 +487,7 @@ def test_a_dropped_connection_to_a_server_that_still_answers_is_retried_without_
 
     monkeypatch.setenv(ENV, KEY)
     with ChatServer(embedded_teachers(), KEY, faults=Faults(script=["drop", "drop", "drop"])) as a:
-        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
-                     model="embedded-llm", max_new_tokens=8)
-        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=1, backoff_s=0.01, outage_s=5.0))
+        llm = _embedded_llm(plugins, [a.url], RetryPolicy(timeout_s=2.0, retries=1, backoff_s=0.01, outage_s=5.0))
         with pytest.raises(TeacherError, match="after 2 tries"):  # the server is up: the request's tries count
             asyncio.run(llm.ask("question", seed=1))
         assert asyncio.run(llm.ask("question", seed=1))  # the third drop costs one retry, the fourth call answers
@@ -499,9 +502,7 @@ def test_a_reply_later_than_timeout_s_is_abandoned_and_tried_again_as_a_timeout(
 
     monkeypatch.setenv(ENV, KEY)
     with ChatServer(embedded_teachers(), KEY, faults=Faults(script=["slow", "slow"]), slow_s=1.5) as a:
-        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
-                     model="embedded-llm", max_new_tokens=8)
-        llm.use_retry(RetryPolicy(timeout_s=0.3, retries=1, backoff_s=0.01, outage_s=5.0))
+        llm = _embedded_llm(plugins, [a.url], RetryPolicy(timeout_s=0.3, retries=1, backoff_s=0.01, outage_s=5.0))
         started = time.monotonic()
         with pytest.raises(TeacherError, match=r"embedded-llm: no reply within 0.3 s \(after 2 tries"):
             asyncio.run(llm.ask("question", seed=1))
@@ -523,9 +524,7 @@ def test_retried_replies_wait_as_the_server_asks_or_back_off_and_are_counted_by_
         return await real_sleep(0, *args, **kwargs)
 
     with ChatServer(embedded_teachers(), KEY, faults=Faults(script=["429", "500", "drop"]), retry_after="7") as a:
-        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
-                     model="embedded-llm", max_new_tokens=8)
-        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=3, backoff_s=0.4, outage_s=5.0))
+        llm = _embedded_llm(plugins, [a.url], RetryPolicy(timeout_s=2.0, retries=3, backoff_s=0.4, outage_s=5.0))
         monkeypatch.setattr(asyncio, "sleep", recorded)
         assert asyncio.run(llm.ask("question", seed=1))
     assert sleeps[0] == 7.0 and 0.4 <= sleeps[1] <= 0.8 and 0.8 <= sleeps[2] <= 1.6 and len(sleeps) == 3
@@ -537,9 +536,7 @@ def test_a_reply_that_is_not_json_is_retried_then_named(plugins, monkeypatch):
 
     monkeypatch.setenv(ENV, KEY)
     with ChatServer(embedded_teachers(), KEY, faults=Faults(script=["not json"] * 3)) as a:
-        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
-                     model="embedded-llm", max_new_tokens=8)
-        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=1, backoff_s=0.01, outage_s=5.0))
+        llm = _embedded_llm(plugins, [a.url], RetryPolicy(timeout_s=2.0, retries=1, backoff_s=0.01, outage_s=5.0))
         with pytest.raises(TeacherError, match=r"^embedded-llm: the reply is not JSON \(after 2 tries over 1 server"):
             asyncio.run(llm.ask("question", seed=1))
         assert asyncio.run(llm.ask("question", seed=1))  # one more page, then the answer
@@ -566,9 +563,7 @@ def test_a_server_answering_503_is_an_outage_waited_out_not_a_failed_request(plu
     monkeypatch.setenv(ENV, KEY)
     with ChatServer(embedded_teachers(), KEY) as a:
         a.unavailable = True
-        llm = _build(plugins, "teacher_llm", "qwen3", backend="openai", base_urls=[a.url], api_key_env=ENV,
-                     model="embedded-llm", max_new_tokens=8)
-        llm.use_retry(RetryPolicy(timeout_s=2.0, retries=1, backoff_s=0.05, outage_s=30.0))
+        llm = _embedded_llm(plugins, [a.url], RetryPolicy(timeout_s=2.0, retries=1, backoff_s=0.05, outage_s=30.0))
 
         async def scenario():
             waiting = asyncio.ensure_future(llm.ask("question", seed=1))
