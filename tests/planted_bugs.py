@@ -1057,6 +1057,13 @@ PLANTS = [
         ["tests/test_qwen.py::test_qwen3_reply_is_the_text_after_think"],
     ),
     (
+        "18.1: a timeout read as the request's fault, never as a server that may be down",
+        "plugins/afcot_qwen/openai_backend.py",
+        """problem, unreachable = f"no reply within {policy.timeout_s} s", True""",
+        """problem, unreachable = f"no reply within {policy.timeout_s} s", False""",
+        [OA + "test_a_server_that_no_longer_answers_even_its_probe_leaves_the_rotation_on_a_timeout"],
+    ),
+    (
         "18.1: a server's call without its timeout",
         "plugins/afcot_qwen/openai_backend.py",
         """functools.partial(self._post, server, body, policy.timeout_s)""",

@@ -589,3 +589,23 @@ def test_a_dead_server_costs_a_request_none_of_its_retries(plugins, monkeypatch)
 
         assert len(asyncio.run(four())) == 4  # retries = 0, yet the one that met the dead server is answered
     assert llm.servers.downs == 1 and len(a.answered) == 4
+
+
+def test_a_server_that_no_longer_answers_even_its_probe_leaves_the_rotation_on_a_timeout(plugins, monkeypatch):
+    """A hung server (connections accepted, nothing ever answered): the request's timeout, then the failed probe,
+    take the server out; the request goes on to the other server without spending a try (retries = 0)."""
+    import socket
+
+    from .chat_server import embedded_teachers
+
+    monkeypatch.setenv(ENV, KEY)
+    hung = socket.create_server(("127.0.0.1", 0), backlog=16)  # listens, never accepts: every read times out
+    try:
+        with ChatServer(embedded_teachers(), KEY) as b:
+            urls = [f"http://127.0.0.1:{hung.getsockname()[1]}/v1", b.url]  # the first request's turn is the hung one
+            llm = _embedded_llm(plugins, urls, RetryPolicy(timeout_s=0.3, retries=0, backoff_s=0.05, outage_s=5.0))
+            assert asyncio.run(llm.ask("question", seed=1))
+            assert len(b.answered) == 1
+    finally:
+        hung.close()
+    assert llm.servers.downs == 1 and llm.servers.retried == {"timeout": 1}
