@@ -99,6 +99,28 @@ def test_plan_lists_each_stage_its_components_and_what_is_missing(plugins, tmp_p
     assert plan[-1] == "missing: " + runner.preflight(recipe, ["evaluate"], tmp_path)[0]
 
 
+
+def test_plan_shows_each_variant_its_folder_stages_overrides_shared_items_and_what_it_lacks(plugins, tmp_path):
+    from afcot_core.plugins import default
+
+    path = tmp_path / "r.toml"
+    path.write_text(Path(QUICKSTART).read_text() + '\n[variants.a]\n\n[variants.b]\n"train.max_steps" = 3\n'
+                    '"evaluate.cot" = false\n\n[variants.c]\n"run.stages" = ["evaluate"]\n')
+    out = tmp_path / "out"
+    doc = runner.plan_document(recipes.load(path, default(), TINY), None, out)
+    assert [(v["name"], v["out"], v["stages"], v["items_of"]) for v in doc["variants"]] == [
+        ("a", str(out / "a"), ["generate", "train", "evaluate"], None),
+        ("b", str(out / "b"), ["train", "evaluate"], "a"), ("c", str(out / "c"), ["evaluate"], "a")]
+    (lack,) = doc["missing"]  # c evaluates a checkpoint its own folder lacks: named by the variant, in its folder
+    assert lack.startswith("[variants.c] ") and str(out / "c" / "train" / "final") in lack
+    text = runner.plan(doc).splitlines()
+    assert text[-4:] == [f"variant a -> {out / 'a'} (generate, train, evaluate): the recipe as it is",
+                         f"variant b -> {out / 'b'} (train, evaluate): train.max_steps = 3, evaluate.cot = False; "
+                         "trains on the items of 'a'",
+                         f"variant c -> {out / 'c'} (evaluate): run.stages = ['evaluate']; trains on the items of 'a'",
+                         f"missing: {lack}"]
+
+
 # RANK and WORLD_SIZE
 
 

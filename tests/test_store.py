@@ -77,6 +77,14 @@ def test_another_recipes_marker_is_refused_naming_it_and_both_fingerprints(plugi
     check_fingerprint(gen, fingerprint)
 
 
+def test_the_rejects_file_holds_every_record_but_the_accepted_ones(made):
+    folder, _ = made
+    for marker in sorted(folder.glob("shard-*.done.json")):
+        done = read_marker(marker)
+        lines = (folder / f"rejects-{done.shard:06d}.jsonl").read_bytes().splitlines()
+        verdicts = [msgspec.json.decode(line)["verdict"] for line in lines]
+        assert "accepted" not in verdicts and len(verdicts) == done.counts.rejected + done.counts.failed
+
 def test_a_store_makes_its_folder_and_counts_add_up(plugins, tmp_path):
     store(plugins, tmp_path / "a" / "b" / "generate", "f" * 64)
     assert (tmp_path / "a" / "b" / "generate").is_dir()
@@ -150,6 +158,36 @@ def test_a_corrupt_cache_is_moved_aside_with_a_warning(tmp_path):
     assert message.endswith("); moved to replay.sqlite.corrupt, starting a new one")
     assert (tmp_path / "replay.sqlite.corrupt").read_bytes() == b"not a database" * 100
 
+
+def test_a_cache_whose_commit_fails_says_so_once_and_turns_itself_off(tmp_path):
+    """A disk that refuses the commit (full, gone): one warning naming the file, then no more reads or writes."""
+    import sqlite3
+
+    class RefusingCommits:  # the real connection, whose commit meets a failing disk
+        def __init__(self, db):
+            self.db = db
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+        def commit(self):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    path = tmp_path / "replay.sqlite"
+    warnings: list[str] = []
+    cache = ReplayCache(path, warnings.append)
+    asyncio.run(cache.put_many([("k", "v")]))
+    real = cache._db
+    cache._db = RefusingCommits(real)
+    asyncio.run(cache.flush())
+    assert warnings == [f"{path}: commit failed (database or disk is full); the replay cache is off for the rest of "
+                        "this run"]
+    assert asyncio.run(cache.get("k")) is None
+    asyncio.run(cache.put_many([("k2", "v2")]))
+    asyncio.run(cache.flush())
+    assert len(warnings) == 1
+    cache._thread.submit(real.close).result()
+    cache.close()
 
 def test_a_cache_that_fails_later_is_a_miss_then_turns_itself_off(tmp_path):
     path = tmp_path / "replay.sqlite"

@@ -256,3 +256,15 @@ def test_the_plain_target_is_the_answer_text_the_judge_reads_and_lettered_on_req
     assert plain_answer(None, "a dog") == "a dog"  # an open answer as it is
     assert plain_answer(choices, "hiss", lettered=True) == "(C) hiss"
     assert plain_answer(None, "No", lettered=True) == "(B) no"
+    assert plain_answer(None, "a dog", lettered=True) == "a dog"  # no options: no letter to give
+    # only yes / no are matched whatever their case; a choice is spelled as the item spells it
+    assert plain_answer(["Dog", "Cat"], "Dog", lettered=True) == "(A) Dog"
+    assert plain_answer(["yes", "no", "maybe"], "Maybe", lettered=True) == "Maybe"
+
+
+def test_the_options_a_student_sees_are_the_choices_else_yes_no_for_a_yes_no_answer_else_none():
+    from afcot_core.template import YES_NO, options_of
+
+    assert options_of(["bark", "hiss"], "yes") == ("bark", "hiss")
+    assert options_of(None, " No ") == options_of([], "YES") == YES_NO
+    assert options_of(None, "a dog") == ()  # an open question: no options in its prompt
