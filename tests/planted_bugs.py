@@ -1057,6 +1057,39 @@ PLANTS = [
         ["tests/test_qwen.py::test_qwen3_reply_is_the_text_after_think"],
     ),
     (
+        "18.7: a call abandoned by a loop that has ended raises in its thread",
+        "afcot_core/batcher.py",
+        """        with contextlib.suppress(RuntimeError):  # the loop is gone""",
+        """        with contextlib.suppress(KeyError):  # the loop is gone""",
+        [TE + "test_a_call_abandoned_by_a_loop_that_has_ended_finishes_quietly_in_its_thread"],
+    ),
+    (
+        "18.7: accepted records written to the rejects file too",
+        "afcot_core/shards.py",
+        """        others = [r for r in records if r.verdict != "accepted"]""",
+        """        others = list(records)""",
+        ["tests/test_store.py::test_the_rejects_file_holds_every_record_but_the_accepted_ones"],
+    ),
+    (
+        "18.7: a failed commit of the replay cache leaves it on",
+        "afcot_core/cache.py",
+        """            self._db.commit()
+        except sqlite3.DatabaseError as exc:
+            self._warn(f"{self.path}: commit failed ({exc}); the replay cache is off for the rest of this run")
+            self._db = None""",
+        """            self._db.commit()
+        except sqlite3.DatabaseError as exc:
+            self._warn(f"{self.path}: commit failed ({exc}); the replay cache is off for the rest of this run")""",
+        ["tests/test_store.py::test_a_cache_whose_commit_fails_says_so_once_and_turns_itself_off"],
+    ),
+    (
+        "18.7: the plan of a variant without the items it trains on",
+        "afcot_core/runner.py",
+        """        shared = f"; trains on the items of '{v['items_of']}'" if v["items_of"] else """"",
+        """        shared = """"",
+        ["tests/test_runner.py::test_plan_shows_each_variant_its_folder_stages_overrides_shared_items_and_what_it_lacks"],
+    ),
+    (
         "18.1: a timeout read as the request's fault, never as a server that may be down",
         "plugins/afcot_qwen/openai_backend.py",
         """problem, unreachable = f"no reply within {policy.timeout_s} s", True""",

@@ -339,3 +339,24 @@ def test_the_built_in_strategies_run_an_item_s_concurrent_steps_through_its_cont
              if p.parent.name in ("afcot_paper", "afcot_embedded")
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if "asyncio.gather(" in line]
     assert found == [], "use ctx.gather: " + ", ".join(found)
+
+
+def test_a_call_abandoned_by_a_loop_that_has_ended_finishes_quietly_in_its_thread(monkeypatch):
+    """A hung engine call is given up (its timeout) and the run's loop ends; when the call returns at last, its
+    thread finds the loop gone and ends without an error of its own (nothing printed, nothing raised)."""
+    from afcot_core.batcher import in_daemon_thread
+
+    errors: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    release = threading.Event()
+    before = set(threading.enumerate())  # other tests' abandoned calls may still be running
+
+    async def abandoned() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(in_daemon_thread(release.wait, 5), 0.05)
+
+    asyncio.run(abandoned())
+    (worker,) = [t for t in threading.enumerate() if t.name == "afcot-teacher" and t not in before]
+    release.set()
+    worker.join(5)
+    assert not worker.is_alive() and errors == []
