@@ -1064,6 +1064,20 @@ PLANTS = [
         [TE + "test_a_call_abandoned_by_a_loop_that_has_ended_finishes_quietly_in_its_thread"],
     ),
     (
+        "18.7: the engine asked without the request's audio",
+        "afcot_core/teacher.py",
+        """Request(prompt, audio, prefix, seed if self.sampled else None)""",
+        """Request(prompt, None, prefix, seed if self.sampled else None)""",
+        [TE + "test_the_engine_is_given_each_request_s_audio_and_prefix"],
+    ),
+    (
+        "18.7: an outage budget of 0 s refused",
+        "afcot_core/teacher.py",
+        """        if self.outage_s < 0:""",
+        """        if self.outage_s <= 0:""",
+        [TE + "test_an_outage_budget_may_be_zero_or_fractional_never_negative"],
+    ),
+    (
         "18.7: accepted records written to the rejects file too",
         "afcot_core/shards.py",
         """        others = [r for r in records if r.verdict != "accepted"]""",

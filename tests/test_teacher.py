@@ -3,6 +3,7 @@ import threading
 import time
 
 import msgspec
+import numpy as np
 import pytest
 
 from afcot_core.errors import TeacherError
@@ -360,3 +361,25 @@ def test_a_call_abandoned_by_a_loop_that_has_ended_finishes_quietly_in_its_threa
     release.set()
     worker.join(5)
     assert not worker.is_alive() and errors == []
+
+
+def test_an_outage_budget_may_be_zero_or_fractional_never_negative():
+    assert RetryPolicy(outage_s=0).outage_s == 0 and RetryPolicy(outage_s=0.5).outage_s == 0.5
+    with pytest.raises(ValueError, match=r"^outage_s must be >= 0$"):
+        RetryPolicy(outage_s=-0.1)
+
+
+def test_the_engine_is_given_each_request_s_audio_and_prefix():
+    from afcot_core.audio import audio_ref_from_wave
+
+    seen: list[Request] = []
+
+    class Recording(Echo):
+        def generate(self, requests):
+            seen.extend(requests)
+            return ["ok"] * len(requests)
+
+    clip = audio_ref_from_wave(np.zeros(1600, dtype=np.float32), 16000)
+    teacher = Recording(Batching(max_batch=4, max_wait_ms=1.0))
+    asyncio.run(teacher.ask("what is heard?", audio=clip, prefix="It is"))
+    assert seen[0].audio == clip and seen[0].prefix == "It is" and seen[0].prompt == "what is heard?"
