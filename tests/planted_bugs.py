@@ -1078,6 +1078,20 @@ PLANTS = [
         [TE + "test_an_outage_budget_may_be_zero_or_fractional_never_negative"],
     ),
     (
+        "18.7: the final validators never shown the composed CoT",
+        "afcot_core/stages/generator.py",
+        """            self._check(self.final_checks, item, evidence, cot)""",
+        """            self._check(self.final_checks, item, evidence, None)""",
+        ["tests/test_generate.py::test_the_final_validators_judge_the_composed_cot_a_wrong_conclusion_is_rejected"],
+    ),
+    (
+        "18.7: a shard refused for its audio names another item than its reason",
+        "afcot_core/stages/generator.py",
+        """e.g. {records[0].item.id}: {records[0].reason}""",
+        """e.g. {records[-1].item.id}: {records[0].reason}""",
+        ["tests/test_cli_contract.py::test_a_shard_whose_every_item_lacks_its_audio_exits_2_naming_audio_root"],
+    ),
+    (
         "18.7: accepted records written to the rejects file too",
         "afcot_core/shards.py",
         """        others = [r for r in records if r.verdict != "accepted"]""",

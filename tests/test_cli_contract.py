@@ -243,7 +243,7 @@ def test_a_shard_whose_every_item_lacks_its_audio_exits_2_naming_audio_root(tmp_
                         "--set", _source(use="manifest", path=str(manifest), audio_root=str(wrong)))
     assert code == 2, err
     said = (r"\[generate\.source\] every item of shard 0 \(3\) was rejected for missing or unreadable audio, "
-            r"e\.g\. \S+: audio: [^\n]+; check the source's audio_root = " + re.escape(repr(str(wrong))))
+            r"e\.g\. i0: audio: [^\n]*/0\.wav[^\n]*; check the source's audio_root = " + re.escape(repr(str(wrong))))
     assert re.search(said, err), err
     right = tmp_path / "audio"
     right.mkdir()

@@ -210,3 +210,36 @@ def test_ranks_split_the_partitions_between_them(tmp_path, plugins, monkeypatch)
     assert done["0"] == ["shard-000000.done.json", "shard-000002.done.json"]
     assert len(done["1"]) == 4
     assert (tmp_path / "generate/replay-rank1.sqlite").exists()
+
+
+def test_the_final_validators_judge_the_composed_cot_a_wrong_conclusion_is_rejected(tmp_path):
+    """The format validator reads the CoT a strategy composed: one whose CONCLUSION is not the item's answer is
+    rejected by name, whatever the evidence before it said."""
+    from afcot_paper.algorithms import Alg6, Alg6Config
+
+    from afcot_core import plugins as loader
+
+    class WrongConclusion(Alg6):
+        async def compose(self, item, evidence, ctx):
+            return msgspec.structs.replace(await super().compose(item, evidence, ctx), conclusion="a cat")
+
+    class Plugin:
+        @hookimpl
+        def register_strategies(self, register):
+            register("wrong-conclusion", WrongConclusion, Alg6Config, "Algorithm 6 with a wrong CONCLUSION")
+
+    plugins = loader.load(extra={"wrong": Plugin()})
+    recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=12", "generate.shard_size=12",
+                                                'generate.strategies.aqa.use="wrong-conclusion"'])
+    runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
+    records = [json.loads(line) for line in (tmp_path / "generate" / "rejects-000000.jsonl").read_text().splitlines()]
+    wrong = [r for r in records if r["reason"].startswith("format: conclusion 'a cat' is not the answer")]
+    assert wrong and all(r["item"]["kind"] == "aqa" for r in wrong)
+    stats = json.loads((tmp_path / "generate" / "stats.json").read_text())
+    assert stats["total"]["reject_reasons"]["format"] == len(wrong)
+
+
+def test_the_logged_mean_batch_size_is_rounded_to_two_places_and_zero_without_batches():
+    from afcot_core.stages.generator import _mean
+
+    assert _mean([1, 2, 2]) == 1.67 and _mean([4]) == 4.0 and _mean([]) == 0.0
