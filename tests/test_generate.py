@@ -218,25 +218,42 @@ def test_the_final_validators_judge_the_composed_cot_a_wrong_conclusion_is_rejec
     from afcot_paper.algorithms import Alg6, Alg6Config
 
     from afcot_core import plugins as loader
+    from afcot_core.api import Validator
 
     class WrongConclusion(Alg6):
         async def compose(self, item, evidence, ctx):
             return msgspec.structs.replace(await super().compose(item, evidence, ctx), conclusion="a cat")
+
+    class Unnamed(Validator):  # names itself nowhere: its reasons go under its registration's name
+        def __init__(self, config):
+            pass
+
+        def check(self, item, evidence, cot):
+            return "not wanted" if item.kind == "classification" else None
 
     class Plugin:
         @hookimpl
         def register_strategies(self, register):
             register("wrong-conclusion", WrongConclusion, Alg6Config, "Algorithm 6 with a wrong CONCLUSION")
 
+        @hookimpl
+        def register_validators(self, register):
+            register("no-classification", Unnamed, msgspec.defstruct("NoConfig", []), "rejects classification")
+
     plugins = loader.load(extra={"wrong": Plugin()})
     recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=12", "generate.shard_size=12",
-                                                'generate.strategies.aqa.use="wrong-conclusion"'])
+                                                'generate.strategies.aqa.use="wrong-conclusion"',
+                                                'generate.validators=[{use="format"}, {use="paper-accept"}, '
+                                                '{use="no-classification"}]'])
     runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
     records = [json.loads(line) for line in (tmp_path / "generate" / "rejects-000000.jsonl").read_text().splitlines()]
     wrong = [r for r in records if r["reason"].startswith("format: conclusion 'a cat' is not the answer")]
     assert wrong and all(r["item"]["kind"] == "aqa" for r in wrong)
     stats = json.loads((tmp_path / "generate" / "stats.json").read_text())
     assert stats["total"]["reject_reasons"]["format"] == len(wrong)
+    unwanted = [r for r in records if r["item"]["kind"] == "classification" and r["verdict"] == "rejected"
+                and not r["reason"].startswith("gate/")]
+    assert unwanted and all(r["reason"] == "no-classification: not wanted" for r in unwanted)
 
 
 def test_the_logged_mean_batch_size_is_rounded_to_two_places_and_zero_without_batches():
