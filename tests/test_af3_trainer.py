@@ -217,3 +217,23 @@ def test_a_perception_stage_trains_captions_first_then_the_task_from_its_weights
     again = Log()
     assert Af3Trainer(both).train(tones, tmp_path / "both", again)["digest"] == summary["digest"]
     assert not [e for e in again.events if e["event"] == "train step"]
+
+
+def test_a_checkpoint_saved_and_loaded_by_one_process_says_nothing_of_process_groups(tmp_path):
+    """torch.distributed.checkpoint's "torch.distributed is disabled ... assuming ... a single process" is not
+    shown to a user training alone (it reached the console under --quiet)."""
+    import warnings
+
+    import torch
+    from afcot_flamingo.training import state
+    from afcot_flamingo.training.parallel import Group
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    group = Group(rank=0, world=1, device=torch.device("cpu"))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        state.save(model, optimizer, scheduler, group, tmp_path, step=1, keep=1, settings="s")
+        state.load(model, optimizer, scheduler, group, tmp_path / "checkpoints" / "step-00000001")
+    assert not [w for w in seen if "torch.distributed is disabled" in str(w.message)]

@@ -7,9 +7,12 @@ written last, under a temporary folder name that is renamed when every rank is d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +62,8 @@ def save(model: Any, optimizer: Any, scheduler: Any, group: Group, out_dir: Path
         shutil.rmtree(tmp, ignore_errors=True)
     group.barrier()
     model_state, optim_state = get_state_dict(model, optimizer)
-    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(tmp))
+    with _alone():
+        dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(tmp))
     torch.save({"scheduler": scheduler.state_dict(), "rng": _rng()}, tmp / f"rank-{group.rank}.pt")
     group.barrier()
     if group.main:
@@ -82,8 +86,17 @@ def load(model: Any, optimizer: Any, scheduler: Any, group: Group, folder: Path)
 
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
-    dcp.load(state, checkpoint_id=str(folder))
+    with _alone():
+        dcp.load(state, checkpoint_id=str(folder))
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
     mine = torch.load(folder / f"rank-{group.rank}.pt", weights_only=False)
     scheduler.load_state_dict(mine["scheduler"])
     return mine["rng"]
+
+
+@contextlib.contextmanager
+def _alone() -> Iterator[None]:
+    """Without a process group ``torch.distributed.checkpoint`` warns that it assumes one process: it is one."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
+        yield
