@@ -1092,6 +1092,30 @@ PLANTS = [
         ["tests/test_cli_contract.py::test_a_shard_whose_every_item_lacks_its_audio_exits_2_naming_audio_root"],
     ),
     (
+        "18.7: a shard that fails waits for every other shard before it stops the stage",
+        "afcot_core/stages/generator.py",
+        """            while running:  # one at a time: a failed shard stops the stage without waiting for the rest
+                await settle()""",
+        """            if running:
+                await asyncio.wait(running)
+                await settle()""",
+        ["tests/test_generate.py::test_a_bug_in_one_shard_stops_the_stage_with_that_error_and_cancels_the_shard_still_running"],
+    ),
+    (
+        "18.7: the cancelled shards' CancelledError raised instead of the failed shard's error",
+        "afcot_core/stages/generator.py",
+        """                await asyncio.gather(*running, return_exceptions=True)""",
+        """                await asyncio.gather(*running)""",
+        ["tests/test_generate.py::test_a_bug_in_one_shard_stops_the_stage_with_that_error_and_cancels_the_shard_still_running"],
+    ),
+    (
+        "18.7: stats.json without the run's calls",
+        "afcot_core/stages/generator.py",
+        """        stats.write(self.store.root, run={"calls": self.calls, "cache_hits": self.cache_hits})""",
+        """        stats.write(self.store.root, run={"cache_hits": self.cache_hits})""",
+        ["tests/test_generate.py::test_the_run_log_has_each_shard_and_the_stage_s_end_and_stats_json_its_calls"],
+    ),
+    (
         "18.7: accepted records written to the rejects file too",
         "afcot_core/shards.py",
         """        others = [r for r in records if r.verdict != "accepted"]""",

@@ -260,3 +260,51 @@ def test_the_logged_mean_batch_size_is_rounded_to_two_places_and_zero_without_ba
     from afcot_core.stages.generator import _mean
 
     assert _mean([1, 2, 2]) == 1.67 and _mean([4]) == 4.0 and _mean([]) == 0.0
+
+
+def test_a_bug_in_one_shard_stops_the_stage_with_that_error_and_cancels_the_shard_still_running(tmp_path):
+    """A strategy bug (not a teacher fault) in shard 0 while shard 1 still waits: the stage raises the bug itself,
+    at once, the waiting shard cancelled (not its CancelledError, not after its wait)."""
+    import asyncio
+
+    from afcot_paper.algorithms import Alg6, Alg6Config
+
+    from afcot_core import plugins as loader
+
+    class Buggy(Alg6):
+        async def gather(self, item, ctx):
+            number = int(item.id.rsplit("-", 1)[1])
+            if number == 1:
+                raise RuntimeError("a bug in the strategy")
+            if number >= 4:  # shard 1 is still waiting when shard 0 fails
+                await asyncio.sleep(30)
+            return await super().gather(item, ctx)
+
+    class Plugin:
+        @hookimpl
+        def register_strategies(self, register):
+            register("buggy", Buggy, Alg6Config, "Algorithm 6 with a bug")
+
+    plugins = loader.load(extra={"buggy": Plugin()})
+    recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=8", "generate.shard_size=4",
+                                                "generate.source.classification_fraction=0.0",
+                                                'generate.strategies.aqa.use="buggy"'])
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"^a bug in the strategy$"):
+        runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
+    assert time.monotonic() - started < 20
+    assert not list((tmp_path / "generate").glob("*.done.json"))
+
+
+def test_the_run_log_has_each_shard_and_the_stage_s_end_and_stats_json_its_calls(tmp_path, plugins):
+    recipe = recipes.load(QUICKSTART, plugins, ["generate.source.items=8", "generate.shard_size=4"])
+    runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
+    events = [json.loads(line) for line in (tmp_path / "logs" / "run.jsonl").read_text().splitlines()]
+    written = [e for e in events if e.get("event") == "shard written"]
+    assert sorted(e["shard"] for e in written) == [0, 1]
+    assert all(e["seconds"] >= 0 and e["accepted"] + e["rejected"] + e["failed"] == 4 for e in written)
+    (end,) = [e for e in events if e.get("event") == "generate finished"]
+    assert end["accepted"] + end["rejected"] + end["failed"] == 8 and end["calls"] > 0 and end["cache_hits"] == 0
+    assert 1 <= end["alm_batches"] <= 64 and 1 <= end["llm_batches"] <= 64  # mean requests per engine call
+    stats = json.loads((tmp_path / "generate" / "stats.json").read_text())
+    assert stats["run"] == {"calls": end["calls"], "cache_hits": 0}

@@ -68,10 +68,10 @@ class Generator:
         slots = asyncio.Semaphore(self.settings.concurrency)  # items in flight, across partitions
         running: set[asyncio.Task[ShardCounts]] = set()
 
-        async def settle(return_when: str) -> None:
-            """Wait for shards; the first failed one (by index) stops the stage, the others are cancelled."""
+        async def settle() -> None:
+            """Wait for a shard to end; a failed one (the first by index) stops the stage, the others cancelled."""
             nonlocal running
-            finished, running = await asyncio.wait(running, return_when=return_when)
+            finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             failed = sorted((t for t in finished if t.exception() is not None), key=lambda t: int(t.get_name()))
             if failed:
                 for task in running:
@@ -92,10 +92,10 @@ class Generator:
                     bar.advance(done)
                     continue
                 if len(running) >= self.settings.shards_in_flight:
-                    await settle(asyncio.FIRST_COMPLETED)
+                    await settle()
                 running.add(asyncio.create_task(self._shard(index, list(partition), slots, bar), name=str(index)))
-            if running:
-                await settle(asyncio.ALL_COMPLETED)
+            while running:  # one at a time: a failed shard stops the stage without waiting for the rest
+                await settle()
         self.ctx.log.info("generate finished", alm_batches=_mean(self.alm.batch_sizes),
                           llm_batches=_mean(self.llm.batch_sizes), calls=self.calls, cache_hits=self.cache_hits,
                           **msgspec.to_builtins(totals))
