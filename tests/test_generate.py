@@ -302,9 +302,16 @@ def test_the_run_log_has_each_shard_and_the_stage_s_end_and_stats_json_its_calls
     events = [json.loads(line) for line in (tmp_path / "logs" / "run.jsonl").read_text().splitlines()]
     written = [e for e in events if e.get("event") == "shard written"]
     assert sorted(e["shard"] for e in written) == [0, 1]
-    assert all(e["seconds"] >= 0 and e["accepted"] + e["rejected"] + e["failed"] == 4 for e in written)
+    assert all(e["accepted"] + e["rejected"] + e["failed"] == 4 for e in written)
+    assert all(isinstance(e["seconds"], float) and 0 <= e["seconds"] < 60 and round(e["seconds"], 2) == e["seconds"]
+               for e in written)
     (end,) = [e for e in events if e.get("event") == "generate finished"]
     assert end["accepted"] + end["rejected"] + end["failed"] == 8 and end["calls"] > 0 and end["cache_hits"] == 0
     assert 1 <= end["alm_batches"] <= 64 and 1 <= end["llm_batches"] <= 64  # mean requests per engine call
     stats = json.loads((tmp_path / "generate" / "stats.json").read_text())
     assert stats["run"] == {"calls": end["calls"], "cache_hits": 0}
+    records = [json.loads(line) for path in (tmp_path / "generate").glob("rejects-*.jsonl")
+               for line in path.read_text().splitlines()]
+    for shard in (tmp_path / "generate").glob("shard-*.tar"):
+        records += [json.loads(s["json"]) for s in wds.WebDataset(str(shard), shardshuffle=False)]
+    assert len(records) == 8 and end["calls"] == sum(len(r["trace"]) for r in records)  # every item's calls
