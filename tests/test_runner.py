@@ -119,6 +119,8 @@ def test_plan_shows_each_variant_its_folder_stages_overrides_shared_items_and_wh
                          "trains on the items of 'a'",
                          f"variant c -> {out / 'c'} (evaluate): run.stages = ['evaluate']; trains on the items of 'a'",
                          f"missing: {lack}"]
+    chosen = runner.plan_document(recipes.load(path, default(), TINY), ["generate"], out)["variants"]
+    assert [v["stages"] for v in chosen] == [["generate"], [], []]  # --stages holds for every variant
 
 
 # RANK and WORLD_SIZE
