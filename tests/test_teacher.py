@@ -383,3 +383,18 @@ def test_the_engine_is_given_each_request_s_audio_and_prefix():
     teacher = Recording(Batching(max_batch=4, max_wait_ms=1.0))
     asyncio.run(teacher.ask("what is heard?", audio=clip, prefix="It is"))
     assert seen[0].audio == clip and seen[0].prefix == "It is" and seen[0].prompt == "what is heard?"
+
+
+def test_after_the_engine_died_a_new_request_fails_at_once_without_an_engine_call():
+    from afcot_core.batcher import EngineDead
+
+    class Dying(Echo):
+        def generate(self, requests):
+            self.batches.append([r.prompt for r in requests])
+            raise EngineDead("the engine is gone")
+
+    teacher = Dying(Batching(max_batch=4, max_wait_ms=1.0))
+    for prompt in ("first", "later"):
+        with pytest.raises(EngineDead, match="the engine is gone"):
+            asyncio.run(teacher.ask(prompt))
+    assert teacher.batches == [["first"]]  # the later request never reached the dead engine
