@@ -1116,6 +1116,15 @@ PLANTS = [
         ["tests/test_generate.py::test_the_run_log_has_each_shard_and_the_stage_s_end_and_stats_json_its_calls"],
     ),
     (
+        "18.7: a dead engine forgotten: later requests call it again",
+        "afcot_core/batcher.py",
+        """                self._dead = exc
+""",
+        """                pass
+""",
+        [TE + "test_after_the_engine_died_a_new_request_fails_at_once_without_an_engine_call"],
+    ),
+    (
         "18.7: accepted records written to the rejects file too",
         "afcot_core/shards.py",
         """        others = [r for r in records if r.verdict != "accepted"]""",
