@@ -297,15 +297,20 @@ def test_a_step_that_fails_lets_its_siblings_finish_so_the_trace_never_depends_o
     assert prompts == ["fast", "slow reasoning", "slow one", "fast two"] and raised == "first later"
 
 
+class DeadEngine(Echo):
+    """An engine that can answer nothing: every call records its batch and raises ``EngineDead``."""
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        from afcot_core.batcher import EngineDead
+
+        self.batches.append([r.prompt for r in requests])
+        raise EngineDead("the engine died")
+
+
 def test_a_dead_engine_is_neither_split_nor_retried():
     from afcot_core.batcher import EngineDead
 
-    class Dead(Echo):
-        def generate(self, requests):
-            self.batches.append([r.prompt for r in requests])
-            raise EngineDead("the engine died")
-
-    teacher = Dead(Batching(max_batch=4, max_wait_ms=20))
+    teacher = DeadEngine(Batching(max_batch=4, max_wait_ms=20))
     teacher.use_retry(RetryPolicy(retries=3, backoff_s=0.001))
     replies = asyncio.run(_ask_all(teacher, ["p0", "p1", "p2", "p3"]))
     assert all(isinstance(r, EngineDead) for r in replies) and len(teacher.batches) == 1
@@ -388,13 +393,8 @@ def test_the_engine_is_given_each_request_s_audio_and_prefix():
 def test_after_the_engine_died_a_new_request_fails_at_once_without_an_engine_call():
     from afcot_core.batcher import EngineDead
 
-    class Dying(Echo):
-        def generate(self, requests):
-            self.batches.append([r.prompt for r in requests])
-            raise EngineDead("the engine is gone")
-
-    teacher = Dying(Batching(max_batch=4, max_wait_ms=1.0))
+    teacher = DeadEngine(Batching(max_batch=4, max_wait_ms=1.0))
     for prompt in ("first", "later"):
-        with pytest.raises(EngineDead, match="the engine is gone"):
+        with pytest.raises(EngineDead, match="the engine died"):
             asyncio.run(teacher.ask(prompt))
     assert teacher.batches == [["first"]]  # the later request never reached the dead engine
