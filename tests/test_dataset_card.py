@@ -124,3 +124,19 @@ def test_a_card_without_a_run_lock_is_named_after_its_folder_and_says_the_teache
 def test_the_size_category_changes_at_each_power_of_ten(generate_dir, accepted, category):
     stats = {**STATS, "total": {"items": accepted, "accepted": accepted}}
     assert yaml.safe_load(datacard.card(generate_dir, stats=stats).split("---\n")[1])["size_categories"] == [category]
+
+
+def test_text_beyond_ascii_is_written_as_it_is_and_a_teacher_without_use_is_a_question_mark(tmp_path):
+    (tmp_path / "recipe.lock.toml").write_text('[recipe.run]\nname = "cartes-été"\n[recipe.generate.alm]\n'
+                                               'model = "qwen/é"\n')
+    stats = {"rows": [{"source": "écoute", "strategy": "alg6", "items": 1, "accepted": 1}],
+             "total": {"items": 1, "accepted": 1}}
+    text = datacard.card(tmp_path / "generate", stats=stats)
+    assert '  recipe: "cartes-été"\n' in text and '    - source: "écoute"\n' in text
+    assert '  teachers:\n    alm: "? (qwen/é)"\n  prompts:\n' in text and "with alm: ? (qwen/é)." in text
+    assert '  - "audio"\n' in text and "\\u" not in text
+
+
+def test_a_card_without_statistics_collects_them_from_the_folder(generate_dir):
+    text = datacard.card(generate_dir)
+    assert "llm: embedded-llm. 0 of 0 items were\naccepted.\n" in text

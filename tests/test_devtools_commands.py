@@ -80,7 +80,7 @@ def test_a_summary_is_the_whole_first_sentence_of_the_opening_comment(tmp_path, 
 
     recipe = tmp_path / "r.toml"
     monkeypatch.setattr(commands, "recipe_path", lambda name: recipe)
-    recipe.write_text("#  One sentence\n# over two lines. And a second.\n[run]\n")
+    recipe.write_text("#  One sentence\n# over two lines. And a second. And a third.\n[run]\n")
     assert recipe_summary("r") == "One sentence over two lines."
     recipe.write_text("# No full stop here\n#\n# A later paragraph.\n")
     assert recipe_summary("r") == "No full stop here"

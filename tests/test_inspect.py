@@ -62,3 +62,57 @@ def test_a_path_that_is_neither_a_run_nor_a_shard_is_named(tmp_path):
     (tmp_path / "broken.tar").write_bytes(b"not a tar at all" * 40)
     with pytest.raises(BadInput, match=f"^{tmp_path}/broken.tar: not a readable tar shard"):
         describe(tmp_path / "broken.tar")
+
+
+def _shard(path, parts):
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, data in parts.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_sample_without_a_record_or_target_and_one_that_is_not_utf8_are_shown(tmp_path):
+    shard = _shard(tmp_path / "a.tar", {"k1.flac": b"fLaC", "k1.txt": b"caf\xe9 <SUMMARY>"})
+    assert describe(shard)["sample"] == {"key": "k1", "files": ["flac", "txt"], "text": "caf\ufffd <SUMMARY>",
+                                         "question": None, "answer": None, "strategy": None}
+    shard = _shard(tmp_path / "b.tar", {"k2.json": b'{"strategy": "alg6"}'})
+    assert describe(shard)["sample"] == {"key": "k2", "files": ["json"], "text": "", "question": None,
+                                         "answer": None, "strategy": "alg6"}
+
+
+def test_a_shard_whose_first_record_is_not_json_is_named_with_its_key(tmp_path):
+    shard = _shard(tmp_path / "c.tar", {"k3.json": b"{broken", "k3.txt": b"x"})
+    with pytest.raises(BadInput, match=f"^{shard}: k3.json: not a JSON record$"):
+        describe(shard)
+
+
+def test_a_run_killed_before_it_marked_a_shard_and_one_whose_shards_are_gone(tmp_path, run_dir):
+    import shutil
+
+    unmarked = tmp_path / "unmarked"
+    unmarked.mkdir()
+    shutil.copy(run_dir / "generate/shard-000000.tar", unmarked / "shard-000000.tar")
+    report = describe(unmarked)
+    assert (report["shards"], report["shards_done"], report["items"]) == (1, 0, 0)
+    assert report["sample"] == describe(run_dir)["sample"]
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    for marker in (run_dir / "generate").glob("shard-*.done.json"):
+        shutil.copy(marker, gone / marker.name)
+    report = describe(gone)
+    assert (report["shards"], report["shards_done"], report["items"], report["sample"]) == (0, 3, 12, None)
+
+
+def test_a_run_folder_with_a_comparison_beside_its_lock_is_described_as_a_run(tmp_path, run_dir):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "compare.json").write_text(json.dumps({"variants": [{"variant": "x"}]}))
+    report = describe(run)
+    assert "variants" not in report and report["shards"] == 3
