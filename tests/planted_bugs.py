@@ -31,6 +31,10 @@ FR = "tests/test_format_rules.py::"
 RF = "tests/test_release_fidelity.py::"
 AL = "tests/test_algorithms.py::"
 PR = "tests/test_prompts.py::"
+DC = "tests/test_dataset_card.py::"
+ST = "tests/test_stats_table.py::"
+IN = "tests/test_inspect.py::"
+DV = "tests/test_devtools_commands.py::"
 
 PLANTS = [
     (
@@ -1399,6 +1403,76 @@ PLANTS = [
         """return "\\n" + text if self.set == "release" and chain else text""",
         """return "\\n" + text if self.set == "release" else text""",
         [PR + "test_listings_open_on_a_new_line_only_in_the_release_set_and_only_when_there_is_one"],
+    ),
+    (
+        "20.d1: the dataset card's size category off at a power of ten",
+        "plugins/afcot_devtools/datacard.py",
+        "        if n < bound:",
+        "        if n <= bound:",
+        [DC + "test_the_size_category_changes_at_each_power_of_ten"],
+    ),
+    (
+        "20.d2: the dataset card escapes text beyond ASCII",
+        "plugins/afcot_devtools/datacard.py",
+        """            lines.append(f"{pad}{key}: {json.dumps(item, ensure_ascii=False)}")""",
+        """            lines.append(f"{pad}{key}: {json.dumps(item)}")""",
+        [DC + "test_text_beyond_ascii_is_written_as_it_is_and_a_teacher_without_use_is_a_question_mark"],
+    ),
+    (
+        "20.d3: the dataset card's nested lists lose their indent",
+        "plugins/afcot_devtools/datacard.py",
+        """                    lines += [f"{pad}  - {first.lstrip()}", *rest]""",
+        """                    lines += [f"{pad}- {first.lstrip()}", *rest]""",
+        [DC + "test_the_card_metadata_is_yaml_a_hub_reads"],
+    ),
+    (
+        "20.d4: stats.md shows the ALM calls where the LLM calls belong",
+        "plugins/afcot_devtools/stats_table.py",
+        """{_num(calls['alm'])} + {_num(calls['llm'])}""",
+        """{_num(calls['alm'])} + {_num(calls['alm'])}""",
+        [ST + "test_one_row_per_strategy_and_source_then_the_total_and_the_token_estimate"],
+    ),
+    (
+        "20.d5: stats.md forgets the replay cache's answers",
+        "plugins/afcot_devtools/stats_table.py",
+        """{stats['run'].get('cache_hits', 0)} answered""",
+        """{stats['run'].get('calls', 0)} answered""",
+        [ST + "test_a_run_adds_its_calls_and_replay_cache_answers"],
+    ),
+    (
+        "20.d6: inspect refuses a run killed before it marked a shard",
+        "plugins/afcot_devtools/inspect.py",
+        """    if not markers and not list(gen.glob("*.tar")):""",
+        """    if not markers:""",
+        [IN + "test_a_run_killed_before_it_marked_a_shard_and_one_whose_shards_are_gone"],
+    ),
+    (
+        "20.d7: inspect takes a run folder with a comparison for a variants folder",
+        "plugins/afcot_devtools/inspect.py",
+        """    if (path / "compare.json").is_file() and not (path / "recipe.lock.toml").is_file():""",
+        """    if (path / "compare.json").is_file():""",
+        [IN + "test_a_run_folder_with_a_comparison_beside_its_lock_is_described_as_a_run"],
+    ),
+    (
+        "20.d8: inspect's error for a broken record does not name the shard",
+        "plugins/afcot_devtools/inspect.py",
+        'f"{shard}: {key}.json"',
+        'f"{key}.json"',
+        [IN + "test_a_shard_whose_first_record_is_not_json_is_named_with_its_key"],
+    ),
+    (
+        "20.d9: a recipe's summary runs to its last sentence",
+        "plugins/afcot_devtools/commands.py",
+        """    end = text.find(". ")""",
+        """    end = text.rfind(". ")""",
+        [DV + "test_a_summary_is_the_whole_first_sentence_of_the_opening_comment"],
+    ),
+    (
+        "20.d10: docs recipes writes into a missing folder's parent",
+        "plugins/afcot_devtools/commands.py",
+        """    if not out.parent.is_dir():""",
+        """    if False:""",
+        [DV + "test_docs_recipes_refuses_a_folder_or_a_missing_folder"],
     ),
 ]
 
