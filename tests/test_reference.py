@@ -1,5 +1,6 @@
 """The recipe reference is generated from the config types, complete, and never stale."""
 
+import enum
 from typing import Annotated, Literal
 
 import msgspec
@@ -63,3 +64,35 @@ def test_cli_writes_the_page_and_refuses_a_folder(tmp_path, capsys):
     assert out.read_text(encoding="utf-8") == PAGE.read_text(encoding="utf-8")
     assert cli.main(["docs", "recipes", "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+class _Empty(msgspec.Struct):
+    pass
+
+
+class _Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class _Odd(msgspec.Struct):
+    #: a | b, over ``two``
+    level: Literal[1, 2] = 1
+    colour: _Colour = _Colour.RED
+
+
+def test_a_table_of_no_keys_enums_number_literals_and_escaped_meanings():
+    assert reference._table(_Empty) == ["No keys besides `use`.", ""]
+    assert reference._table(_Odd) == ["| key | type | default | meaning |", "|---|---|---|---|",
+                                      "| `level` | `1 \\| 2` | `1` | a \\| b, over `two` |",
+                                      '| `colour` | `"red" \\| "blue"` | `"red"` |  |', ""]
+    assert reference.type_name(Literal["x", 3]) == '"x" | 3'
+    assert reference._escape("one\ntwo") == "one two"
+
+
+def test_the_page_says_which_components_it_documents(plugins):
+    assert "from the config types of the built-in components; do not edit by" in reference.render(plugins)
+    everything = reference.render(plugins, everything=True)
+    assert "from the config types of every loaded component; do not edit by" in everything
+    for registration in reference.builtin_registrations(plugins, True):
+        assert f"### `{registration.name}`" in everything

@@ -58,3 +58,12 @@ def test_an_existing_folder_is_never_overwritten(tmp_path, capsys):
     assert cli.main(["plugins", "new", "fine", "--dir", str(tmp_path / "nowhere")]) == 2
     assert "no such folder" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [tmp_path / "afcot-taken"]
+
+
+def test_a_hyphenated_name_becomes_one_class_name_and_an_unknown_role_lists_the_roles():
+    plugin = scaffold.files("my-own-checks", "validator")["afcot_my_own_checks/plugin.py"]
+    assert "import MyOwnChecks, MyOwnChecksConfig" in plugin
+    assert 'register("my-own-checks", MyOwnChecks, MyOwnChecksConfig, "rejects a CoT whose caption' in plugin
+    with pytest.raises(BadInput) as err:
+        scaffold.files("x", "judge")
+    assert str(err.value) == "--role judge: choose one of validator, teacher_llm, teacher_alm"
