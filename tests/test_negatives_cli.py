@@ -4,6 +4,7 @@ library computes with the same settings."""
 import json
 from pathlib import Path
 
+import pytest
 from afcot_io.manifest import read_manifest
 from afcot_negatives.analysis import analyze
 from afcot_negatives.builder import build_mcq, read_labelled
@@ -76,3 +77,47 @@ def test_analyze_prints_a_line_per_item_then_the_totals_and_writes_the_report(tm
     assert main(["negatives", "analyze", str(eval_file), "--ontology", ONTO, "--seed", "3", "--close", "pooled",
                  "--totals-only"]) == 0
     assert json.loads(_out(capsys)) == report.totals
+
+
+@pytest.fixture
+def parse(plugins):
+    from afcot_core import cli
+
+    parser = cli.build_parser(plugins)
+    return lambda *args: vars(parser.parse_args(["negatives", *args]))
+
+
+SAMPLER_DEFAULTS = {"ontology": None, "vocabulary": None, "fallback": "random", "close": "tiered", "seed": 0}
+
+
+def test_each_command_s_defaults(parse):
+    analyze = parse("analyze", "f.json")
+    assert {k: analyze[k] for k in (*SAMPLER_DEFAULTS, "negatives_action", "file", "json_out", "totals_only")} == {
+        **SAMPLER_DEFAULTS, "negatives_action": "analyze", "file": "f.json", "json_out": None, "totals_only": False}
+    build = parse("build", "l.csv")
+    assert {k: build[k] for k in (*SAMPLER_DEFAULTS, "labels", "sampler", "eval_out", "manifest_out", "split",
+                                  "options", "ambiguous", "style", "audio_ext", "audio_prefix", "dataset_path",
+                                  "task")} == {
+        **SAMPLER_DEFAULTS, "labels": "l.csv", "sampler": "ontology", "eval_out": None, "manifest_out": None,
+        "split": None, "options": 4, "ambiguous": "random", "style": "eval", "audio_ext": ".wav", "audio_prefix": "",
+        "dataset_path": "FSD50k/eval", "task": "AF-Reasoning-Eval-Classification"}
+    sample = parse("sample", "bark")
+    assert {k: sample[k] for k in (*SAMPLER_DEFAULTS, "label", "k", "sampler", "exclude")} == {
+        **SAMPLER_DEFAULTS, "label": "bark", "k": 3, "sampler": "ontology", "exclude": []}
+    assert parse("sample", "x", "-k", "2", "--seed", "9", "--exclude", "a", "--exclude", "b")["exclude"] == ["a", "b"]
+    assert (parse("build", "l", "--options", "5")["options"], parse("sample", "x", "--seed", "9")["seed"]) == (5, 9)
+
+
+def test_each_choice_is_accepted_and_anything_else_refused(parse, capsys):
+    for option, choices in (("--fallback", ("random", "nearest", "none")), ("--close", ("tiered", "pooled"))):
+        for command in (["analyze", "f"], ["build", "l"], ["sample", "x"]):
+            for choice in choices:
+                assert parse(*command, option, choice)[option.lstrip("-")] == choice
+    for option, choices in (("--ambiguous", ("random", "skip")), ("--style", ("eval", "as-is"))):
+        for choice in choices:
+            assert parse("build", "l", option, choice)[option.lstrip("-")] == choice
+    for args in (["sample", "x", "--close", "near"], ["build", "l", "--style", "x"], ["analyze"], []):
+        with pytest.raises(SystemExit) as exit:
+            parse(*args)
+        assert exit.value.code == 2
+    capsys.readouterr()
