@@ -39,6 +39,15 @@ def plugins():
     return loader.load()
 
 
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``afcot ARGS`` in this process: its exit code, standard output and standard error."""
+    from afcot_core import cli
+
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def afcot(*args: str, env: dict | None = None, cwd: Path | None = None,
           timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess."""

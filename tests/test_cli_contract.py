@@ -11,7 +11,7 @@ import pytest
 from afcot_core import cli
 from afcot_core.weights import missing_weights
 
-from .conftest import QUICKSTART, ROOT, GonePipe
+from .conftest import QUICKSTART, ROOT, GonePipe, run_cli
 
 
 def _closed_pipe(*args: str, stderr: bool = False) -> subprocess.CompletedProcess:
@@ -66,12 +66,6 @@ def test_a_command_writing_to_a_gone_stderr_goes_on_to_its_own_exit_code(tmp_pat
     assert (tmp_path / "done").exists()
 
 
-def _run(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def _manifest(tmp_path, lines):
     path = tmp_path / "items.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -93,19 +87,19 @@ def test_an_out_that_is_a_file_exits_2_naming_it(tmp_path, capsys, command):
     target = tmp_path / "taken.txt"
     target.write_text("not a folder")
     args = [a + str(target) if a == "run.out=" else a for a in command]
-    code, _, err = _run(capsys, *args, *([] if "run.out=" in command else ["--out", str(target)]))
+    code, _, err = run_cli(capsys, *args, *([] if "run.out=" in command else ["--out", str(target)]))
     assert code == 2, err
     assert str(target) in err and "is a file" in err
     assert target.read_text() == "not a folder"
 
 
 def test_empty_stages_are_refused(tmp_path, capsys):
-    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "", "--out", str(tmp_path / "o"))
+    code, _, err = run_cli(capsys, "recipe", "run", str(QUICKSTART), "--stages", "", "--out", str(tmp_path / "o"))
     assert code == 2 and "--stages" in err
     assert not (tmp_path / "o").exists()
-    code, _, err = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", " , ")
+    code, _, err = run_cli(capsys, "recipe", "plan", str(QUICKSTART), "--stages", " , ")
     assert code == 2 and "names no stage" in err
-    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--set", "run.stages=[]", "--out", str(tmp_path))
+    code, _, err = run_cli(capsys, "recipe", "run", str(QUICKSTART), "--set", "run.stages=[]", "--out", str(tmp_path))
     assert code == 2 and "run.stages is empty" in err
     assert not any(tmp_path.iterdir())
 
@@ -128,7 +122,7 @@ def test_bad_manifests_exit_2_naming_what_is_wrong(tmp_path, capsys, case, expec
     else:
         table["limit"] = -1
     out = tmp_path / "run"
-    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
+    code, _, err = run_cli(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
                         "--set", _source(**table))
     assert code == 2, err
     assert expect in err
@@ -153,18 +147,18 @@ def _missing(text: str) -> list[str]:
 
 def test_plan_reports_the_checkpoint_an_evaluate_only_run_lacks(tmp_path, capsys):
     out = tmp_path / "run"
-    code, text, _ = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
+    code, text, _ = run_cli(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
     assert code == 2  # a run would be refused: the plan says so in its exit code too
     [missing] = _missing(text)
     assert "'{run}/train/final' is made by the train stage" in missing and str(out / "train" / "final") in missing
-    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
+    code, _, err = run_cli(capsys, "recipe", "run", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
     assert code == 2 and "train/final" in err
     assert not out.exists()
     (out / "generate").mkdir(parents=True)  # shards of an earlier run, for the train stage
-    code, text, _ = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "train,evaluate", "--out", str(out))
+    code, text, _ = run_cli(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "train,evaluate", "--out", str(out))
     assert _missing(text) == [] and "all inputs present" in text  # the train stage of this run makes it
     (out / "train" / "final").mkdir(parents=True)
-    code, text, _ = _run(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
+    code, text, _ = run_cli(capsys, "recipe", "plan", str(QUICKSTART), "--stages", "evaluate", "--out", str(out))
     assert _missing(text) == []  # an earlier run made it
 
 
@@ -197,10 +191,10 @@ def test_inspect_names_the_file_and_line_it_cannot_read(tmp_path, capsys):
     _tar(gen / "shard-000000.tar", {"k1.json": json.dumps({"item": {"question": "q", "answer": "a"}}).encode(),
                                     "k1.txt": b"<caption>x</caption>"})
     (gen / "rejects-000000.jsonl").write_text('{"reason": "format: too short"}\n{"reason": "fo\n')
-    code, _, err = _run(capsys, "inspect", str(tmp_path / "run"))
+    code, _, err = run_cli(capsys, "inspect", str(tmp_path / "run"))
     assert code == 2 and f"{gen / 'rejects-000000.jsonl'}:2: not a JSON record" in err
     _tar(gen / "shard-000000.tar", {"k1.json": b"{not json", "k1.txt": b"\xff\xfe"})
-    code, _, err = _run(capsys, "inspect", str(gen / "shard-000000.tar"))
+    code, _, err = run_cli(capsys, "inspect", str(gen / "shard-000000.tar"))
     assert code == 2 and "shard-000000.tar: k1.json: not a JSON record" in err
 
 
@@ -221,11 +215,11 @@ def test_a_manifest_with_a_byte_order_mark_reads_and_bad_utf8_names_its_line(tmp
 def test_plan_of_train_alone_names_the_generate_folder_it_lacks(tmp_path, capsys):
     out = tmp_path / "run"
     args = ("recipe", "plan", str(QUICKSTART), "--stages", "train", "--out", str(out))
-    code, stdout, _ = _run(capsys, *args)
+    code, stdout, _ = run_cli(capsys, *args)
     assert code == 2 and "train.data: '{run}/generate' is made by the generate stage" in stdout
     assert "all inputs present" not in stdout
     (out / "generate").mkdir(parents=True)
-    code, stdout, _ = _run(capsys, *args)
+    code, stdout, _ = run_cli(capsys, *args)
     assert code == 0 and "all inputs present" in stdout
 
 
@@ -239,7 +233,7 @@ def test_a_shard_whose_every_item_lacks_its_audio_exits_2_naming_audio_root(tmp_
     wrong = tmp_path / "elsewhere"
     wrong.mkdir()
     out = tmp_path / "run"
-    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
+    code, _, err = run_cli(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
                         "--set", _source(use="manifest", path=str(manifest), audio_root=str(wrong)))
     assert code == 2, err
     said = (r"\[generate\.source\] every item of shard 0 \(3\) was rejected for missing or unreadable audio, "
@@ -250,7 +244,7 @@ def test_a_shard_whose_every_item_lacks_its_audio_exits_2_naming_audio_root(tmp_
     for n in (0, 1):  # 2.wav stays missing
         soundfile.write(right / f"{n}.wav", np.zeros(16000, dtype="float32"), 16000)
     out = tmp_path / "run2"
-    code, _, err = _run(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
+    code, _, err = run_cli(capsys, "recipe", "run", str(QUICKSTART), "--stages", "generate", "--out", str(out),
                         "--set", _source(use="manifest", path=str(manifest), audio_root=str(right)))
     assert code == 0, err
     stats = json.loads((out / "generate" / "stats.json").read_text())

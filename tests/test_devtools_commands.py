@@ -10,11 +10,7 @@ from afcot_devtools.inspect import describe
 from afcot_core import cli
 from afcot_core.api import recipe_names, recipe_path
 
-
-def _run(capsys, *args):
-    code = cli.main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from .conftest import run_cli
 
 
 def _parse(plugins, *args):
@@ -34,6 +30,10 @@ def test_the_options_and_their_defaults(plugins):
 
 
 @pytest.mark.parametrize("args, words", [
+    ([], ["generate reference documentation", "summarise a run directory or a shard"]),
+    (["plugins"], ["create a plugin package to start from"]),
+    (["recipe"], ["list the built-in recipes", "print a built-in recipe (to copy and edit)"]),
+    (["docs"], ["write the recipe reference: every component's config fields"]),
     (["plugins", "new"], ["--role {validator,teacher_llm,teacher_alm}", "role of its example component",
                           "folder to create the package in (default: here)",
                           "plugin name, e.g. my-checks (the package becomes afcot-my-checks)"]),
@@ -42,20 +42,7 @@ def test_the_options_and_their_defaults(plugins):
     (["recipe", "show"], ["built-in recipe name, e.g. quickstart"]),
     (["inspect"], ["run directory or shard"]),
 ])
-def test_each_option_says_what_it_does(capsys, args, words):
-    with pytest.raises(SystemExit):
-        cli.main([*args, "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    assert all(word in text for word in words), text
-
-
-@pytest.mark.parametrize("args, words", [
-    ([], ["generate reference documentation", "summarise a run directory or a shard"]),
-    (["plugins"], ["create a plugin package to start from"]),
-    (["recipe"], ["list the built-in recipes", "print a built-in recipe (to copy and edit)"]),
-    (["docs"], ["write the recipe reference: every component's config fields"]),
-])
-def test_each_command_says_what_it_does(capsys, args, words):
+def test_each_command_and_option_says_what_it_does(capsys, args, words):
     with pytest.raises(SystemExit):
         cli.main([*args, "--help"])
     text = " ".join(capsys.readouterr().out.split())
@@ -69,9 +56,9 @@ def test_a_docs_command_without_its_action_is_refused(capsys):
 
 
 def test_recipe_list_gives_each_recipe_s_first_sentence_and_show_prints_it(capsys):
-    code, out, _ = _run(capsys, "recipe", "list")
+    code, out, _ = run_cli(capsys, "recipe", "list")
     assert code == 0 and out == "".join(f"{name:<24} {recipe_summary(name)}\n" for name in recipe_names())
-    code, out, _ = _run(capsys, "recipe", "show", "learn")
+    code, out, _ = run_cli(capsys, "recipe", "show", "learn")
     assert code == 0 and out == recipe_path("learn").read_text(encoding="utf-8")
 
 
@@ -92,26 +79,26 @@ def test_a_summary_is_the_whole_first_sentence_of_the_opening_comment(tmp_path, 
 
 def test_docs_recipes_writes_the_reference_or_prints_it(capsys, tmp_path, plugins):
     page = tmp_path / "ref.md"
-    code, out, _ = _run(capsys, "docs", "recipes", "--out", str(page))
+    code, out, _ = run_cli(capsys, "docs", "recipes", "--out", str(page))
     assert code == 0 and out == f"wrote {page}\n"
     assert page.read_text(encoding="utf-8") == reference.render(plugins)
-    code, out, _ = _run(capsys, "docs", "recipes", "--out", "-")
+    code, out, _ = run_cli(capsys, "docs", "recipes", "--out", "-")
     assert code == 0 and out == reference.render(plugins)
-    code, out, _ = _run(capsys, "docs", "recipes", "--out", "-", "--all")
+    code, out, _ = run_cli(capsys, "docs", "recipes", "--out", "-", "--all")
     assert code == 0 and out == reference.render(plugins, everything=True)
 
 
 def test_docs_recipes_refuses_a_folder_or_a_missing_folder(capsys, tmp_path):
-    code, _, err = _run(capsys, "docs", "recipes", "--out", str(tmp_path))
+    code, _, err = run_cli(capsys, "docs", "recipes", "--out", str(tmp_path))
     assert code == 2 and f"{tmp_path}: is a folder; give the Markdown file to write" in err
     missing = tmp_path / "no" / "ref.md"
-    code, _, err = _run(capsys, "docs", "recipes", "--out", str(missing))
+    code, _, err = run_cli(capsys, "docs", "recipes", "--out", str(missing))
     assert code == 2 and f"{missing}: its folder {missing.parent} does not exist" in err
     assert not (tmp_path / "no").exists()
 
 
 def test_plugins_new_says_what_it_made_and_what_to_do_next(capsys, tmp_path):
-    code, out, _ = _run(capsys, "plugins", "new", "my-checks", "--dir", str(tmp_path))
+    code, out, _ = run_cli(capsys, "plugins", "new", "my-checks", "--dir", str(tmp_path))
     target = tmp_path / "afcot-my-checks"
     assert code == 0 and target.is_dir()
     assert out == (f"created {target}\n"
@@ -120,6 +107,6 @@ def test_plugins_new_says_what_it_made_and_what_to_do_next(capsys, tmp_path):
 
 def test_inspect_prints_what_it_describes_as_json(capsys, tmp_path):
     (tmp_path / "compare.json").write_text(json.dumps({"variants": [{"variant": "é"}]}))
-    code, out, _ = _run(capsys, "inspect", str(tmp_path))
+    code, out, _ = run_cli(capsys, "inspect", str(tmp_path))
     assert code == 0 and json.loads(out) == describe(tmp_path)
     assert out == json.dumps(describe(tmp_path), indent=2, ensure_ascii=False) + "\n"

@@ -1,6 +1,9 @@
 """``afcot inspect``: what it says of a run folder, a single shard, a recipe's variants, and of a path that is none."""
 
+import io
 import json
+import shutil
+import tarfile
 
 import pytest
 from afcot_devtools.inspect import describe
@@ -65,9 +68,6 @@ def test_a_path_that_is_neither_a_run_nor_a_shard_is_named(tmp_path):
 
 
 def _shard(path, parts):
-    import io
-    import tarfile
-
     with tarfile.open(path, "w") as tar:
         for name, data in parts.items():
             info = tarfile.TarInfo(name)
@@ -92,8 +92,6 @@ def test_a_shard_whose_first_record_is_not_json_is_named_with_its_key(tmp_path):
 
 
 def test_a_run_killed_before_it_marked_a_shard_and_one_whose_shards_are_gone(tmp_path, run_dir):
-    import shutil
-
     unmarked = tmp_path / "unmarked"
     unmarked.mkdir()
     shutil.copy(run_dir / "generate/shard-000000.tar", unmarked / "shard-000000.tar")
@@ -109,8 +107,6 @@ def test_a_run_killed_before_it_marked_a_shard_and_one_whose_shards_are_gone(tmp
 
 
 def test_a_run_folder_with_a_comparison_beside_its_lock_is_described_as_a_run(tmp_path, run_dir):
-    import shutil
-
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     (run / "compare.json").write_text(json.dumps({"variants": [{"variant": "x"}]}))

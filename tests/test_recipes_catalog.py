@@ -3,10 +3,10 @@
 import pytest
 from afcot_devtools.commands import recipe_summary
 
-from afcot_core import catalog, cli, recipe
+from afcot_core import catalog, recipe
 from afcot_core.errors import BadInput
 
-from .conftest import QUICKSTART
+from .conftest import QUICKSTART, run_cli
 
 RECIPES = QUICKSTART.parent
 
@@ -20,32 +20,26 @@ def test_the_catalog_is_the_recipes_folder():
     assert recipe_summary("quickstart") == "The whole pipeline on the embedded world: no weights, no network."
 
 
-def _run(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_list_show_and_validate_by_name_from_another_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    code, listing, _ = _run(capsys, "recipe", "list")
+    code, listing, _ = run_cli(capsys, "recipe", "list")
     assert code == 0
     assert [line.split()[0] for line in listing.splitlines()] == catalog.names()
-    assert _run(capsys, "recipe", "show", "quickstart")[1] == QUICKSTART.read_text(encoding="utf-8")
-    code, out, err = _run(capsys, "recipe", "validate", "quickstart")
+    assert run_cli(capsys, "recipe", "show", "quickstart")[1] == QUICKSTART.read_text(encoding="utf-8")
+    code, out, err = run_cli(capsys, "recipe", "validate", "quickstart")
     assert code == 0, err
     assert out.startswith("quickstart: ok")
 
 
 def test_unknown_names_exit_2_with_a_suggestion(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    code, _, err = _run(capsys, "recipe", "show", "quikstart")
+    code, _, err = run_cli(capsys, "recipe", "show", "quikstart")
     assert code == 2
     assert "unknown built-in recipe 'quikstart' (did you mean 'quickstart'?)" in err
-    code, _, err = _run(capsys, "recipe", "run", "quickstrat")
+    code, _, err = run_cli(capsys, "recipe", "run", "quickstrat")
     assert code == 2
     assert "quickstrat: recipe file not found (did you mean 'quickstart'?); built-in recipes:" in err
-    code, _, err = _run(capsys, "recipe", "validate", "some/dir/quickstart.toml")
+    code, _, err = run_cli(capsys, "recipe", "validate", "some/dir/quickstart.toml")
     assert code == 2 and "some/dir/quickstart.toml: recipe file not found" in err
     assert not (tmp_path / "runs").exists()
 
@@ -94,7 +88,7 @@ def test_the_fingerprint_does_not_depend_on_where_afcot_is_installed(tmp_path, m
 @pytest.mark.parametrize("name", catalog.names())
 def test_recipe_list_gives_each_description_whole(name, capsys):
     """A description that goes on over several comment lines is given to the end of its first sentence."""
-    code, listing, _ = _run(capsys, "recipe", "list")
+    code, listing, _ = run_cli(capsys, "recipe", "list")
     assert code == 0
     line = next(row for row in listing.splitlines() if row.split()[0] == name)
     assert line.rstrip().endswith((".", "?", ")")), line
