@@ -35,6 +35,9 @@ DC = "tests/test_dataset_card.py::"
 ST = "tests/test_stats_table.py::"
 IN = "tests/test_inspect.py::"
 DV = "tests/test_devtools_commands.py::"
+NA = "tests/test_negatives_analysis.py::"
+NE = "tests/test_negatives_evalfile.py::"
+NV = "tests/test_negatives_vocabulary.py::"
 
 PLANTS = [
     (
@@ -1473,6 +1476,27 @@ PLANTS = [
         """    if not out.parent.is_dir():""",
         """    if False:""",
         [DV + "test_docs_recipes_refuses_a_folder_or_a_missing_folder"],
+    ),
+    (
+        "20.n1: the analysis draws each item's options with the answer's seed, not the item's",
+        "plugins/afcot_negatives/analysis.py",
+        """rng=make_rng(seed, e.key)""",
+        """rng=make_rng(seed, akey)""",
+        [NA + "test_each_item_draw_is_seeded_by_the_seed_and_the_item_key"],
+    ),
+    (
+        "20.n2: an eval file's entries in string order (10 before 2)",
+        "plugins/afcot_negatives/evalfile.py",
+        """keys = sorted(doc["data"], key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))""",
+        """keys = sorted(doc["data"])""",
+        [NE + "test_entries_come_in_numeric_key_order_then_the_other_keys_by_name"],
+    ),
+    (
+        "20.n3: an edited ontology file is never read again",
+        "plugins/afcot_negatives/vocabulary.py",
+        """return _load(str(p.resolve()), mtime)""",
+        """return _load(str(p.resolve()), 0)""",
+        [NV + "test_an_ontology_file_is_read_again_once_it_changes"],
     ),
 ]
 
