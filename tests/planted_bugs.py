@@ -38,6 +38,9 @@ DV = "tests/test_devtools_commands.py::"
 NA = "tests/test_negatives_analysis.py::"
 NE = "tests/test_negatives_evalfile.py::"
 NV = "tests/test_negatives_vocabulary.py::"
+NB = "tests/test_negatives_builder.py::"
+ON = "tests/test_ontology.py::"
+NS = "tests/test_negatives_samplers.py::"
 
 PLANTS = [
     (
@@ -1497,6 +1500,36 @@ PLANTS = [
         """return _load(str(p.resolve()), mtime)""",
         """return _load(str(p.resolve()), 0)""",
         [NV + "test_an_ontology_file_is_read_again_once_it_changes"],
+    ),
+    (
+        "20.n4: an ambiguous clip's answer drawn the same for every clip",
+        "plugins/afcot_negatives/builder.py",
+        """make_rng(seed, "answer", clip.clip)""",
+        """make_rng(seed, "answer")""",
+        [NB + "test_an_ambiguous_clip_answers_with_a_leaf_drawn_from_the_seed_and_the_clip"],
+    ),
+    (
+        "20.n5: a distractor repeated within one teacher reply counted twice",
+        "plugins/afcot_negatives/llm.py",
+        """seen.add(key)""",
+        """pass""",
+        [NL + "test_repeats_within_one_reply_count_once"],
+    ),
+    (
+        "20.n6: the cycle check stops at the first class already visited",
+        "plugins/afcot_negatives/ontology.py",
+        """                continue
+""",
+        """                break
+""",
+        [ON + "test_a_cycle_is_named_by_the_first_class_met_twice_on_the_path"],
+    ),
+    (
+        "20.n7: the sampler seeded by the answer as spelled, not by its key",
+        "plugins/afcot_negatives/samplers.py",
+        """seed, label_key(answer))""",
+        """seed, answer)""",
+        [NS + "test_a_draw_is_seeded_by_the_seed_and_the_answers_key"],
     ),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from pathlib import Path
 
@@ -144,3 +145,57 @@ def test_release_fidelity_asks_for_three_options_only():
     assert teacher.prompts == []
     with pytest.raises(msgspec.ValidationError, match=r"fidelity"):
         msgspec.convert({"fidelity": "paper"}, LlmConfig)
+
+
+# --- the prompt, the reply's cleaning and the messages, exactly -----------------------------------------
+
+
+def test_the_prompt_asks_for_k_distractors_three_by_default():
+    assert "write 3 distractors" in render_prompt("Q?", "A")
+    assert "write 2 distractors" in render_prompt("Q?", "A", 2)
+
+
+def test_the_teacher_is_asked_for_k_distractors_and_a_missing_question_is_left_blank():
+    s, teacher = sampler('{"distractors": ["a horn", "a drum"]}', '{"distractors": ["a horn", "a drum"]}')
+    assert s.sample("a bell", 2) == asyncio.run(s.asample("a bell", 2)) == ["a horn", "a drum"]
+    assert "write 2 distractors" in teacher.prompts[0]
+    assert all("\nQuestion: \nAnswer: a bell\n" in p for p in teacher.prompts)
+
+
+def test_an_answer_of_exactly_max_words_words_still_gets_distractors():
+    s, teacher = sampler('{"distractors": ["a cat meows very loudly", "a bird", "a car"]}', max_words=5)
+    assert s.sample("a dog barks very loudly") == ["a cat meows very loudly", "a bird", "a car"]
+    assert len(teacher.prompts) == 1
+
+
+def test_only_spaces_and_full_stops_are_trimmed_from_a_distractor():
+    s, _ = sampler('{"distractors": [" Malcolm X. ", "Model X", "a drum."]}')
+    assert s.sample("a bell") == ["Malcolm X", "Model X", "a drum"]
+
+
+def test_repeats_within_one_reply_count_once():
+    s, teacher = sampler('{"distractors": ["a horn", "A horn.", "a drum", "a whistle"]}', retries=0)
+    assert s.sample("a bell") == ["a horn", "a drum", "a whistle"]
+    assert len(teacher.prompts) == 1
+
+
+def test_a_rejection_names_the_last_problem_met():
+    s, _ = sampler("no json here", retries=0)
+    with pytest.raises(Rejected) as info:
+        s.sample("a bell")
+    assert str(info.value) == "distractors: no JSON object in the reply after 1 try"
+    s, _ = sampler("no json here", '{"distractors": ["a bell", "a horn."]}', retries=1)
+    with pytest.raises(Rejected) as info:
+        s.sample("a bell")
+    assert str(info.value) == "distractors: only 1 usable distractors in ['a bell', 'a horn.'] after 2 tries"
+
+
+def test_preflight_names_the_unknown_teacher_and_the_registered_ones(monkeypatch):
+    names = plugins.default().registry("teacher_llm").names()
+    assert {"embedded-llm", "qwen3"} <= set(names)
+    assert preflight(LlmConfig(teacher="nope")) == [
+        f"llm sampler: unknown teacher_llm 'nope'; registered: {', '.join(names)}"]
+    assert preflight(LlmConfig(teacher="embedded-llm")) == []
+    monkeypatch.setenv("AFCOT_PLUGINS", "negatives")  # a process where no teacher is installed
+    monkeypatch.setattr(plugins, "default", functools.cache(plugins.load))
+    assert preflight(LlmConfig(teacher="nope")) == ["llm sampler: unknown teacher_llm 'nope'; registered: none"]

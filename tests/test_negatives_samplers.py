@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import random
 from pathlib import Path
 
@@ -154,3 +156,100 @@ def test_negatives_properties(sampler, answer, k, exclude, seed):
     if sampler.config.vocabulary is None:
         assert not any(_ONTO.get(i).restricted for i in ids)
     assert got == sampler.sample(answer, k, exclude=exclude, seed=seed), "stable under a seed"
+
+
+# --- a small hand-made ontology: exact tiers, seeds and messages --------------------------------------
+#
+#   Top (abstract) ── Fam ── Gone ── X, Sa, Sb, Sc     X: siblings Sa Sb Sc (1), Gtwo Ca Cb (2),
+#                 │      └─ Gtwo ── Ca, Cb                Other Oa Ob (3), Lone (unrelated)
+#                 └─ Other ── Oa, Ob
+#   Lone (no parent)
+
+_TINY = [{"id": "/top", "name": "Top", "child_ids": ["/fam", "/other"], "restrictions": ["abstract"]},
+         {"id": "/fam", "name": "Fam", "child_ids": ["/gone", "/gtwo"]},
+         {"id": "/gone", "name": "Gone", "child_ids": ["/x", "/sa", "/sb", "/sc"]},
+         {"id": "/gtwo", "name": "Gtwo", "child_ids": ["/ca", "/cb"]},
+         {"id": "/x", "name": "X"}, {"id": "/sa", "name": "Sa"}, {"id": "/sb", "name": "Sb"},
+         {"id": "/sc", "name": "Sc"}, {"id": "/ca", "name": "Ca"}, {"id": "/cb", "name": "Cb"},
+         {"id": "/other", "name": "Other", "child_ids": ["/oa", "/ob"]}, {"id": "/oa", "name": "Oa"},
+         {"id": "/ob", "name": "Ob"}, {"id": "/lone", "name": "Lone"}]
+#: what X may be offered, in pool (file) order
+_FOR_X = ["Gtwo", "Sa", "Sb", "Sc", "Ca", "Cb", "Other", "Oa", "Ob", "Lone"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("onto") / "tiny.json"
+    path.write_text(json.dumps(_TINY), encoding="utf-8")
+    return str(path)
+
+
+def labelled(tiers) -> list[tuple[float, list[str]]]:
+    return [(d, [e.label for e in group]) for d, group in tiers]
+
+
+def test_tiers_group_candidates_by_degree_with_unrelated_classes_last(tiny):
+    s = OntologySampler(OntologyConfig(ontology=tiny))
+    assert labelled(s.tiers("X")) == [(1, ["Sa", "Sb", "Sc"]), (2, ["Gtwo", "Ca", "Cb"]), (3, ["Other", "Oa", "Ob"]),
+                                      (math.inf, ["Lone"])]
+
+
+def test_pooled_close_tiers_merge_siblings_and_cousins_and_keep_the_farther_tiers(tiny):
+    pooled = OntologySampler(OntologyConfig(ontology=tiny, close="pooled"))
+    assert labelled(pooled.close_tiers("X")) == [(2.0, ["Sa", "Sb", "Sc", "Gtwo", "Ca", "Cb"]),
+                                                 (3, ["Other", "Oa", "Ob"]), (math.inf, ["Lone"])]
+    far = OntologySampler(OntologyConfig(ontology=tiny, close="pooled", vocabulary=["Oa", "Lone", "X"]))
+    assert labelled(far.close_tiers("Oa")) == [(3, ["X"]), (math.inf, ["Lone"])]  # no empty close tier
+
+
+def test_reachable_labels_stop_at_k_and_never_go_past_cousins(tiny):
+    s = OntologySampler(OntologyConfig(ontology=tiny))
+    assert s.reachable("X") == ["Sa", "Sb", "Sc"]
+    assert s.reachable("X", k=4) == ["Sa", "Sb", "Sc", "Gtwo", "Ca", "Cb"]
+    assert s.reachable("X", exclude=["Sa"]) == ["Sb", "Sc", "Gtwo", "Ca", "Cb"]
+    assert OntologySampler(OntologyConfig(ontology=tiny, vocabulary=["Oa", "Ob", "X"])).reachable("Oa") == ["Ob"]
+
+
+def test_both_samplers_offer_three_negatives_by_default(tiny):
+    assert sorted(OntologySampler(OntologyConfig(ontology=tiny)).sample("X")) == ["Sa", "Sb", "Sc"]
+    assert len(PoolSampler(RandomConfig(ontology=tiny)).sample("X")) == 3
+
+
+def test_a_draw_is_seeded_by_the_seed_and_the_answers_key(tiny):
+    pool = PoolSampler(RandomConfig(ontology=tiny))
+    expected = random.Random("7:x").sample(_FOR_X, 4)
+    assert pool.sample("X", 4, seed=7) == pool.sample("x", 4, seed=7) == expected
+    assert PoolSampler(RandomConfig(ontology=tiny, seed=7)).sample("X", 4) == expected
+    close = OntologySampler(OntologyConfig(ontology=tiny))
+    assert close.sample("X", 2, seed=7) == random.Random("7:x").sample(["Sa", "Sb", "Sc"], 2)
+
+
+def test_an_explicit_rng_drives_the_draw(tiny):
+    for r in range(3):
+        assert PoolSampler(RandomConfig(ontology=tiny)).sample("X", 4, rng=random.Random(r)) == random.Random(
+            r).sample(_FOR_X, 4)
+        assert OntologySampler(OntologyConfig(ontology=tiny)).sample("X", 2, rng=random.Random(r)) == random.Random(
+            r).sample(["Sa", "Sb", "Sc"], 2)
+
+
+def test_random_sampler_errors_name_the_answer_and_k(tiny):
+    pool = PoolSampler(RandomConfig(ontology=tiny))
+    with pytest.raises(BadInput) as info:
+        pool.sample("Zzz", 3)
+    assert str(info.value) == f"answer: label 'Zzz' is not in {tiny}"
+    with pytest.raises(BadInput) as info:
+        pool.sample("X", -1)
+    assert str(info.value) == "k must be >= 0, got -1"
+
+
+def test_an_excluded_label_unknown_to_the_ontology_removes_the_vocabulary_entry_spelled_so(tiny, tmp_path):
+    vocab = tmp_path / "vocabulary.csv"
+    vocab.write_text("0,Thingy,/sa\n1,Sb,/sb\n2,Sc,/sc\n3,Ca,/ca\n", encoding="utf-8")
+    pool = PoolSampler(RandomConfig(ontology=tiny, vocabulary=str(vocab)))
+    assert sorted(pool.sample("X", 9, exclude=["thingy", "Nowhere"])) == ["Ca", "Sb", "Sc"]
+    assert sorted(pool.sample("X", 9, exclude=["Nowhere"])) == ["Ca", "Sb", "Sc", "Thingy"]
+
+
+def test_preflight_reports_the_vocabulary_problem(tiny):
+    assert preflight(RandomConfig(ontology=tiny, vocabulary=["X", "Zzz"])) == [
+        f"vocabulary[1]: label 'Zzz' is not in {tiny}"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from afcot_negatives.ontology import Ontology, eval_label, label_key
+from afcot_negatives.ontology import Ontology, SoundClass, eval_label, label_key
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -144,3 +146,109 @@ def test_label_key_ignores_case_separators_and_and(words):
 def test_eval_label():
     assert eval_label("Male_speech_and_man_speaking") == "male speech and man speaking"
     assert eval_label("Frying_(food)") == "frying (food)"
+
+
+# --- small hand-made ontologies: exact messages, descriptions, cycles -------------------------------
+
+_PETS = [{"id": "/p", "name": "Pets", "child_ids": ["/d", "/c"]}, {"id": "/d", "name": "Dog", "child_ids": ["/b"]},
+         {"id": "/c", "name": "Cat"}, {"id": "/b", "name": "Bark"}]
+
+
+def _message(records, source="test.json") -> str:
+    with pytest.raises(BadInput) as info:
+        Ontology.from_records(records, source)
+    return str(info.value)
+
+
+def test_apostrophes_vanish_inside_a_word():
+    assert label_key("Baby's cry") == label_key("Baby’s cry") == label_key("babys_cry") == "babys cry"
+
+
+def test_an_ontology_without_a_source_is_called_ontology():
+    for onto in (Ontology([SoundClass("a", "A")]), Ontology.from_records([{"id": "a", "name": "A"}])):
+        assert onto.source == "ontology"
+        with pytest.raises(BadInput) as info:
+            onto.require("zzz")
+        assert str(info.value) == "label 'zzz' is not in ontology"
+
+
+def test_an_unknown_label_names_where_it_was_met_the_source_and_the_nearest_class():
+    onto = Ontology.from_records(_PETS, "test.json")
+    for where, prefix in (("clip 7", "clip 7: "), ("", "")):
+        with pytest.raises(BadInput) as info:
+            onto.require("Barc", where)
+        assert str(info.value) == f"{prefix}label 'Barc' is not in test.json (did you mean 'Bark'?)"
+    with pytest.raises(BadInput) as info:
+        onto.require("Ca")
+    assert str(info.value) == "label 'Ca' is not in test.json (did you mean 'Cat'?)"
+
+
+def test_an_ontology_file_is_named_by_its_path(tmp_path):
+    path = tmp_path / "tiny.json"
+    path.write_text('[{"id": "a", "name": "A"}]', encoding="utf-8")
+    onto = Ontology.from_json(path)
+    assert onto.source == str(path)
+    with pytest.raises(BadInput) as info:
+        onto.require("zzz")
+    assert str(info.value) == f"label 'zzz' is not in {path}"
+
+
+@pytest.mark.parametrize(("records", "message"), [
+    ({"id": "a"}, "test.json: expected a JSON list of classes, got dict"),
+    ([{"id": "a", "name": "A"}, 3], "test.json: entry 1: expected an object, got int"),
+    ([{"id": "a", "name": "!?"}], "test.json: class 'a' has an empty name"),
+    ([{"id": "a", "name": "Dog, cat"}, {"id": "b", "name": "Dog and cat"}],
+     "test.json: names 'Dog, cat' and 'Dog and cat' are one label after normalisation"),
+    ([{"id": "a", "name": "A", "child_ids": "b"}, {"id": "b", "name": "B"}],
+     "test.json[0].child_ids: expected a list of ids"),
+    ([{"id": "a", "name": "A"}, {"id": "b", "name": "B", "child_ids": ["a", 1]}],
+     "test.json[1].child_ids: expected a list of ids"),
+])
+def test_bad_ontology_messages_name_the_source_and_the_entry(records, message):
+    assert _message(records) == message
+
+
+def test_descriptions_are_kept_as_text_and_default_to_empty():
+    onto = Ontology.from_records([{"id": "a", "name": "A", "description": "A thing."}, {"id": "b", "name": "B"},
+                                  {"id": "c", "name": "C", "description": 7}])
+    assert [onto.get(i).description for i in "abc"] == ["A thing.", "", "7"]
+
+
+@contextmanager
+def _within(seconds: float):
+    """Fail with TimeoutError when the block runs longer than ``seconds`` (re-raised every 0.1 s after that, in
+    case the first one lands where Python ignores exceptions, such as a finaliser)."""
+    def expire(signum, frame):
+        raise TimeoutError(f"took over {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize(("records", "through"), [
+    ([{"id": "a", "name": "A", "child_ids": ["b"]}, {"id": "b", "name": "B", "child_ids": ["a"]}], "A"),
+    ([{"id": "a", "name": "A", "child_ids": ["b"]}, {"id": "b", "name": "B", "child_ids": ["c"]},
+      {"id": "c", "name": "C", "child_ids": ["b"]}], "B"),
+    ([{"id": "a", "name": "A", "child_ids": ["b"]}, {"id": "b", "name": "B"},
+      {"id": "c", "name": "C", "child_ids": ["d"]}, {"id": "d", "name": "D", "child_ids": ["c"]}], "C"),
+])
+def test_a_cycle_is_named_by_the_first_class_met_twice_on_the_path(records, through):
+    with _within(2):
+        assert _message(records) == f"test.json: cycle through '{through}'"
+
+
+def test_classes_reached_by_many_paths_are_checked_once():
+    depth = 40  # 2**40 paths from the top: a check that walks paths instead of classes never ends
+    records = [{"id": "top", "name": "Top", "child_ids": ["l0", "r0"]}]
+    for i in range(depth):
+        below = [f"l{i + 1}", f"r{i + 1}"] if i + 1 < depth else []
+        records += [{"id": f"l{i}", "name": f"L{i}", "child_ids": below},
+                    {"id": f"r{i}", "name": f"R{i}", "child_ids": below}]
+    with _within(2):
+        onto = Ontology.from_records(records)
+    assert len(onto) == 2 * depth + 1 and len(onto.descendants("Top")) == 2 * depth
