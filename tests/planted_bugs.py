@@ -1531,6 +1531,20 @@ PLANTS = [
         """seed, answer)""",
         [NS + "test_a_draw_is_seeded_by_the_seed_and_the_answers_key"],
     ),
+    (
+        "20.i1: afcot export's default format the AF2 manifest",
+        "plugins/afcot_io/export.py",
+        """choices=["afthink", "af2"], default="afthink",""",
+        """choices=["afthink", "af2"], default="af2",""",
+        ["tests/test_export.py::test_export_s_defaults_are_the_afthink_file_with_cot_targets"],
+    ),
+    (
+        "20.i2: afcot export's --layout accepting any text",
+        "plugins/afcot_io/export.py",
+        """parser.add_argument("--layout", choices=LAYOUTS, default="inline",""",
+        """parser.add_argument("--layout", default="inline",""",
+        ["tests/test_export.py::test_export_takes_each_of_its_choices_and_refuses_anything_else"],
+    ),
 ]
 
 def main(only: list[str]) -> int:

@@ -128,3 +128,36 @@ def test_an_afthink_file_that_is_not_a_list_of_objects_is_named(tmp_path):
     with pytest.raises(BadInput) as err:
         read_afthink(path)
     assert str(err.value) == f"{path}: expected a JSON list of records, got dict"
+
+
+EXPORT_DEFAULTS = {"format": "afthink", "name": "afcot", "split": "train", "task": "AF-CoT", "cot": True,
+                   "relative_to": None, "plain_target": "answer", "layout": "inline"}
+
+
+@pytest.fixture
+def parse(plugins):
+    parser = cli.build_parser(plugins)
+    return lambda *args: vars(parser.parse_args(["export", *args]))
+
+
+def test_export_s_defaults_are_the_afthink_file_with_cot_targets(parse):
+    args = parse("runs/x", "--out", "o")
+    assert {k: args[k] for k in ("source", "out", *EXPORT_DEFAULTS)} == {"source": "runs/x", "out": "o",
+                                                                          **EXPORT_DEFAULTS}
+    assert parse("r", "--out", "o", "--no-cot")["cot"] is False
+    assert parse("r", "--out", "o", "--relative-to", "d")["relative_to"] == "d"
+
+
+def test_export_takes_each_of_its_choices_and_refuses_anything_else(parse, capsys):
+    from afcot_core.api import LAYOUTS
+
+    for option, choices in (("--format", ("afthink", "af2")), ("--plain-target", ("answer", "lettered")),
+                            ("--layout", tuple(LAYOUTS))):
+        for choice in choices:
+            assert parse("r", "--out", "o", option, choice)[option.lstrip("-").replace("-", "_")] == choice
+    for args in (["r", "--out", "o", "--format", "af3"], ["r", "--out", "o", "--plain-target", "letter"],
+                 ["r", "--out", "o", "--layout", "x"], ["r"], []):
+        with pytest.raises(SystemExit) as exit:
+            parse(*args)
+        assert exit.value.code == 2
+    capsys.readouterr()
