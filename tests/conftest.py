@@ -39,6 +39,13 @@ def plugins():
     return loader.load()
 
 
+def parse_cli(plugins, *args: str):
+    """``afcot ARGS`` parsed by the real parser with ``plugins``' commands, not run: the options' namespace."""
+    from afcot_core import cli
+
+    return cli.build_parser(plugins).parse_args(list(args))
+
+
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     """``afcot ARGS`` in this process: its exit code, standard output and standard error."""
     from afcot_core import cli

@@ -10,23 +10,19 @@ from afcot_devtools.inspect import describe
 from afcot_core import cli
 from afcot_core.api import recipe_names, recipe_path
 
-from .conftest import run_cli
-
-
-def _parse(plugins, *args):
-    return cli.build_parser(plugins).parse_args(list(args))
+from .conftest import parse_cli, run_cli
 
 
 def test_the_options_and_their_defaults(plugins):
-    new = _parse(plugins, "plugins", "new", "my-checks")
+    new = parse_cli(plugins, "plugins", "new", "my-checks")
     assert (new.name, new.role, new.dir) == ("my-checks", "validator", ".")
-    new = _parse(plugins, "plugins", "new", "x", "--role", "teacher_alm", "--dir", "/tmp/p")
+    new = parse_cli(plugins, "plugins", "new", "x", "--role", "teacher_alm", "--dir", "/tmp/p")
     assert (new.name, new.role, new.dir) == ("x", "teacher_alm", "/tmp/p")
-    docs = _parse(plugins, "docs", "recipes")
+    docs = parse_cli(plugins, "docs", "recipes")
     assert (docs.action, docs.out, docs.all) == ("recipes", "docs/recipe-reference.md", False)
-    assert _parse(plugins, "docs", "recipes", "--all", "--out", "-").all is True
-    assert _parse(plugins, "recipe", "show", "learn").name == "learn"
-    assert _parse(plugins, "inspect", "runs/x").path == "runs/x"
+    assert parse_cli(plugins, "docs", "recipes", "--all", "--out", "-").all is True
+    assert parse_cli(plugins, "recipe", "show", "learn").name == "learn"
+    assert parse_cli(plugins, "inspect", "runs/x").path == "runs/x"
 
 
 @pytest.mark.parametrize("args, words", [

@@ -10,11 +10,12 @@ import pytest
 from afcot_io.formats import read_af2_manifest, read_afthink
 
 from afcot_core import cli
+from afcot_core.api import LAYOUTS
 from afcot_core.errors import BadInput
 from afcot_core.shards import iter_samples
 from afcot_core.template import inline_prompt
 
-from .conftest import afcot
+from .conftest import afcot, parse_cli
 from .student_data import tone_item, write_shards
 
 
@@ -136,8 +137,7 @@ EXPORT_DEFAULTS = {"format": "afthink", "name": "afcot", "split": "train", "task
 
 @pytest.fixture
 def parse(plugins):
-    parser = cli.build_parser(plugins)
-    return lambda *args: vars(parser.parse_args(["export", *args]))
+    return lambda *args: vars(parse_cli(plugins, "export", *args))
 
 
 def test_export_s_defaults_are_the_afthink_file_with_cot_targets(parse):
@@ -149,8 +149,6 @@ def test_export_s_defaults_are_the_afthink_file_with_cot_targets(parse):
 
 
 def test_export_takes_each_of_its_choices_and_refuses_anything_else(parse, capsys):
-    from afcot_core.api import LAYOUTS
-
     for option, choices in (("--format", ("afthink", "af2")), ("--plain-target", ("answer", "lettered")),
                             ("--layout", tuple(LAYOUTS))):
         for choice in choices:

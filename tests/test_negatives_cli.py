@@ -14,6 +14,8 @@ from afcot_negatives.vocabulary import load_ontology
 
 from afcot_core.cli import main
 
+from .conftest import parse_cli
+
 FIX = Path(__file__).parent / "fixtures" / "negatives"
 ONTO = str(FIX / "ontology.json")
 LABELS = str(FIX / "labels.csv")
@@ -81,10 +83,7 @@ def test_analyze_prints_a_line_per_item_then_the_totals_and_writes_the_report(tm
 
 @pytest.fixture
 def parse(plugins):
-    from afcot_core import cli
-
-    parser = cli.build_parser(plugins)
-    return lambda *args: vars(parser.parse_args(["negatives", *args]))
+    return lambda *args: vars(parse_cli(plugins, "negatives", *args))
 
 
 SAMPLER_DEFAULTS = {"ontology": None, "vocabulary": None, "fallback": "random", "close": "tiered", "seed": 0}
