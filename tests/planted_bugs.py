@@ -41,6 +41,7 @@ NV = "tests/test_negatives_vocabulary.py::"
 NB = "tests/test_negatives_builder.py::"
 ON = "tests/test_ontology.py::"
 NS = "tests/test_negatives_samplers.py::"
+CR = "tests/test_command_reference.py::"
 
 PLANTS = [
     (
@@ -1544,6 +1545,29 @@ PLANTS = [
         """parser.add_argument("--layout", choices=LAYOUTS, default="inline",""",
         """parser.add_argument("--layout", default="inline",""",
         ["tests/test_export.py::test_export_takes_each_of_its_choices_and_refuses_anything_else"],
+    ),
+    (
+        "20.c1: an option's help text changed without the command reference",
+        "plugins/afcot_io/export.py",
+        """help="the folder to write into")""",
+        """help="the folder to write to")""",
+        [CR + "test_the_committed_page_is_current"],
+    ),
+    (
+        "20.c2: the command reference not saying which arguments are required",
+        "plugins/afcot_devtools/command_reference.py",
+        """    if action.required:
+        return "required"
+""",
+        "",
+        [CR + "test_the_committed_page_is_current", CR + "test_a_table_shows_values_defaults_requirements_and_repeats"],
+    ),
+    (
+        "20.c3: the command reference listing the commands of plugins from outside afcot",
+        "plugins/afcot_devtools/command_reference.py",
+        """                                                  if c.plugin in mine})""",
+        """                                                  })""",
+        [CR + "test_only_the_built_in_commands_unless_every_one_is_asked_for"],
     ),
 ]
 

@@ -1,5 +1,5 @@
-"""``plugins new``, ``recipe list``, ``recipe show``, ``docs recipes`` and ``inspect``, registered through the
-``commands`` hook like any plugin's."""
+"""``plugins new``, ``recipe list``, ``recipe show``, ``docs recipes``, ``docs commands`` and ``inspect``, registered
+through the ``commands`` hook like any plugin's."""
 
 from __future__ import annotations
 
@@ -36,9 +36,15 @@ def _recipe_show(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
-    from afcot_devtools import reference
+    from afcot_devtools import command_reference, reference
 
-    text = reference.render(default_plugins(), everything=args.all)
+    plugins = default_plugins()
+    if args.action == "commands":
+        from afcot_core.cli import build_parser
+
+        text = command_reference.render(build_parser(plugins if args.all else command_reference.builtin_only(plugins)))
+    else:
+        text = reference.render(plugins, everything=args.all)
     if args.out == "-":
         sys.stdout.write(text)
         return 0
@@ -85,6 +91,10 @@ def _docs_options(p: argparse.ArgumentParser) -> None:
     dr = dsub.add_parser("recipes", help="write the recipe reference: every component's config fields")
     dr.add_argument("--out", default="docs/recipe-reference.md", help="Markdown file to write, or - for stdout")
     dr.add_argument("--all", action="store_true", help="document every installed plugin, not only the built-ins")
+    dc = dsub.add_parser("commands", help="write the command reference: every command's arguments")
+    dc.add_argument("--out", default="docs/command-reference.md", help="Markdown file to write, or - for stdout")
+    dc.add_argument("--all", action="store_true", help="document every installed plugin's commands, not only the "
+                    "built-ins'")
 
 
 def _inspect_options(p: argparse.ArgumentParser) -> None:
