@@ -40,7 +40,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "registry": ("ROLES", "NoConfig", "Registration", "suggest"),
     "plugins": ("GROUP", "HOOK_OF_ROLE", "Plugins", "is_builtin", "load_plugins:load"),
     "catalog": ("recipe_names:names", "recipe_path:path"),
-    "cli": ("out_folder",),
+    "cli": ("build_parser", "out_folder"),
     "progress": ("Bar",),
     "log": ("get_logger:get", "configure_log:configure"),
 }
@@ -81,7 +81,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
     from afcot_core.batcher import EngineDead
     from afcot_core.catalog import names as recipe_names
     from afcot_core.catalog import path as recipe_path
-    from afcot_core.cli import out_folder
+    from afcot_core.cli import build_parser, out_folder
     from afcot_core.digest import digest
     from afcot_core.errors import AfcotError, BadInput, Rejected, RunIncomplete, TeacherError
     from afcot_core.files import json_objects, read_json

@@ -40,7 +40,7 @@ def _docs(args: argparse.Namespace) -> int:
 
     plugins = default_plugins()
     if args.action == "commands":
-        from afcot_core.cli import build_parser
+        from afcot_core.api import build_parser
 
         text = command_reference.render(build_parser(plugins if args.all else command_reference.builtin_only(plugins)))
     else:
