@@ -42,6 +42,7 @@ NB = "tests/test_negatives_builder.py::"
 ON = "tests/test_ontology.py::"
 NS = "tests/test_negatives_samplers.py::"
 CR = "tests/test_command_reference.py::"
+BF = "tests/test_bench_files.py::"
 
 PLANTS = [
     (
@@ -1568,6 +1569,27 @@ PLANTS = [
         """                                                  if c.plugin in mine})""",
         """                                                  })""",
         [CR + "test_only_the_built_in_commands_unless_every_one_is_asked_for"],
+    ),
+    (
+        "20.b1: an embedded-eval prediction file read back without its answers' option index",
+        "plugins/afcot_benchmarks/embedded_eval.py",
+        """answer=answer, answer_index=answer_index(answer, choices),""",
+        """answer=answer, answer_index=None,""",
+        [BF + "test_an_embedded_eval_prediction_file_reads_back_every_field_and_scores"],
+    ),
+    (
+        "20.b2: MMAR's prediction file written under the wrong key",
+        "plugins/afcot_benchmarks/mmar.py",
+        """"answer_prediction": answer or \"\"}""",
+        """"prediction": answer or \"\"}""",
+        [BF + "test_an_mmar_prediction_file_round_trips_and_scores_the_same"],
+    ),
+    (
+        "20.b3: MMAR's preflight silent about a missing audio folder",
+        "plugins/afcot_benchmarks/mmar.py",
+        """    if not config.audio_dir().is_dir():""",
+        """    if False:""",
+        [BF + "test_mmar_preflight_names_the_missing_file_and_audio_folder"],
     ),
 ]
 
