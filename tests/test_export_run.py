@@ -13,6 +13,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
+from afcot_io.export import conversations
 from afcot_io.formats import af2_manifest
 from afcot_io.hf import feature, shard_features
 
@@ -95,6 +96,29 @@ def test_a_relative_out_gives_absolute_sounds_of_the_audio_written_under_it(tone
         assert rec["conversations"][1]["value"] == render(tone_record(i).cot)
 
 
+def test_a_name_with_folders_files_the_export_in_them(tones, tmp_path, capsys):
+    code, out, err = export(capsys, str(tones), "--out", str(tmp_path / "o"), "--name", "sets/v1/tones")
+    assert code == 0, err
+    assert json.loads(out)["file"] == str(tmp_path / "o" / "sets" / "v1" / "tones.json")
+    assert len(json.loads((tmp_path / "o" / "sets" / "v1" / "tones.json").read_text())) == 3
+    code, _, err = export(capsys, str(tones), "--out", str(tmp_path / "o"), "--format", "af2", "--split", "a/b/dev")
+    assert code == 0, err
+    assert json.loads((tmp_path / "o" / "afcot" / "a" / "b" / "dev.json").read_text())["split"] == "a/b/dev"
+
+
+def test_the_model_card_layout_lists_the_options_on_their_own_lines(tones, tmp_path, capsys):
+    for format, args in (("afthink", []), ("af2", ["--format", "af2"])):
+        code, _, err = export(capsys, str(tones), "--out", str(tmp_path / format), "--layout", "model-card", *args)
+        assert code == 0, err
+    afthink = json.loads((tmp_path / "afthink" / "afcot.json").read_text())
+    af2 = json.loads((tmp_path / "af2" / "afcot" / "train.json").read_text())["data"]
+    for i in range(3):
+        item = tone_record(i).item
+        prompt = inline_prompt(item.question, item.choices, True, "model-card")
+        assert prompt.startswith(f"{item.question} Choose the correct option from the following options:\n(A) ")
+        assert afthink[i]["conversations"][0]["value"] == f"<sound>\n{prompt}" and af2[str(i)]["prompt"] == prompt
+
+
 def test_exporting_again_into_the_same_folder_rewrites_the_file(tones, tmp_path, capsys):
     for _ in range(2):
         code, _, err = export(capsys, str(tones), "--out", str(tmp_path / "o"))
@@ -111,6 +135,16 @@ def test_relative_to_names_each_sound_from_that_folder(tones, tmp_path, monkeypa
     doc = json.loads((tmp_path / "x" / "afcot.json").read_text())
     assert [r["sound"] for r in doc] == [f"../x/audio/tone-00{i}.flac" for i in range(3)]
     assert all(Path(r["sound"]).is_file() for r in doc)
+
+
+def test_relative_to_a_folder_reached_through_a_link_names_sound_from_where_the_link_leads(tones, tmp_path, capsys):
+    (tmp_path / "deep" / "job").mkdir(parents=True)
+    (tmp_path / "job").symlink_to(tmp_path / "deep" / "job")
+    code, _, err = export(capsys, str(tones), "--out", str(tmp_path / "x"), "--relative-to", str(tmp_path / "job"))
+    assert code == 0, err
+    sounds = [r["sound"] for r in json.loads((tmp_path / "x" / "afcot.json").read_text())]
+    assert sounds == [f"../../x/audio/tone-00{i}.flac" for i in range(3)]
+    assert all((tmp_path / "job" / s).is_file() for s in sounds)  # the OS resolves '..' from the link's target
 
 
 def test_an_af2_export_refuses_relative_to(tones, tmp_path, capsys):
@@ -171,6 +205,14 @@ def test_the_duration_is_measured_from_the_audio_to_the_millisecond(tmp_path, ca
     code, _, err = export(capsys, str(run), "--out", str(tmp_path / "o"))
     assert code == 0, err
     assert json.loads((tmp_path / "o" / "afcot.json").read_text())[0]["duration"] == seconds
+
+
+def test_conversations_default_to_the_inline_layout_and_the_answers_text(tmp_path):
+    run = run_of(tmp_path, record("a", answer="low", choices=["high", "low"]))
+    convs = list(conversations(sorted((run / "generate").glob("shard-*.tar")), False, tmp_path / "audio", "clips/"))
+    assert [(c.id, c.sound, c.turns) for c in convs] == [
+        ("a", "clips/a.flac", (("Is it high?\n(A) high. (B) low.", "low"),))]
+    assert (tmp_path / "audio" / "a.flac").is_file()
 
 
 def shard_of(tmp_path: Path, **parts: bytes) -> Path:
@@ -289,7 +331,9 @@ def test_a_structs_feature_has_its_encoded_field_names_and_typed_columns():
         "note": datasets.Value("string"), "flag": datasets.Value("bool"), "blob": datasets.Value("binary")}
     assert feature(int | None) == feature(None | int) == datasets.Value("int64")
     assert feature(typing.Literal[3, 4]) == datasets.Value("int64")
+    assert feature(typing.Literal["only"]) == datasets.Value("string")
     assert feature(tuple[str, str, str]) == datasets.List(datasets.Value("string"), length=3)
+    assert feature(tuple[int]) == datasets.List(datasets.Value("int64"), length=1)
 
 
 @pytest.mark.parametrize("hint, message", [
