@@ -150,12 +150,13 @@ def test_the_first_path_a_tag_names_is_the_clip_and_tags_anywhere_are_removed(tm
         {"id": "second", "sound": ["other.wav", "b.wav"], "duration": 2.0,
          "conversations": turn("Listen:\n<sound-2>\nWhat is it?\n", "It is <sound-2> a bell.\n")},
         {"id": "same", "sound": ["c.wav", "c.wav"],
-         "conversations": turn("<sound-1>\nFirst?", "Yes.") + turn("And <sound-2>?", "<sound-2>\nSame.")},
+         "conversations": turn("<sound-1>\nFirst?", "Yes.")
+         + turn("And <sound-2>?", "<sound-2>\nSame\n<sound-1> clip.")},
     ])
     loaded = load_afthink(path)
     assert loaded.records == [
         Conversation("second", "b.wav", (("Listen:\nWhat is it?", "It is  a bell."),), 2.0),
-        Conversation("same", "c.wav", (("First?", "Yes."), ("And ?", "Same.")), 10.0)]
+        Conversation("same", "c.wav", (("First?", "Yes."), ("And ?", "Same clip.")), 10.0)]
     assert loaded.skipped == {}
 
 
@@ -173,11 +174,12 @@ def test_records_of_several_clips_or_none_are_skipped_in_their_order(tmp_path):
          "conversations": turn("<sound-1> Q?", "A.") + turn("<sound-2> Q?", "B.")},
         {"id": "null", "sound": None, "conversations": turn("Q?", "A.")},
         {"id": "long", "sound": "a.wav", "conversations": turn("Q?", "A.") + turn("Q2?", "B.") + turn("Q3?", "C.")},
+        {"id": "two-turns", "sound": "a.wav", "conversations": turn("Q?", "A.") + turn("Q2?", "B.")},
     ])
     loaded = load_afthink(path)
-    assert [c.id for c in loaded.records] == ["long"]
+    assert [c.id for c in loaded.records] == ["long", "two-turns"]
     assert loaded.skipped == {MULTI_AUDIO: ["two", "also-two"], TEXT_ONLY: ["untagged", "empty", "null"],
-                              PAST_SECOND: ["long"]}
+                              PAST_SECOND: ["long", "two-turns"]}
 
 
 @pytest.mark.parametrize("sound, user, message", [
@@ -305,6 +307,12 @@ def test_a_model_card_prompt_gives_its_question_and_options_with_or_without_the_
     assert split_prompt(f"Which animal? {CHOOSE}\n(A) a dog\n(B) a cat. {COT_SUFFIX}") == ("Which animal?",
                                                                                         ["a dog", "a cat"])
     assert split_prompt(f"Which animal?  {CHOOSE}\n(A)  a dog \n(B) a cat") == ("Which animal?", ["a dog", "a cat"])
+
+
+def test_a_question_of_several_lines_is_kept_whole_in_either_layout():
+    question = "Listen to the clip.\nWhich animal is it?"
+    assert split_prompt(f"{question}\n(A) a dog. (B) a cat. {COT_SUFFIX}") == (question, ["a dog", "a cat"])
+    assert split_prompt(f"{question} {CHOOSE}\n(A) a dog\n(B) a cat.") == (question, ["a dog", "a cat"])
 
 
 @pytest.mark.parametrize("prompt", [
