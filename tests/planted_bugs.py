@@ -43,6 +43,9 @@ ON = "tests/test_ontology.py::"
 NS = "tests/test_negatives_samplers.py::"
 CR = "tests/test_command_reference.py::"
 BF = "tests/test_bench_files.py::"
+IF_ = "tests/test_io_formats.py::"
+ER = "tests/test_export_run.py::"
+IS = "tests/test_io_sources.py::"
 
 PLANTS = [
     (
@@ -1590,6 +1593,62 @@ PLANTS = [
         """    if not config.audio_dir().is_dir():""",
         """    if False:""",
         [BF + "test_mmar_preflight_names_the_missing_file_and_audio_folder"],
+    ),
+    (
+        "20.i3: an AF2 manifest without 'split_path' not falling back to the 'dataset_path' of AF-Reasoning-Eval files",
+        "plugins/afcot_io/formats.py",
+        """folder = doc.get("split_path", doc.get("dataset_path"))""",
+        """folder = doc.get("split_path")""",
+        [IF_ + "test_an_af2_manifest_names_its_folder_split_path_first_then_dataset_path"],
+    ),
+    (
+        "20.i4: a broken JSON-lines file naming the line before the broken one (lines counted from 0)",
+        "plugins/afcot_io/formats.py",
+        """for n, line in enumerate(lines, 1):""",
+        """for n, line in enumerate(lines):""",
+        [IF_ + "test_a_json_lines_file_with_a_broken_line_is_refused_naming_the_line"],
+    ),
+    (
+        "20.i5: a multi-audio record written with a path that no <sound-k> tag names",
+        "plugins/afcot_io/formats.py",
+        """ or max(named) > len(sounds) or len(named) != len(sounds):""",
+        """ or max(named) > len(sounds):""",
+        [IF_ + "test_a_multi_audio_record_is_refused_unless_its_tags_name_each_path"],
+    ),
+    (
+        "20.i6: afcot export's --relative-to not following a link to the training folder",
+        "plugins/afcot_io/export.py",
+        """base = Path(args.relative_to).resolve() if args.relative_to else None""",
+        """base = Path(args.relative_to) if args.relative_to else None""",
+        [ER + "test_relative_to_a_folder_reached_through_a_link_names_sound_from_where_the_link_leads"],
+    ),
+    (
+        "20.i7: a WebDataset shard keeps the teacher trace with trace off",
+        "plugins/afcot_io/webdataset_sink.py",
+        """trace=record.trace if self.config.trace else [])""",
+        """trace=record.trace)""",
+        [ER + "test_a_shard_without_audio_or_trace_keeps_only_the_record_and_its_target"],
+    ),
+    (
+        "20.i8: the afthink preflight ignoring the limit (reporting audio of records the run never reads)",
+        "plugins/afcot_io/afthink.py",
+        """for c in records[: config.limit] if not""",
+        """for c in records if not""",
+        [IS + "test_afthink_preflight_lists_the_audio_files_not_found"],
+    ),
+    (
+        "20.i9: a manifest line with an empty choices list skipping the answer check",
+        "plugins/afcot_io/manifest.py",
+        """if line.choices is not None and""",
+        """if line.choices and""",
+        [IS + "test_an_answer_outside_its_choices_is_refused_showing_the_tagged_form"],
+    ),
+    (
+        "20.i10: an AF2 manifest entry's duration read without a check (a word, a negative number, true)",
+        "plugins/afcot_io/formats.py",
+        """duration=0.0 if entry.get("duration") is None else _duration(entry, where)))""",
+        """duration=float(entry.get("duration") or 0.0)))""",
+        [IF_ + "test_an_af2_manifest_that_breaks_the_format_is_refused_naming_the_entry_and_key"],
     ),
 ]
 

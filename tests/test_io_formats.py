@@ -288,6 +288,12 @@ def test_an_af2_entry_with_a_null_duration_reads_as_zero_seconds(tmp_path):
      "data.0.prompt: expected a string, got NoneType"),
     ({"split_path": "s", "data": {"0": {"name": "a.wav", "prompt": "Q?", "output": ["A."]}}},
      "data.0.output: expected a string, got list"),
+    ({"split_path": "s", "data": {"0": {"name": "a.wav", "prompt": "Q?", "output": "A.", "duration": "long"}}},
+     "data.0.duration: expected a number of seconds >= 0, got 'long'"),
+    ({"split_path": "s", "data": {"0": {"name": "a.wav", "prompt": "Q?", "output": "A.", "duration": -3}}},
+     "data.0.duration: expected a number of seconds >= 0, got -3"),
+    ({"split_path": "s", "data": {"0": {"name": "a.wav", "prompt": "Q?", "output": "A.", "duration": True}}},
+     "data.0.duration: expected a number of seconds >= 0, got True"),
 ])
 def test_an_af2_manifest_that_breaks_the_format_is_refused_naming_the_entry_and_key(tmp_path, doc, message):
     path = write(tmp_path, doc, "manifest.json")

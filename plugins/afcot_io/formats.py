@@ -229,7 +229,7 @@ def read_af2_manifest(path: Path) -> tuple[str, list[Conversation]]:
         out.append(Conversation(id=str(key), sound=_text(entry["name"], f"{where}.name"),
                                 turns=((_text(entry["prompt"], f"{where}.prompt"),
                                         _text(entry["output"], f"{where}.output")),),
-                                duration=float(entry.get("duration") or 0.0)))
+                                duration=0.0 if entry.get("duration") is None else _duration(entry, where)))
     return folder, out
 
 
