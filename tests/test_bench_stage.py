@@ -1,0 +1,142 @@
+"""``afcot bench score`` / ``afcot bench run`` options and the evaluate stage's outputs, through the public CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from afcot_core import cli
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bench"
+LETTERS = "ABCDEFGH"
+
+
+def bench(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["bench", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def mmau_records() -> list[dict]:
+    return json.loads((FIXTURES / "mmau_mini.json").read_text(encoding="utf-8"))
+
+
+def write_json(path: Path, records: list[dict]) -> Path:
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def embedded_run(tmp_path: Path, *extra: str) -> list[str]:
+    return ["run", "embedded-eval", "--model", "embedded-alm", "--out", str(tmp_path / "out"),
+            "--set", "benchmark.items=12", *extra]
+
+
+# --- afcot bench score -------------------------------------------------------------------------------------------
+
+
+def test_bench_without_an_action_is_a_usage_error_naming_the_action(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench"])
+    assert exc.value.code == 2
+    assert "the following arguments are required: ACTION" in capsys.readouterr().err
+
+
+def test_bench_score_names_itself_when_the_benchmark_is_unknown(tmp_path, capsys):
+    path = write_json(tmp_path / "p.json", mmau_records())
+    code, _, err = bench(capsys, "score", "mmua", str(path))
+    assert code == 2 and "error: bench score: unknown benchmark 'mmua'" in err
+
+
+def test_bench_score_set_configures_the_benchmark_and_names_a_bad_key(tmp_path, capsys):
+    records = [{**r, "model_output": f"({LETTERS[r['choices'].index(r['answer'])]})"} for r in mmau_records()]
+    path = write_json(tmp_path / "p.json", records)
+    out = tmp_path / "s.json"
+    assert bench(capsys, "score", "mmau", str(path), "--extract", "--json", str(out))[0] == 0
+    plain = json.loads(out.read_text())["overall"]["correct"]
+    assert bench(capsys, "score", "mmau", str(path), "--extract", "--set", "lettered=true", "--json", str(out))[0] == 0
+    assert json.loads(out.read_text())["overall"]["correct"] == 8 > plain  # a leading letter selects its option
+    code, _, err = bench(capsys, "score", "mmau", str(path), "--set", "letterd=true")
+    assert code == 2 and "error: [bench score --set] unknown key 'letterd' (did you mean 'lettered'?)" in err
+
+
+def test_bench_score_refuses_a_file_without_items_naming_it(tmp_path, capsys):
+    path = write_json(tmp_path / "empty.json", [])
+    code, _, err = bench(capsys, "score", "mmau", str(path))
+    assert code == 2 and f"error: {path}: holds no items" in err
+
+
+def test_bench_score_skip_missing_leaves_items_out_and_writes_readable_json_in_new_folders(tmp_path, capsys):
+    records = mmau_records()
+    records[0]["sub-category"] = "Écoute"
+    gold = [{**r, "model_output": r["answer"]} for r in records[:6]] + records[6:]  # the last two unanswered
+    path = write_json(tmp_path / "p.json", gold)
+    out = tmp_path / "a" / "b" / "scores.json"
+    code, stdout, stderr = bench(capsys, "score", "mmau", str(path), "--skip-missing", "--json", str(out))
+    assert code == 0
+    assert stdout.startswith("# mmau: p.json\n") and "warning" not in stdout
+    assert ("warning: 2 of 8 items have no prediction and were left out of every denominator "
+            "(first: mmau-fx-07)") in stderr
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["overall"] == {"correct": 6, "total": 6, "accuracy": 1.0, "missing": 0}
+    assert out.read_text(encoding="utf-8") == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    assert '"Écoute"' in out.read_text(encoding="utf-8")
+    assert out.with_suffix(".md").read_text(encoding="utf-8").startswith("# mmau: p.json\n")
+
+
+# --- afcot bench run ---------------------------------------------------------------------------------------------
+
+
+def test_bench_run_passes_limit_concurrency_and_both_set_tables(tmp_path, capsys):
+    code, stdout, err = bench(capsys, *embedded_run(tmp_path, "--quiet", "--limit", "3", "--concurrency", "2",
+                                                    "--set", "model.top_k=3"))
+    assert code == 0, err
+    out = tmp_path / "out" / "embedded-eval"
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["model"]["top_k"] == 3 and meta["model"]["use"] == "embedded-alm"
+    assert meta["benchmark"]["items"] == 12
+    assert meta["summary"]["items"] == 3
+    start = stdout.index('{\n  "embedded-eval": {\n    "dir": ')
+    results = json.loads(stdout[start:])
+    assert results["embedded-eval"]["items"] == 3 and results["embedded-eval"]["dir"] == str(out)
+    assert stdout.startswith("# embedded-eval: embedded-alm")  # the report, before the summary
+
+
+def test_bench_run_quiet_logs_to_the_run_file_only(tmp_path, capsys):
+    code, _, err = bench(capsys, *embedded_run(tmp_path, "--quiet", "--limit", "2"))
+    assert code == 0
+    assert "scored" not in err and "embedded-eval 2/2" not in err
+    events = [json.loads(line) for line in (tmp_path / "out" / "logs" / "bench.jsonl").read_text().splitlines()]
+    scored = [e for e in events if e["event"] == "scored"]
+    assert scored and all(e["command"] == "bench run" and e["benchmark"] == "embedded-eval" for e in scored)
+
+
+def test_bench_run_without_quiet_shows_progress_and_events(tmp_path, capsys):
+    code, _, err = bench(capsys, *embedded_run(tmp_path, "--limit", "2"))
+    assert code == 0
+    assert "embedded-eval 2/2" in err and "scored" in err
+
+
+def test_bench_run_writes_under_runs_bench_by_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "embedded-eval", "--model", "embedded-alm", "--quiet", "--limit", "2",
+            "--set", "benchmark.items=12"]
+    assert bench(capsys, *argv)[0] == 0
+    assert (tmp_path / "runs" / "bench" / "embedded-eval-embedded-alm" / "embedded-eval" / "report.json").is_file()
+    assert (tmp_path / "runs" / "bench" / "embedded-eval-embedded-alm" / "logs" / "bench.jsonl").is_file()
+
+
+def test_bench_run_set_keys_must_start_with_benchmark_or_model(tmp_path, capsys):
+    code, _, err = bench(capsys, *embedded_run(tmp_path, "--set", "foo.x=1", "--set", "bar.y=2"))
+    assert code == 2
+    assert "error: --set foo...: expected benchmark.KEY=VALUE or model.KEY=VALUE" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_run_lists_every_missing_input_before_starting(tmp_path, capsys):
+    code, _, err = bench(capsys, "run", "mmau", "--model", "embedded-alm", "--out", str(tmp_path / "out"),
+                         "--quiet", "--set", f"benchmark.data_dir={tmp_path / 'absent'}")
+    assert code == 2
+    assert "error: cannot start, inputs are missing:\n  [evaluate.benchmarks[0]] MMAU file not found: " in err
+    assert "(set data_dir, subset or file)\n  [evaluate.benchmarks[0]] MMAU audio folder not found: " in err
