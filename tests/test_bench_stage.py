@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from afcot_benchmarks.stage import EvaluateStage
 
 from afcot_core import cli
+from afcot_core.errors import BadInput
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 LETTERS = "ABCDEFGH"
@@ -140,3 +142,55 @@ def test_bench_run_lists_every_missing_input_before_starting(tmp_path, capsys):
     assert code == 2
     assert "error: cannot start, inputs are missing:\n  [evaluate.benchmarks[0]] MMAU file not found: " in err
     assert "(set data_dir, subset or file)\n  [evaluate.benchmarks[0]] MMAU audio folder not found: " in err
+
+
+# --- the [evaluate] table ----------------------------------------------------------------------------------------
+
+
+def evaluate_table(**changes) -> dict:
+    return {"model": {"use": "embedded-alm"}, "benchmarks": [{"use": "embedded-eval", "items": 4}], **changes}
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    (["not", "a", "table"], "[evaluate]: expected a table"),
+    ({"model": {"use": "embedded-alm"}}, "[evaluate] missing key 'evaluate.benchmarks'"),
+    (evaluate_table(benchmarks={"use": "embedded-eval"}),
+     "[evaluate] evaluate.benchmarks: expected a non-empty array of tables"),
+    (evaluate_table(benchmarks=["embedded-eval"]), "[evaluate.benchmarks[0]]: expected a table with a 'use' key"),
+    (evaluate_table(limit=-1), "[evaluate] concurrency must be >= 1 and limit >= 0"),
+    (evaluate_table(prompt_layout="model-card"),
+     '[evaluate] prompt_layout = "model-card" lays out the trained prompts; set format = "trained"'),
+    (evaluate_table(model="embedded-alm"), "[evaluate.model]: expected a table with a 'use' key"),
+    (evaluate_table(model={"use": "embedded-eval"}), "[evaluate.model] evaluate.model.use: unknown teacher_alm"),
+    (evaluate_table(benchmarks=[{"use": "embedded-eval"}, {"use": "embedded-eval", "label": "embedded-eval"}]),
+     "[evaluate.benchmarks[1]] evaluate.benchmarks[1].label: 'embedded-eval' is used twice; give each entry a label"),
+])
+def test_an_evaluate_table_of_the_wrong_shape_is_refused_naming_the_key(plugins, table, message):
+    with pytest.raises(BadInput) as err:
+        EvaluateStage().parse(table, plugins)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("label", ["", "a/b", ".hidden", 3])
+def test_a_benchmark_label_must_be_a_plain_folder_name(plugins, label):
+    table = evaluate_table(benchmarks=[{"use": "embedded-eval", "label": label}])
+    with pytest.raises(BadInput) as err:
+        EvaluateStage().parse(table, plugins)
+    assert f"[evaluate.benchmarks[0]] evaluate.benchmarks[0].label: expected a folder name, got {label!r}" in \
+        str(err.value)
+
+
+def test_labels_name_the_benchmark_folders_and_round_trip_through_the_table(plugins):
+    table = evaluate_table(limit=2, format="trained", prompt_layout="model-card",
+                           benchmarks=[{"use": "embedded-eval", "items": 4},
+                                       {"use": "embedded-eval", "items": 6, "label": "six"}])
+    section = EvaluateStage().parse(table, plugins)
+    assert list(section.benchmarks) == ["embedded-eval", "six"]
+    assert [c.where for c in section.benchmarks.values()] == ["evaluate.benchmarks[0]", "evaluate.benchmarks[1]"]
+    assert section.components() == [section.model, *section.benchmarks.values()]
+    doc = section.to_table()
+    assert doc["benchmarks"][1] == {"label": "six", "use": "embedded-eval", "items": 6, "seed": 9001,
+                                    "source": "embedded"}
+    assert (doc["limit"], doc["format"], doc["prompt_layout"], doc["model"]["use"]) == (2, "trained", "model-card",
+                                                                                        "embedded-alm")
+    assert EvaluateStage().parse(doc, plugins).to_table() == doc
