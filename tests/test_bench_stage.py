@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
+import structlog
 from afcot_benchmarks.stage import EvaluateStage
 
 from afcot_core import cli
+from afcot_core import plugins as loader
 from afcot_core.errors import BadInput
+from afcot_core.hookspecs import hookimpl
+from afcot_core.teacher import Batching, Request, RetryPolicy, Teacher
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 LETTERS = "ABCDEFGH"
@@ -194,3 +199,156 @@ def test_labels_name_the_benchmark_folders_and_round_trip_through_the_table(plug
     assert (doc["limit"], doc["format"], doc["prompt_layout"], doc["model"]["use"]) == (2, "trained", "model-card",
                                                                                         "embedded-alm")
     assert EvaluateStage().parse(doc, plugins).to_table() == doc
+
+
+# --- evaluation runs ---------------------------------------------------------------------------------------------
+
+CUT = "<SUMMARY> s </SUMMARY>\n<CAPTION> c </CAPTION>\n<REASONING> It is steady. Then it"
+ASKED: list[tuple[str, str]] = []
+FAIL_ON: list[str] = []  # requests whose prompt holds one of these fail
+
+
+class ScriptedConfig(msgspec.Struct, forbid_unknown_fields=True):
+    #: a model folder, keyed by its checkpoint like a trained student's
+    model: str | None = None
+    #: the option letter every reply concludes with
+    letter: str = "A"
+    #: reply with a reasoning cut off before its conclusion
+    cut: bool = False
+
+
+class Scripted(Teacher):
+    """Concludes every reply with one option letter, or cuts it short; fails the prompts FAIL_ON names."""
+
+    role = "alm"
+    model = "scripted"
+    offload = False
+
+    def __init__(self, config: ScriptedConfig) -> None:
+        super().__init__(Batching(max_batch=1, max_wait_ms=1))
+        self.use_retry(RetryPolicy(retries=0, backoff_s=0))
+        self.config = config
+
+    def generate(self, requests: list[Request]) -> list[str]:
+        ASKED.extend((r.prompt, r.prefix) for r in requests)
+        if any(word in r.prompt for r in requests for word in FAIL_ON):
+            raise ValueError("engine fell over")
+        if any(r.prefix for r in requests):
+            return [f" ({self.config.letter}) </CONCLUSION>" for _ in requests]
+        reply = CUT if self.config.cut else f"<CONCLUSION> ({self.config.letter}) </CONCLUSION>"
+        return [reply for _ in requests]
+
+
+class ScriptedPlugin:
+    @hookimpl
+    def register_teacher_alms(self, register):
+        register("scripted", Scripted, ScriptedConfig, "test teacher")
+
+
+@pytest.fixture(scope="module")
+def scripted():
+    return loader.load(extra={"scripted": ScriptedPlugin()})
+
+
+class Tally:
+    """A progress sink: the bars opened and every verdict recorded, with whether it was resumed."""
+
+    def __init__(self) -> None:
+        self.bars: list[tuple[str, int | None]] = []
+        self.verdicts: list[tuple[str, bool]] = []
+
+    def __call__(self, name: str, total: int | None) -> Tally:
+        self.bars.append((name, total))
+        return self
+
+    def __enter__(self) -> Tally:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def record(self, verdict: str, resumed: bool = False) -> None:
+        self.verdicts.append((verdict, resumed))
+
+
+def evaluate(plugins, out: Path, model: dict, bench: dict | None = None, **settings) -> tuple[dict, Tally]:
+    """Evaluate ``bench`` (12 embedded-eval items by default) into ``out``: its summary and progress."""
+    bench = bench or {"use": "embedded-eval", "items": 12}
+    table = {"model": {"use": "scripted", **model}, "concurrency": 4, **settings, "benchmarks": [bench]}
+    section = EvaluateStage().parse(table, plugins)
+    tally = Tally()
+    label = next(iter(section.benchmarks))
+    return section.run_into(out, structlog.get_logger(), tally)[label], tally
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_item_is_asked_once_judged_and_recorded_then_resumed(scripted, tmp_path):
+    ASKED.clear()
+    summary, tally = evaluate(scripted, tmp_path, {})
+    out = tmp_path / "embedded-eval"
+    assert tally.bars == [("embedded-eval", 12)] and len(ASKED) == 12
+    assert summary == {"dir": str(out), "items": 12, "failed": 0, "missing_audio": 0, "repaired": 0, "scored": True,
+                       "correct": 7, "total": 12, "accuracy": 7 / 12, "missing": 0,
+                       "plots": [str(out / "plots" / "subset.png")]}
+    assert sorted(tally.verdicts) == [("accepted", False)] * 7 + [("rejected", False)] * 5
+    predictions = lines(out / "predictions.jsonl")
+    assert [p["output"] for p in predictions] == ["<CONCLUSION> (A) </CONCLUSION>"] * 12
+    assert {p["answer"] for p in predictions} >= {"yes", "wind"}  # the letter selects its option
+    assert all(set(p) == {"id", "output", "answer", "latency_s"} and p["latency_s"] == round(p["latency_s"], 4)
+               for p in predictions)
+    meta = json.loads((out / "run.json").read_text())
+    assert {k: meta[k] for k in ("checkpoint", "cot", "format", "repair", "missing_audio", "failures")} == \
+        {"checkpoint": "", "cot": True, "format": "benchmark", "repair": False, "missing_audio": [], "failures": {}}
+    assert "prompt_layout" not in meta and meta["summary"] == {k: summary[k] for k in
+                                                              ("dir", "items", "failed", "missing_audio", "repaired")}
+    assert (out / "report.md").read_text().startswith("# embedded-eval: scripted\n")
+    official = lines(out / "embedded-eval-predictions.jsonl")
+    assert official[0]["prediction"] == "<CONCLUSION> (A) </CONCLUSION>"  # scored by re-extracting, as ours
+    ASKED.clear()
+    again, tally = evaluate(scripted, tmp_path, {})
+    assert ASKED == [] and again == summary
+    assert sorted(tally.verdicts) == [("accepted", True)] * 7 + [("rejected", True)] * 5
+
+
+def test_limit_takes_the_first_items_and_no_plots_writes_none(scripted, tmp_path):
+    summary, tally = evaluate(scripted, tmp_path, {}, limit=5, plots=False, concurrency=1)
+    out = tmp_path / "embedded-eval"
+    assert tally.bars == [("embedded-eval", 5)]
+    assert (summary["items"], summary["total"], summary["plots"]) == (5, 5, [])
+    assert not (out / "plots").exists()
+    assert [p["id"] for p in lines(out / "predictions.jsonl")] == [f"embedded-9001-{n:06d}" for n in range(5)]
+
+
+def test_a_failed_call_is_recorded_counted_as_wrong_and_asked_again_on_rerun(scripted, tmp_path):
+    FAIL_ON[:] = ["(A) wind."]
+    summary, tally = evaluate(scripted, tmp_path, {})
+    FAIL_ON.clear()
+    assert (summary["failed"], summary["missing"], summary["correct"]) == (1, 1, 6)
+    assert tally.verdicts.count(("failed", False)) == 1
+    meta = json.loads((tmp_path / "embedded-eval" / "run.json").read_text())
+    assert meta["failures"] == {"embedded-9001-000003": "TeacherError: scripted: ValueError: engine fell over "
+                                                        "(after 1 tries)"}
+    assert len(lines(tmp_path / "embedded-eval" / "predictions.jsonl")) == 11
+    ASKED.clear()
+    summary, tally = evaluate(scripted, tmp_path, {})
+    assert [prompt for prompt, _ in ASKED if "(A) wind." in prompt] == [prompt for prompt, _ in ASKED]
+    assert (len(ASKED), summary["failed"], summary["correct"]) == (1, 0, 7)
+    assert [v for v in tally.verdicts if not v[1]] == [("accepted", False)]
+
+
+def test_repair_continues_a_cut_reasoning_once_and_keeps_the_first_output(scripted, tmp_path):
+    plain, _ = evaluate(scripted, tmp_path / "plain", {"cut": True})
+    assert (plain["correct"], plain["repaired"]) == (0, 0)
+    assert all("first_output" not in p for p in lines(tmp_path / "plain" / "embedded-eval" / "predictions.jsonl"))
+    ASKED.clear()
+    fixed, _ = evaluate(scripted, tmp_path / "fixed", {"cut": True}, repair=True)
+    assert (fixed["correct"], fixed["repaired"]) == (7, 12)
+    prefix = CUT.rsplit(".", 1)[0] + "</REASONING>\n<CONCLUSION>"
+    assert sum(1 for _, p in ASKED if p == prefix) == 12 and len(ASKED) == 24
+    first = lines(tmp_path / "fixed" / "embedded-eval" / "predictions.jsonl")[0]
+    assert first["repaired"] is True and first["first_output"] == CUT
+    assert first["output"] == prefix + " (A) </CONCLUSION>"
+    assert json.loads((tmp_path / "fixed" / "embedded-eval" / "run.json").read_text())["repair"] is True
