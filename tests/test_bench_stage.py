@@ -322,10 +322,16 @@ def test_limit_takes_the_first_items_and_no_plots_writes_none(scripted, tmp_path
     assert [p["id"] for p in lines(out / "predictions.jsonl")] == [f"embedded-9001-{n:06d}" for n in range(5)]
 
 
-def test_a_failed_call_is_recorded_counted_as_wrong_and_asked_again_on_rerun(scripted, tmp_path):
-    FAIL_ON[:] = ["(A) wind."]
-    summary, tally = evaluate(scripted, tmp_path, {})
+@pytest.fixture
+def fail_on():
+    yield FAIL_ON
     FAIL_ON.clear()
+
+
+def test_a_failed_call_is_recorded_counted_as_wrong_and_asked_again_on_rerun(scripted, fail_on, tmp_path):
+    fail_on.append("(A) wind.")
+    summary, tally = evaluate(scripted, tmp_path, {})
+    fail_on.clear()
     assert (summary["failed"], summary["missing"], summary["correct"]) == (1, 1, 6)
     assert tally.verdicts.count(("failed", False)) == 1
     meta = json.loads((tmp_path / "embedded-eval" / "run.json").read_text())
@@ -352,3 +358,131 @@ def test_repair_continues_a_cut_reasoning_once_and_keeps_the_first_output(script
     assert first["repaired"] is True and first["first_output"] == CUT
     assert first["output"] == prefix + " (A) </CONCLUSION>"
     assert json.loads((tmp_path / "fixed" / "embedded-eval" / "run.json").read_text())["repair"] is True
+
+
+def test_a_model_folder_without_a_marker_is_keyed_by_its_files(scripted, tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"1234")
+    (folder / "sub").mkdir()  # folders are not part of the key
+    bench = {"use": "embedded-eval", "items": 4}
+    evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
+    out = tmp_path / "eval" / "embedded-eval"
+    first = json.loads((out / "run.json").read_text())["checkpoint"]
+    assert len(first) == 64 and int(first, 16) >= 0
+    ASKED.clear()
+    evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
+    assert ASKED == []  # the same files: the predictions are reused
+    (folder / "weights.bin").write_bytes(b"123456")
+    evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
+    assert len(ASKED) == 4
+    second = json.loads((out / "run.json").read_text())["checkpoint"]
+    assert len(second) == 64 and second != first
+    moved = out / "previous" / first[:12]
+    assert sorted(p.name for p in moved.iterdir()) == sorted(["embedded-eval-predictions.jsonl", "plots",
+                                                              "predictions.jsonl", "report.json", "report.md",
+                                                              "run.json"])
+    assert json.loads((moved / "run.json").read_text())["checkpoint"] == first
+
+
+def test_results_of_a_checkpoint_without_a_digest_move_to_previous_unknown(scripted, tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "checkpoint.json").write_text(json.dumps({"step": 3}))
+    bench = {"use": "embedded-eval", "items": 4}
+    evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench, plots=False)
+    out = tmp_path / "eval" / "embedded-eval"
+    assert json.loads((out / "run.json").read_text())["checkpoint"] == ""
+    (folder / "checkpoint.json").write_text(json.dumps({"digest": "c" * 64}))
+    evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench, plots=False)
+    assert sorted(p.name for p in (out / "previous").iterdir()) == ["unknown"]
+    assert (out / "previous" / "unknown" / "predictions.jsonl").is_file()
+    assert json.loads((out / "run.json").read_text())["checkpoint"] == "c" * 64
+
+
+def test_another_setting_in_the_same_folder_is_refused_and_changes_nothing(scripted, tmp_path):
+    bench = {"use": "embedded-eval", "items": 4}
+    evaluate(scripted, tmp_path, {}, bench)
+    before = (tmp_path / "embedded-eval" / "run.json").read_text()
+    for change in ({"cot": False}, {"repair": True}, {"format": "trained"}):
+        with pytest.raises(BadInput, match="holds predictions of a different model, benchmark or setting"):
+            evaluate(scripted, tmp_path, {}, bench, **change)
+    with pytest.raises(BadInput, match="different model"):
+        evaluate(scripted, tmp_path, {"letter": "B"}, bench)
+    assert (tmp_path / "embedded-eval" / "run.json").read_text() == before
+    assert not (tmp_path / "embedded-eval" / "previous").exists()
+
+
+def test_the_trained_layout_is_part_of_the_identity_only_when_not_inline(scripted, tmp_path):
+    ASKED.clear()
+    bench = {"use": "embedded-eval", "items": 4}
+    evaluate(scripted, tmp_path / "inline", {}, bench, format="trained")
+    meta = json.loads((tmp_path / "inline" / "embedded-eval" / "run.json").read_text())
+    assert meta["format"] == "trained" and "prompt_layout" not in meta
+    inline = [prompt for prompt, _ in ASKED]
+    ASKED.clear()
+    summary, _ = evaluate(scripted, tmp_path / "card", {}, bench, format="trained", prompt_layout="model-card")
+    meta = json.loads((tmp_path / "card" / "embedded-eval" / "run.json").read_text())
+    assert meta["prompt_layout"] == "model-card"
+    card = [prompt for prompt, _ in ASKED]
+    assert "Classify the sound.\n(A) wind. (B) surf. (C) hiss. (D) rumble. " in "".join(inline)
+    assert "Classify the sound. Choose the correct option from the following options:\n(A) wind\n(B) surf\n" in \
+        "".join(card)
+    assert summary["correct"] == 2  # a trained reply's letter selects its option
+
+
+@pytest.fixture
+def mmau_dir(tmp_path):
+    """The MMAU fixture with every clip but the last one's."""
+    records = mmau_records()
+    (tmp_path / "test-mini-audios").mkdir()
+    for r in records[:-1]:
+        (tmp_path / r["audio_id"]).write_bytes(b"RIFF")
+    write_json(tmp_path / "mmau-test-mini.json", records)
+    return tmp_path
+
+
+def test_items_without_audio_count_as_wrong_and_the_official_file_holds_final_answers(scripted, mmau_dir, tmp_path):
+    ASKED.clear()
+    summary, tally = evaluate(scripted, tmp_path / "out", {}, {"use": "mmau", "data_dir": str(mmau_dir)})
+    out = tmp_path / "out" / "mmau"
+    assert (summary["items"], summary["missing_audio"], summary["missing"], summary["total"]) == (8, 1, 1, 8)
+    assert len(ASKED) == 7 and tally.verdicts.count(("failed", False)) == 1
+    assert json.loads((out / "run.json").read_text())["missing_audio"] == ["mmau-fx-08"]
+    official = json.loads((out / "mmau-predictions.json").read_text())
+    assert [r["model_output"] for r in official] == ["(A)"] * 7 + [""]  # the CONCLUSION, as the scorer reads it
+    assert set(json.loads((out / "report.json").read_text())) == {"overall", "task", "difficulty", "sub-category",
+                                                                  "category"}
+
+
+def test_the_trained_layout_scores_the_selected_option_text(scripted, mmau_dir, tmp_path):
+    summary, _ = evaluate(scripted, tmp_path / "out", {}, {"use": "mmau", "data_dir": str(mmau_dir)},
+                          format="trained")
+    assert (summary["correct"], summary["total"]) == (5, 8)  # every item whose answer is its first option
+    official = json.loads((tmp_path / "out" / "mmau" / "mmau-predictions.json").read_text())
+    assert [r["model_output"] for r in official][:2] == ["Man", "C major"]
+
+
+def test_withheld_answers_are_not_judged(scripted, mmau_dir, tmp_path):
+    records = [{**r, "answer": "", "split": "test"} for r in mmau_records()]
+    write_json(mmau_dir / "mmau-test.json", records)
+    summary, tally = evaluate(scripted, tmp_path / "out", {},
+                              {"use": "mmau", "data_dir": str(mmau_dir), "subset": "test"})
+    assert summary["scored"] is False and "correct" not in summary
+    assert sorted(tally.verdicts) == [("accepted", False)] * 7 + [("failed", False)]
+    meta = json.loads((tmp_path / "out" / "mmau" / "run.json").read_text())
+    assert meta["summary"]["items"] == 8 and meta["missing_audio"] == ["mmau-fx-08"]
+
+
+def test_a_predictions_file_cut_before_its_last_newline_is_resumed_and_mended(scripted, tmp_path):
+    bench = {"use": "embedded-eval", "items": 4}
+    evaluate(scripted, tmp_path, {}, bench)
+    predictions = tmp_path / "embedded-eval" / "predictions.jsonl"
+    whole = predictions.read_bytes()
+    predictions.write_bytes(whole.rstrip(b"\n"))
+    ASKED.clear()
+    evaluate(scripted, tmp_path, {}, bench)
+    assert ASKED == [] and predictions.read_bytes() == whole
+    predictions.write_bytes(whole + b'{"id": "embedded-9001-000009", "out')  # torn, as after a crash
+    evaluate(scripted, tmp_path, {}, bench)
+    assert ASKED == [] and predictions.read_bytes() == whole
