@@ -125,6 +125,28 @@ def test_training_figures_are_rounded_to_a_tenth(tmp_path):
                                      "tokens_per_sample": 166.7}
 
 
+def test_a_perception_stage_counts_its_steps_and_time_but_not_its_loss_or_tokens(tmp_path):
+    run = _run(tmp_path)
+    step = {"loss": 0.5, "samples": 4, "samples_per_s": 2.0, "tokens": 80}
+    _jsonl(run / "train" / "metrics.jsonl", [{"step": s, **step} for s in (1, 2, 3)])
+    _jsonl(run / "train" / "perception" / "metrics.jsonl",
+           [{"step": s, **step, "loss": 9.0, "tokens": 8000} for s in (1, 2)])
+    train = compare.training(run)
+    assert train == {"steps": 3, "perception_steps": 2, "train_s": 10.0, "final_loss": 0.5, "tokens_per_sample": 20.0}
+    assert "| 2 + 3 | 10 s | 0.500 | 20 |" in compare.table([{"variant": "v", "targets": "CoT", "generate": None,
+                                                              "train": train, "benchmarks": {}}])
+
+
+def test_a_resumed_training_counts_each_step_once_the_last_written(tmp_path):
+    run = _run(tmp_path)
+    rows = [{"step": 1, "loss": 3.0, "samples": 4, "samples_per_s": 4.0, "tokens": 40},
+            {"step": 2, "loss": 2.0, "samples": 4, "samples_per_s": 4.0, "tokens": 40},
+            {"step": 2, "loss": 1.5, "samples": 4, "samples_per_s": 4.0, "tokens": 80}]
+    _jsonl(run / "train" / "metrics.jsonl", rows)
+    assert compare.training(run) == {"steps": 2, "perception_steps": 0, "train_s": 2.0, "final_loss": 1.5,
+                                     "tokens_per_sample": 15.0}
+
+
 def test_a_torn_last_line_ends_the_steps_read_so_far(tmp_path):
     run = _run(tmp_path)
     steps = [{"step": s, "loss": 1.0, "samples": 4, "samples_per_s": 4.0, "tokens": 40} for s in (1, 2)]
