@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import structlog
+import structlog.testing
 from afcot_benchmarks.stage import EvaluateStage
 
 from afcot_core import cli
@@ -256,6 +257,7 @@ class Tally:
     def __init__(self) -> None:
         self.bars: list[tuple[str, int | None]] = []
         self.verdicts: list[tuple[str, bool]] = []
+        self.events: list[dict] = []  # the run's log events
 
     def __call__(self, name: str, total: int | None) -> Tally:
         self.bars.append((name, total))
@@ -278,7 +280,16 @@ def evaluate(plugins, out: Path, model: dict, bench: dict | None = None, **setti
     section = EvaluateStage().parse(table, plugins)
     tally = Tally()
     label = next(iter(section.benchmarks))
-    return section.run_into(out, structlog.get_logger(), tally)[label], tally
+    with structlog.testing.capture_logs() as tally.events:
+        summary = section.run_into(out, structlog.get_logger(), tally)[label]
+    return summary, tally
+
+
+def event(tally: Tally, name: str) -> dict:
+    """The one log event called ``name``, without its level."""
+    found = [{k: v for k, v in e.items() if k != "log_level"} for e in tally.events if e["event"] == name]
+    assert len(found) == 1, tally.events
+    return found[0]
 
 
 def lines(path: Path) -> list[dict]:
@@ -307,9 +318,12 @@ def test_every_item_is_asked_once_judged_and_recorded_then_resumed(scripted, tmp
     assert (out / "report.md").read_text().startswith("# embedded-eval: scripted\n")
     official = lines(out / "embedded-eval-predictions.jsonl")
     assert official[0]["prediction"] == "<CONCLUSION> (A) </CONCLUSION>"  # scored by re-extracting, as ours
+    assert event(tally, "scored") == {"event": "scored", "benchmark": "embedded-eval", "accuracy": round(7 / 12, 4),
+                                      "correct": 7, "total": 12, "missing": 0}
     ASKED.clear()
     again, tally = evaluate(scripted, tmp_path, {})
     assert ASKED == [] and again == summary
+    assert event(tally, "resuming") == {"event": "resuming", "benchmark": "embedded-eval", "already_done": 12}
     assert sorted(tally.verdicts) == [("accepted", True)] * 7 + [("rejected", True)] * 5
 
 
@@ -334,9 +348,12 @@ def test_a_failed_call_is_recorded_counted_as_wrong_and_asked_again_on_rerun(scr
     fail_on.clear()
     assert (summary["failed"], summary["missing"], summary["correct"]) == (1, 1, 6)
     assert tally.verdicts.count(("failed", False)) == 1
+    failure = "TeacherError: scripted: ValueError: engine fell over (after 1 tries)"
     meta = json.loads((tmp_path / "embedded-eval" / "run.json").read_text())
-    assert meta["failures"] == {"embedded-9001-000003": "TeacherError: scripted: ValueError: engine fell over "
-                                                        "(after 1 tries)"}
+    assert meta["failures"] == {"embedded-9001-000003": failure}
+    assert event(tally, "model calls failed; those items count as wrong and are retried on rerun") == {
+        "event": "model calls failed; those items count as wrong and are retried on rerun",
+        "benchmark": "embedded-eval", "count": 1, "first": failure}
     assert len(lines(tmp_path / "embedded-eval" / "predictions.jsonl")) == 11
     ASKED.clear()
     summary, tally = evaluate(scripted, tmp_path, {})
@@ -373,8 +390,11 @@ def test_a_model_folder_without_a_marker_is_keyed_by_its_files(scripted, tmp_pat
     ASKED.clear()
     evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
     assert ASKED == []  # the same files: the predictions are reused
-    (folder / "weights.bin").write_bytes(b"123456")
+    (folder / "sub" / "notes.txt").write_text("x")
     evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
+    assert ASKED == []  # only the folder's own files count
+    (folder / "weights.bin").write_bytes(b"123456")
+    _, tally = evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
     assert len(ASKED) == 4
     second = json.loads((out / "run.json").read_text())["checkpoint"]
     assert len(second) == 64 and second != first
@@ -383,6 +403,8 @@ def test_a_model_folder_without_a_marker_is_keyed_by_its_files(scripted, tmp_pat
                                                               "predictions.jsonl", "report.json", "report.md",
                                                               "run.json"])
     assert json.loads((moved / "run.json").read_text())["checkpoint"] == first
+    assert event(tally, "new checkpoint; earlier results moved") == {
+        "event": "new checkpoint; earlier results moved", "benchmark": "embedded-eval", "to": str(moved)}
 
 
 def test_results_of_a_checkpoint_without_a_digest_move_to_previous_unknown(scripted, tmp_path):
@@ -449,6 +471,9 @@ def test_items_without_audio_count_as_wrong_and_the_official_file_holds_final_an
     assert (summary["items"], summary["missing_audio"], summary["missing"], summary["total"]) == (8, 1, 1, 8)
     assert len(ASKED) == 7 and tally.verdicts.count(("failed", False)) == 1
     assert json.loads((out / "run.json").read_text())["missing_audio"] == ["mmau-fx-08"]
+    assert event(tally, "audio files missing; those items count as wrong") == {
+        "event": "audio files missing; those items count as wrong", "benchmark": "mmau", "count": 1,
+        "first": str(mmau_dir / "test-mini-audios" / "mmau-fx-08.wav")}
     official = json.loads((out / "mmau-predictions.json").read_text())
     assert [r["model_output"] for r in official] == ["(A)"] * 7 + [""]  # the CONCLUSION, as the scorer reads it
     assert set(json.loads((out / "report.json").read_text())) == {"overall", "task", "difficulty", "sub-category",
@@ -469,6 +494,8 @@ def test_withheld_answers_are_not_judged(scripted, mmau_dir, tmp_path):
     summary, tally = evaluate(scripted, tmp_path / "out", {},
                               {"use": "mmau", "data_dir": str(mmau_dir), "subset": "test"})
     assert summary["scored"] is False and "correct" not in summary
+    assert event(tally, "answers are withheld; wrote the official submission file only")["benchmark"] == "mmau"
+    assert not [e for e in tally.events if e["event"] == "scored"]
     assert sorted(tally.verdicts) == [("accepted", False)] * 7 + [("failed", False)]
     meta = json.loads((tmp_path / "out" / "mmau" / "run.json").read_text())
     assert meta["summary"]["items"] == 8 and meta["missing_audio"] == ["mmau-fx-08"]
