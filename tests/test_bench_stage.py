@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import msgspec
@@ -206,6 +207,7 @@ def test_labels_name_the_benchmark_folders_and_round_trip_through_the_table(plug
 
 CUT = "<SUMMARY> s </SUMMARY>\n<CAPTION> c </CAPTION>\n<REASONING> It is steady. Then it"
 ASKED: list[tuple[str, str]] = []
+BATCHES: list[int] = []
 FAIL_ON: list[str] = []  # requests whose prompt holds one of these fail
 
 
@@ -216,6 +218,8 @@ class ScriptedConfig(msgspec.Struct, forbid_unknown_fields=True):
     letter: str = "A"
     #: reply with a reasoning cut off before its conclusion
     cut: bool = False
+    #: most requests in one engine call
+    max_batch: int = 1
 
 
 class Scripted(Teacher):
@@ -226,12 +230,13 @@ class Scripted(Teacher):
     offload = False
 
     def __init__(self, config: ScriptedConfig) -> None:
-        super().__init__(Batching(max_batch=1, max_wait_ms=1))
+        super().__init__(Batching(max_batch=config.max_batch, max_wait_ms=1 if config.max_batch == 1 else 20))
         self.use_retry(RetryPolicy(retries=0, backoff_s=0))
         self.config = config
 
     def generate(self, requests: list[Request]) -> list[str]:
         ASKED.extend((r.prompt, r.prefix) for r in requests)
+        BATCHES.append(len(requests))
         if any(word in r.prompt for r in requests for word in FAIL_ON):
             raise ValueError("engine fell over")
         if any(r.prefix for r in requests):
@@ -513,3 +518,40 @@ def test_a_predictions_file_cut_before_its_last_newline_is_resumed_and_mended(sc
     predictions.write_bytes(whole + b'{"id": "embedded-9001-000009", "out')  # torn, as after a crash
     evaluate(scripted, tmp_path, {}, bench)
     assert ASKED == [] and predictions.read_bytes() == whole
+
+
+def test_without_matplotlib_the_reports_are_written_without_plots(scripted, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    summary, tally = evaluate(scripted, tmp_path, {}, {"use": "embedded-eval", "items": 4})
+    out = tmp_path / "embedded-eval"
+    assert summary["plots"] == [] and summary["total"] == 4
+    assert (out / "report.json").is_file() and (out / "report.md").is_file() and not (out / "plots").exists()
+    assert event(tally, "matplotlib is not installed (pip install 'afcot[plot]'); no plots written")
+
+
+def test_a_benchmark_without_items_is_refused(scripted, tmp_path):
+    write_json(tmp_path / "mmau-test-mini.json", [])
+    with pytest.raises(BadInput, match=r"^mmau: the benchmark has no items$"):
+        evaluate(scripted, tmp_path / "out", {}, {"use": "mmau", "data_dir": str(tmp_path)})
+    assert not (tmp_path / "out" / "mmau").exists()
+
+
+def test_run_json_is_indented_and_names_what_was_run(scripted, tmp_path):
+    evaluate(scripted, tmp_path, {}, {"use": "embedded-eval", "items": 4})
+    text = (tmp_path / "embedded-eval" / "run.json").read_text(encoding="utf-8")
+    doc = json.loads(text)
+    assert text == json.dumps(doc, indent=2)
+    assert list(doc)[:7] == ["fingerprint", "model", "checkpoint", "benchmark", "cot", "format", "repair"]
+    assert doc["model"] == {"use": "scripted", "model": None, "letter": "A", "cut": False, "max_batch": 1}
+    assert doc["benchmark"] == {"use": "embedded-eval", "items": 4, "seed": 9001, "source": "embedded"}
+    assert len(doc["fingerprint"]) == 64
+
+
+def test_concurrency_bounds_the_items_in_flight_that_the_model_can_batch(scripted, tmp_path):
+    BATCHES.clear()
+    evaluate(scripted, tmp_path / "one", {"max_batch": 8}, concurrency=1)
+    assert BATCHES == [1] * 12
+    BATCHES.clear()
+    evaluate(scripted, tmp_path / "six", {"max_batch": 8}, concurrency=6)
+    assert sum(BATCHES) == 12 and 1 < max(BATCHES) <= 6
