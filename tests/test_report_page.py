@@ -199,6 +199,16 @@ def sections(html: str, verdict: str) -> list[Element]:
     return parse(html).find_all("section", class_=verdict)
 
 
+#: elements of the pages that hold other elements, never text of their own
+CONTAINERS = {"#document", "html", "head", "body", "table", "thead", "tbody", "tr", "section", "dl", "div", "details",
+              "ol", "ul", "li", "figure", "svg"}
+
+
+def stray_text(dom: Element) -> list[str]:
+    """Text a page holds outside its headings, paragraphs, cells and labels."""
+    return [f"<{e.tag}>: {t.strip()!r}" for e in dom.iter() if e.tag in CONTAINERS for t in e.texts if t.strip()]
+
+
 def test_the_page_shows_the_first_accepted_records_in_shard_order_with_their_audio(tmp_path):
     run = run_folder(tmp_path / "run")
     flac, wav, mp3 = clip(), clip("WAV"), b"ID3 not really an mp3"
@@ -211,7 +221,7 @@ def test_the_page_shows_the_first_accepted_records_in_shard_order_with_their_aud
                                                                  (None, "audio/flac")]
     assert [s.record.item.id for s in collect(run, samples=4).accepted] == ["a1", "a2", "a3", "b1"]
     assert collect(run, samples=4).accepted[3].audio == flac  # FLAC first when a sample holds several
-    assert collect(run, samples=0).accepted == []
+    assert collect(run, samples=0).accepted == [] and len(collect(run).accepted) == 3  # three unless asked
     shown = sections(render(collect(run, samples=2)), "accepted")
     assert [s.attrs["data-id"] for s in shown] == ["a1", "a2"]
     src = shown[1].find_all("audio")[0].attrs["src"]
@@ -318,20 +328,29 @@ def test_the_run_is_named_by_its_recipe_or_else_its_folder(tmp_path):
 
 
 def test_a_folder_that_is_no_run_is_refused_saying_why(tmp_path):
-    with pytest.raises(BadInput, match="no such run directory"):
+    with pytest.raises(BadInput) as refused:
         collect(tmp_path / "missing")
-    with pytest.raises(BadInput, match=re.escape("not a run directory (no recipe.lock.toml)")):
+    assert str(refused.value) == f"{tmp_path / 'missing'}: no such run directory"
+    with pytest.raises(BadInput) as refused:
         collect(tmp_path)
+    assert str(refused.value) == f"{tmp_path}: not a run directory (no recipe.lock.toml)"
     (tmp_path / "recipe.lock.toml").write_text("fingerprint = [", encoding="utf-8")
-    with pytest.raises(BadInput, match=re.escape("recipe.lock.toml: not valid TOML")):
+    with pytest.raises(BadInput) as refused:
         collect(tmp_path)
+    assert str(refused.value).startswith(f"{tmp_path / 'recipe.lock.toml'}: not valid TOML: ")
 
 
-def test_records_that_are_no_json_are_refused_as_unreadable(tmp_path):
+def test_records_that_cannot_be_counted_are_refused_naming_the_file_or_the_generate_folder(tmp_path):
     run = run_folder(tmp_path / "run")
-    (run / "generate" / "rejects-000000.jsonl").write_text('"just a string"\n', encoding="utf-8")
-    with pytest.raises(BadInput, match="not a JSON record"):
+    rejects = run / "generate" / "rejects-000000.jsonl"
+    rejects.write_text('"just a string"\n', encoding="utf-8")
+    with pytest.raises(BadInput) as refused:
         collect(run)
+    assert str(refused.value) == f"{rejects}:1: not a JSON record"
+    jsonl(rejects, [{"verdict": "rejected", "trace": [{"role": "alm", "prompt": 3}]}])
+    with pytest.raises(BadInput) as refused:
+        collect(run)
+    assert str(refused.value).startswith(f"{run / 'generate'}: unreadable records: ")
 
 
 def call(role: str, prompt: str, with_audio: bool = False) -> TeacherCall:
@@ -353,9 +372,30 @@ def generated_run(root: Path) -> Path:
     return run
 
 
+def test_the_page_has_its_four_parts_and_no_text_outside_its_headings_paragraphs_and_cells(tmp_path):
+    run = generated_run(tmp_path / "run")
+    jsonl(run / "train" / "metrics.jsonl", [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}])
+    (run / "evaluate" / "mmar" / "plots").mkdir(parents=True)
+    (run / "evaluate" / "mmar" / "report.md").write_text("# MMAR\n\n| a | b |\n|---|--:|\n| x | 1 |\ntext\n")
+    (run / "evaluate" / "mmar" / "plots" / "subset.png").write_bytes(b"\x89PNG")
+    dom = parse(render(collect(run)))
+    assert stray_text(dom) == []
+    assert [(h.attrs["id"], h.text()) for h in dom.find_all("h2")] == [
+        ("recipe", "Recipe"), ("generate", "Generation"), ("train", "Training"), ("benchmarks", "Benchmarks")]
+    (lock,) = [d for d in dom.find_all("details") if d.find_all("summary")[0].text() == "recipe.lock.toml"]
+    assert lock.find_all("pre")[0].text() == " ".join((run / "recipe.lock.toml").read_text().split())
+    assert [h.text() for h in dom.find_all("h3")] == [
+        "Reject reasons", "Accepted samples", "a1 · direct · accepted", "a2 · direct · accepted", "Rejected samples",
+        "r1 · direct · rejected", "r2 · gated · rejected", "f1 · gated · failed", "MMAR"]
+    for bare in (run_folder(tmp_path / "bare"), generated_run(tmp_path / "again")):
+        assert stray_text(parse(render(collect(bare)))) == []
+
+
 def test_the_yields_table_has_a_row_per_strategy_and_source_and_one_for_all(tmp_path):
     dom = parse(render(collect(generated_run(tmp_path / "run"))))
     (table,) = dom.find_all("table", id="yields")
+    assert rows(table)[0] == ["strategy", "source", "items", "accepted", "rejected", "failed", "yield (%)",
+                              "calls / accepted (ALM + LLM)", "tokens / accepted"]
     assert rows(table)[1:] == [
         ["direct", "s1", "3", "2", "1", "0", "66.7", "2.00 + 1.00", "12"],
         ["gated", "—", "2", "0", "1", "1", "0.0", "—", "—"],
@@ -365,6 +405,7 @@ def test_the_yields_table_has_a_row_per_strategy_and_source_and_one_for_all(tmp_
         assert numeric == [2, 3, 4, 5, 6, 7, 8]
     assert "Tokens are estimated as characters / 4 of every prompt and reply." in dom.text()
     (reasons,) = dom.find_all("table", id="reasons")
+    assert rows(reasons)[0] == ["reason", "records"]
     assert sorted(rows(reasons)[1:]) == [["causality", "1"], ["gate/no-step", "1"]]
     assert [c.has("class", "n") for c in reasons.find_all("td")] == [False, True, False, True]
 
@@ -433,7 +474,14 @@ def test_benchmark_markdown_becomes_headings_tables_and_paragraphs():
     assert rows(table) == [["group", "correct", "accuracy"], ["AQA", "3", "0.5"], ["all", "4", "0.4"]]
     assert [[c.has("class", "n") for c in tr.children] for tr in table.iter("tr")] == [[False, True, True]] * 3
     assert rows(head_only) == [["only", "a head"]] and not head_only.find_all("td")
-    assert "id" not in table.attrs
+    assert "id" not in table.attrs and stray_text(dom) == []
+
+
+def test_a_markdown_table_keeps_every_row_without_a_separator_and_aligns_a_head_with_only_one():
+    (plain,) = parse(_markdown("| a | b |\n| 1 | 2 |\n| 3 | 4 |")).find_all("table")
+    assert rows(plain) == [["a", "b"], ["1", "2"], ["3", "4"]] and not plain.find_all(class_="n")
+    (head,) = parse(_markdown("| name | n |\n|------|--:|")).find_all("table")
+    assert rows(head) == [["name", "n"]] and [c.has("class", "n") for c in head.find_all("th")] == [False, True]
 
 
 def test_the_report_command_writes_the_page_where_asked_with_three_samples_by_default(tmp_path, capsys):
@@ -446,6 +494,7 @@ def test_the_report_command_writes_the_page_where_asked_with_three_samples_by_de
     assert cli.main(["report", str(run), "--out", str(out), "--samples", "1"]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {out}"
     assert len(sections(out.read_text(encoding="utf-8"), "accepted")) == 1
+    assert len(sections(write(run).read_text(encoding="utf-8"), "accepted")) == 3
 
 
 def test_the_report_is_refused_for_a_negative_count_a_folder_or_a_missing_folder_as_its_file(tmp_path, capsys):
@@ -469,7 +518,8 @@ def test_the_report_of_a_recipes_variants_links_each_variants_own_page(tmp_path)
     (root / "compare.md").write_text("| variant | accuracy |\n|---|---:|\n| cot | 0.5 |\n", encoding="utf-8")
     assert write(root, samples=0) == root / "report.html"
     dom = parse((root / "report.html").read_text(encoding="utf-8"))
-    assert dom.find_all("title")[0].text() == "afcot variants learn"
+    assert stray_text(dom) == [] and dom.find_all("title")[0].text() == "afcot variants learn"
+    assert [(h.attrs["id"], h.text()) for h in dom.find_all("h2")] == [("variants", "Variants")]
     assert dom.find_all("h1")[0].text() == f"Variants of {root}"
     (compare,) = dom.find_all("section", id="compare")
     assert rows(compare.find_all("table")[0]) == [["variant", "accuracy"], ["cot", "0.5"]]
