@@ -7,15 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from afcot_benchmarks.af_eval import AfEvalConfig, AfReasoningEval, normalise, parse_options
 from afcot_benchmarks.common import bare_letters_ok, lettered_answer, option_prompt, read_records
 from afcot_benchmarks.embedded_eval import EmbeddedEval, EmbeddedEvalConfig, eval_item
 from afcot_benchmarks.matching import Matcher
 from afcot_benchmarks.mmar import Mmar, MmarConfig
+from afcot_benchmarks.mmar import preflight as mmar_preflight
 from afcot_benchmarks.mmau import TASKS, Mmau, MmauConfig
 from afcot_benchmarks.mmau import preflight as mmau_preflight
 from afcot_benchmarks.protocol import EvalItem, with_cot
-from afcot_benchmarks.scoring import score
+from afcot_benchmarks.scoring import Report, Stats, plot, score, write_reports
 
 from afcot_core.errors import BadInput
 from afcot_core.records import AudioRef, Item
@@ -134,6 +136,27 @@ def test_mmau_audio_is_looked_up_under_the_configured_audio_root(tmp_path):
     assert item.audio_path == str(tmp_path / "clips" / "a" / "m1.wav")
 
 
+def test_an_mmau_audio_file_that_exists_is_referenced_at_its_path(tmp_path):
+    clip = tmp_path / "a" / "m1.wav"
+    clip.parent.mkdir()
+    sf.write(clip, [0.0] * 160, 16000)
+    path = write_json(tmp_path / "mmau.json", [mmau_record()])
+    loaded = Mmau(MmauConfig(file=str(path))).load()
+    (item,) = loaded.items
+    assert (item.audio_path, item.audio.path, loaded.missing_audio) == (str(clip), str(clip), [])
+
+
+def test_an_mmau_field_of_the_wrong_type_is_refused_naming_item_key_and_types(tmp_path):
+    path = write_json(tmp_path / "mmau.json", [mmau_record(question=5)])
+    assert refusal(Mmau(MmauConfig(file=str(path))).load) == f"{path}: item 0.question: expected str, got int"
+
+
+def test_an_mmar_file_setting_left_empty_names_the_data_dir_itself(tmp_path):
+    assert MmarConfig(data_dir=str(tmp_path), file="").path() == tmp_path
+    assert mmar_preflight(MmarConfig(data_dir=str(tmp_path), file="")) == \
+        [f"MMAR file not found: {tmp_path} (set data_dir or file)"]
+
+
 def test_mmau_preflight_names_only_what_is_missing(tmp_path):
     path = write_json(tmp_path / "mmau.json", [mmau_record()])
     assert mmau_preflight(MmauConfig(file=str(path))) == []
@@ -245,6 +268,53 @@ def test_prompt_options_must_be_lettered_in_order():
     with pytest.raises(BadInput, match=r"^x\.prompt: expected"):
         parse_options("Where?\n(A) airport. (C) harbour.", "x")
     assert parse_options("Where?\n(A) airport. (B) harbour.", "x") == ("Where?", ("airport", "harbour"))
+
+
+def test_a_prompt_line_without_options_is_refused():
+    with pytest.raises(BadInput, match=r"^x\.prompt: expected"):
+        parse_options("Where?\nno options here", "x")
+
+
+def test_af_eval_subset_settings_are_checked_with_exact_messages():
+    with pytest.raises(ValueError, match=r"^unknown subset 'zzz'; subsets: AQA-MCQ, AQA-Yes/No, Classification-mini, "
+                                         r"Classification-full$"):
+        AfEvalConfig(subsets=["zzz"])
+    with pytest.raises(ValueError, match=r"^unknown subset 'AQA_MCQ' \(did you mean 'AQA-MCQ'\?\); subsets: "):
+        AfEvalConfig(subsets=["AQA_MCQ"])
+    with pytest.raises(ValueError, match=r"^subsets: name at least one subset$"):
+        AfEvalConfig(subsets=[])
+
+
+TASKS_KNOWN = ("AF-Reasoning-Eval-AQA-MCQ, AF-Reasoning-Eval-AQA-Yes_No, AF-Reasoning-Eval-Classification-mini, "
+               "AF-Reasoning-Eval-Classification-full")
+BAD_GOLD = "expected '(<letter>) <text>' naming one of the prompt's options"
+NO_DATA = ": expected an object with a 'data' object"
+YES_NO_PROMPT = f"Q?\n(A) yes. (B) no. {COT_SUFFIX}"
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ([], NO_DATA),
+    ({"flamingo_task": "AF-Reasoning-Eval-AQA-Yes_No", "dataset_path": "x"}, NO_DATA),
+    ({**af_doc({}), "flamingo_task": "AQA"}, f".flamingo_task: unknown task 'AQA'; expected one of {TASKS_KNOWN}"),
+    ({"dataset_path": "x", "data": {}}, ": missing key 'flamingo_task'"),
+    ({"flamingo_task": "AF-Reasoning-Eval-AQA-Yes_No", "data": {}}, ": missing key 'dataset_path'"),
+    (af_doc({"0": "yes"}), ": data.0: expected an object"),
+    (af_doc({"0": {"name": "a.wav", "output": "(A) yes"}}), ": data.0: missing key 'prompt'"),
+    (af_doc({"0": {"name": "a.wav", "prompt": YES_NO_PROMPT}}), ": data.0: missing key 'output'"),
+    (af_doc({"0": {"prompt": YES_NO_PROMPT, "output": "(A) yes"}}), ": data.0: missing key 'name'"),
+    (af_doc({"0": yes_no("Q?", "yes")}), f": data.0.output: {BAD_GOLD}"),
+    (af_doc({"0": yes_no("Q?", "(C) maybe")}), f": data.0.output: {BAD_GOLD}"),
+    (af_doc({"0": yes_no("Q?", "(B) yes")}), f": data.0.output: {BAD_GOLD}"),
+])
+def test_an_official_af_eval_file_that_breaks_the_format_is_refused_naming_file_and_entry(tmp_path, doc, message):
+    path = write_json(tmp_path / "p.json", doc)
+    assert refusal(lambda: AfReasoningEval(AfEvalConfig()).read_predictions(path)) == f"{path}{message}"
+
+
+def test_af_eval_items_read_from_predictions_look_for_no_audio(tmp_path):
+    path = write_json(tmp_path / "p.json", af_doc({"0": yes_no("Loud?", "(B) no", prediction="no")}))
+    ((item, prediction),) = AfReasoningEval(AfEvalConfig()).read_predictions(path)
+    assert (item.audio, item.audio_path, item.answer, item.answer_index, prediction) == (None, "", "no", 1, "no")
 
 
 def test_af_eval_reports_configured_subsets_in_the_official_order():
@@ -365,3 +435,46 @@ def test_an_embedded_eval_row_with_bad_choices_is_refused_naming_the_item(tmp_pa
                                                "subset": "AQA-Yes/No"}])
     assert refusal(lambda: EmbeddedEval(EmbeddedEvalConfig()).read_predictions(path)) == \
         f"{path}: item 0.choices: a string that is not a JSON list"
+
+
+# --- reports -------------------------------------------------------------------------------------------------------
+
+def two_group_report() -> Report:
+    return Report("mmau", Stats(3, 4), {"task": {"sound": Stats(2, 2), "Café": Stats(1, 2)},
+                                        "split": {"a": Stats(3, 4)}})
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_reports_are_written_into_a_new_nested_folder_with_plots_by_default(tmp_path):
+    out = tmp_path / "a" / "b"
+    written = write_reports(two_group_report(), out)
+    assert written == {"json": out / "report.json", "markdown": out / "report.md",
+                       "plots": [out / "plots" / "task.png", out / "plots" / "split.png"]}
+    text = (out / "report.json").read_text(encoding="utf-8")
+    assert text == json.dumps(two_group_report().to_json(), indent=2, ensure_ascii=False) + "\n"
+    assert '"Café"' in text
+    assert (out / "report.md").read_text(encoding="utf-8").startswith("# mmau\n")
+
+
+def test_plots_are_800_pixels_wide_and_grow_with_the_number_of_groups(tmp_path):
+    paths = plot(two_group_report(), tmp_path / "x" / "plots")
+    assert paths == [tmp_path / "x" / "plots" / "task.png", tmp_path / "x" / "plots" / "split.png"]
+    assert [png_size(p) for p in paths] == [(800, 230), (800, 190)]
+
+
+def test_a_plot_draws_the_first_group_on_top_and_the_overall_line_in_red(tmp_path):
+    import matplotlib.image
+
+    path = plot(two_group_report(), tmp_path)[0]
+    rgb = matplotlib.image.imread(path)[..., :3]
+    blue = abs(rgb - (0x1F / 255, 0x77 / 255, 0xB4 / 255)).max(axis=2) < 0.05
+    red = abs(rgb - (0xD6 / 255, 0x27 / 255, 0x28 / 255)).max(axis=2) < 0.05
+    rows = [r for r in range(blue.shape[0]) if blue[r].sum() > 20]
+    top, bottom = blue[rows[0]].sum(), blue[rows[-1]].sum()
+    assert top > 1.8 * bottom  # sound (100 %) above Café (50 %)
+    assert red.sum() > 50
