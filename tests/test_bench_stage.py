@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import structlog
 import structlog.testing
 from afcot_benchmarks.stage import EvaluateStage
 
-from afcot_core import cli
+from afcot_core import cli, recipe, runner
 from afcot_core import plugins as loader
 from afcot_core.errors import BadInput
 from afcot_core.hookspecs import hookimpl
@@ -164,7 +165,9 @@ def evaluate_table(**changes) -> dict:
     (evaluate_table(benchmarks={"use": "embedded-eval"}),
      "[evaluate] evaluate.benchmarks: expected a non-empty array of tables"),
     (evaluate_table(benchmarks=["embedded-eval"]), "[evaluate.benchmarks[0]]: expected a table with a 'use' key"),
+    (evaluate_table(benchmarks=[]), "[evaluate] evaluate.benchmarks: expected a non-empty array of tables"),
     (evaluate_table(limit=-1), "[evaluate] concurrency must be >= 1 and limit >= 0"),
+    (evaluate_table(concurrency=0), "[evaluate] concurrency must be >= 1 and limit >= 0"),
     (evaluate_table(prompt_layout="model-card"),
      '[evaluate] prompt_layout = "model-card" lays out the trained prompts; set format = "trained"'),
     (evaluate_table(model="embedded-alm"), "[evaluate.model]: expected a table with a 'use' key"),
@@ -398,6 +401,11 @@ def test_a_model_folder_without_a_marker_is_keyed_by_its_files(scripted, tmp_pat
     (folder / "sub" / "notes.txt").write_text("x")
     evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
     assert ASKED == []  # only the folder's own files count
+    os.utime(folder / "weights.bin", ns=(10**18, 10**18))  # the same size, written again
+    evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
+    assert len(ASKED) == 4
+    first = json.loads((out / "run.json").read_text())["checkpoint"]
+    ASKED.clear()
     (folder / "weights.bin").write_bytes(b"123456")
     _, tally = evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
     assert len(ASKED) == 4
@@ -518,6 +526,10 @@ def test_a_predictions_file_cut_before_its_last_newline_is_resumed_and_mended(sc
     predictions.write_bytes(whole + b'{"id": "embedded-9001-000009", "out')  # torn, as after a crash
     evaluate(scripted, tmp_path, {}, bench)
     assert ASKED == [] and predictions.read_bytes() == whole
+    head, rest = whole.split(b"\n", 1)
+    predictions.write_bytes(head + b"\nnot json\n" + rest)  # an unreadable line is dropped wherever it is
+    evaluate(scripted, tmp_path, {}, bench)
+    assert ASKED == [] and predictions.read_bytes() == whole
 
 
 def test_without_matplotlib_the_reports_are_written_without_plots(scripted, tmp_path, monkeypatch):
@@ -555,3 +567,24 @@ def test_concurrency_bounds_the_items_in_flight_that_the_model_can_batch(scripte
     BATCHES.clear()
     evaluate(scripted, tmp_path / "six", {"max_batch": 8}, concurrency=6)
     assert sum(BATCHES) == 12 and 1 < max(BATCHES) <= 6
+
+
+def test_cot_off_asks_without_the_suffix_in_either_format(scripted, tmp_path):
+    bench = {"use": "embedded-eval", "items": 4}
+    for fmt in ("benchmark", "trained"):
+        ASKED.clear()
+        evaluate(scripted, tmp_path / fmt, {}, bench, cot=False, format=fmt)
+        assert len(ASKED) == 4 and not any("<CONCLUSION>" in prompt for prompt, _ in ASKED)
+        ASKED.clear()
+        evaluate(scripted, tmp_path / f"{fmt}-cot", {}, bench, format=fmt)
+        assert all(prompt.endswith("and <CONCLUSION> tags.") for prompt, _ in ASKED)
+
+
+def test_a_recipe_evaluate_stage_writes_under_the_run_folder(plugins, tmp_path):
+    table = {"model": {"use": "embedded-alm"}, "limit": 2, "plots": False,
+             "benchmarks": [{"use": "embedded-eval", "items": 4, "label": "held-out"}]}
+    parsed = recipe.parse({"run": {"name": "ev", "stages": ["evaluate"]}, "evaluate": table}, plugins,
+                          Path("r.toml"))
+    result = runner.run(parsed, plugins, tmp_path, show_progress=False)
+    assert result["evaluate"]["held-out"]["total"] == 2
+    assert json.loads((tmp_path / "evaluate" / "held-out" / "report.json").read_text())["overall"]["total"] == 2
