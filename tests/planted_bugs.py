@@ -43,6 +43,7 @@ ON = "tests/test_ontology.py::"
 NS = "tests/test_negatives_samplers.py::"
 CR = "tests/test_command_reference.py::"
 BF = "tests/test_bench_files.py::"
+BR = "tests/test_bench_rules.py::"
 IF_ = "tests/test_io_formats.py::"
 ER = "tests/test_export_run.py::"
 IS = "tests/test_io_sources.py::"
@@ -1649,6 +1650,28 @@ PLANTS = [
         """duration=0.0 if entry.get("duration") is None else _duration(entry, where)))""",
         """duration=float(entry.get("duration") or 0.0)))""",
         [IF_ + "test_an_af2_manifest_that_breaks_the_format_is_refused_naming_the_entry_and_key"],
+    ),
+    (
+        "20.b4: AF-Reasoning-Eval's export keying entries by the id after its first '/' (Yes/No keys become 'No/0')",
+        "plugins/afcot_benchmarks/af_eval.py",
+        """item.id.rsplit("/", 1)[1]""",
+        """item.id.split("/", 1)[1]""",
+        [BR + "test_af_eval_export_keeps_the_official_file_with_only_the_answered_entries",
+         BR + "test_af_eval_predictions_read_back_export_the_same_official_file"],
+    ),
+    (
+        "20.b5: an MMAR category list of several layers read as its first layer",
+        "plugins/afcot_benchmarks/mmar.py",
+        """if isinstance(value, list) and len(value) == 1:""",
+        """if isinstance(value, list) and value:""",
+        [BR + "test_an_mmar_category_that_is_not_one_layer_is_refused_naming_the_item"],
+    ),
+    (
+        "20.b6: AF-Reasoning-Eval's text-only diagnostic judging the answer with its option letter left in",
+        "plugins/afcot_benchmarks/af_eval.py",
+        """remainder = rest if index is not None else text""",
+        """remainder = text""",
+        [BR + "test_af_eval_a_letter_decides_and_the_text_after_it_is_judged_alone"],
     ),
 ]
 
