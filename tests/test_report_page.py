@@ -448,10 +448,12 @@ def test_a_run_with_no_accepted_or_no_rejected_record_says_none(tmp_path):
     dom = parse(render(collect(run)))
     shown = [e.text() for e in dom.iter() if e.tag in ("h3", "p")]
     assert shown[shown.index("Rejected samples") + 1] == "none" and "Reject reasons" not in shown
-    assert not dom.find_all("table", id="reasons")
+    assert not dom.find_all("table", id="reasons") and stray_text(dom) == []
     run = run_folder(tmp_path / "refused")
     jsonl(run / "generate" / "rejects-000000.jsonl", [msgspec.json.encode(record("r1", "rejected")).decode()])
-    shown = [e.text() for e in parse(render(collect(run))).iter() if e.tag in ("h3", "p")]
+    dom = parse(render(collect(run)))
+    assert stray_text(dom) == []
+    shown = [e.text() for e in dom.iter() if e.tag in ("h3", "p")]
     assert shown[shown.index("Accepted samples") + 1] == "none" and shown[shown.index("Rejected samples") + 1] != "none"
     assert rows(parse(render(collect(run))).find_all("table", id="yields")[0])[-1][6:] == ["0.0", "—", "—"]
 
