@@ -44,6 +44,7 @@ NS = "tests/test_negatives_samplers.py::"
 CR = "tests/test_command_reference.py::"
 BF = "tests/test_bench_files.py::"
 BR = "tests/test_bench_rules.py::"
+BS = "tests/test_bench_stage.py::"
 IF_ = "tests/test_io_formats.py::"
 ER = "tests/test_export_run.py::"
 IS = "tests/test_io_sources.py::"
@@ -1672,6 +1673,42 @@ PLANTS = [
         """remainder = rest if index is not None else text""",
         """remainder = text""",
         [BR + "test_af_eval_a_letter_decides_and_the_text_after_it_is_judged_alone"],
+    ),
+    (
+        "20.b7: afcot bench score ignoring --skip-missing",
+        "plugins/afcot_benchmarks/cli.py",
+        """skip_missing=args.skip_missing)""",
+        """skip_missing=False)""",
+        [BS + "test_bench_score_skip_missing_leaves_items_out_and_writes_readable_json_in_new_folders"],
+    ),
+    (
+        "20.b8: a predictions file cut before its last newline not mended on resume",
+        "plugins/afcot_benchmarks/stage.py",
+        """if len(good) != len(lines) or (lines and not self.predictions_path.read_bytes().endswith(b"\\n")):""",
+        """if len(good) != len(lines):""",
+        [BS + "test_a_predictions_file_cut_before_its_last_newline_is_resumed_and_mended"],
+    ),
+    (
+        "20.b9: going back to an earlier checkpoint asking every item again (its kept results not resumed)",
+        "plugins/afcot_benchmarks/stage.py",
+        """                if back.is_dir():""",
+        """                if False:""",
+        [BS + "test_going_back_to_an_earlier_checkpoint_resumes_its_results_and_keeps_the_other_aside"],
+    ),
+    (
+        "20.b10: an earlier checkpoint's results kept under 8 digest characters, not 12",
+        "plugins/afcot_benchmarks/stage.py",
+        """(str(checkpoint or "unknown")[:12] or "unknown")""",
+        """(str(checkpoint or "unknown")[:8] or "unknown")""",
+        [BS + "test_a_model_folder_without_a_marker_is_keyed_by_its_files"],
+    ),
+    (
+        "20.b11: the official prediction file holding raw outputs and final answers the wrong way round",
+        "plugins/afcot_benchmarks/stage.py",
+        """exported = outputs if bench.extract_on_score else answers""",
+        """exported = answers if bench.extract_on_score else outputs""",
+        [BS + "test_items_without_audio_count_as_wrong_and_the_official_file_holds_final_answers",
+         BS + "test_every_item_is_asked_once_judged_and_recorded_then_resumed"],
     ),
 ]
 

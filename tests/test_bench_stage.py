@@ -420,6 +420,28 @@ def test_a_model_folder_without_a_marker_is_keyed_by_its_files(scripted, tmp_pat
         "event": "new checkpoint; earlier results moved", "benchmark": "embedded-eval", "to": str(moved)}
 
 
+def test_going_back_to_an_earlier_checkpoint_resumes_its_results_and_keeps_the_other_aside(scripted, tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    bench = {"use": "embedded-eval", "items": 4}
+    out = tmp_path / "eval" / "embedded-eval"
+    kept = {}
+    for digest in "abab":
+        (folder / "checkpoint.json").write_text(json.dumps({"digest": digest * 64}))
+        ASKED.clear()
+        _, tally = evaluate(scripted, tmp_path / "eval", {"model": str(folder)}, bench)
+        again = digest in kept
+        assert len(ASKED) == (0 if again else 4)  # a checkpoint evaluated before is not asked again
+        assert json.loads((out / "run.json").read_text())["checkpoint"] == digest * 64
+        assert (out / "predictions.jsonl").read_text() == kept.setdefault(digest, (out / "predictions.jsonl")
+                                                                          .read_text())
+        if again:
+            assert event(tally, "checkpoint evaluated before; its results resumed")["source"] == \
+                str(out / "previous" / (digest * 12))
+    assert sorted(p.name for p in (out / "previous").iterdir()) == ["a" * 12]
+    assert (out / "previous" / ("a" * 12) / "predictions.jsonl").read_text() == kept["a"]
+
+
 def test_results_of_a_checkpoint_without_a_digest_move_to_previous_unknown(scripted, tmp_path):
     folder = tmp_path / "student"
     folder.mkdir()

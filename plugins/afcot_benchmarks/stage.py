@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,15 +193,21 @@ class Evaluation:
                 if not same_setup:
                     raise BadInput(f"{self.out}: holds predictions of a different model, benchmark or setting; "
                                    "choose another output folder or delete this one")
-                old = self.out / "previous" / (str(before.get("checkpoint") or "unknown")[:12] or "unknown")
-                old.mkdir(parents=True, exist_ok=True)
-                for path in self.out.iterdir():
-                    if path.name != "previous":
-                        path.rename(old / path.name)
+                old = self._previous(before.get("checkpoint"))
+                _move_results(self.out, old)
                 self.log.info("new checkpoint; earlier results moved", to=str(old))
+                back = self._previous(self.identity.get("checkpoint"))
+                if back.is_dir():  # this checkpoint was evaluated here before: resume from its results
+                    _move_results(back, self.out)
+                    back.rmdir()
+                    self.log.info("checkpoint evaluated before; its results resumed", source=str(back))
         self.out.mkdir(parents=True, exist_ok=True)
         meta.write_text(json.dumps({"fingerprint": self.fingerprint, **self.identity}, indent=2, default=str),
                         encoding="utf-8")
+
+    def _previous(self, checkpoint: Any) -> Path:
+        """Where the results of ``checkpoint`` are kept while another checkpoint of the model is evaluated."""
+        return self.out / "previous" / (str(checkpoint or "unknown")[:12] or "unknown")
 
     def _resume(self) -> dict[str, Prediction]:
         """Predictions already on disk; a torn last line (an interrupted write) is dropped."""
@@ -306,3 +313,15 @@ class Evaluation:
                       total=report.overall.total, missing=report.overall.missing)
         return {**summary, "scored": True, **report.overall.to_dict(),
                 "plots": [str(p) for p in written["plots"]]}
+
+
+def _move_results(source: Path, target: Path) -> None:
+    """Move the result files of ``source`` (all but ``previous/``) into ``target``, replacing what is there."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        if path.name == "previous":
+            continue
+        there = target / path.name
+        if there.is_dir():
+            shutil.rmtree(there)
+        path.replace(there)
