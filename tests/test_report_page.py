@@ -182,10 +182,11 @@ def clip(fmt: str = "FLAC") -> bytes:
     return buf.getvalue()
 
 
-def run_folder(root: Path, name: str | None = "tiny", fingerprint: str = "abc123") -> Path:
+def run_folder(root: Path, name: str | None = "tiny", fingerprint: str | None = "abc123") -> Path:
     generate = root / "generate"
     generate.mkdir(parents=True)
-    lock = f'fingerprint = "{fingerprint}"\n' + (f'[recipe.run]\nname = "{name}"\n' if name else "")
+    lock = (f'fingerprint = "{fingerprint}"\n' if fingerprint else "") + (
+        f'[recipe.run]\nname = "{name}"\n' if name else "")
     (root / "recipe.lock.toml").write_text(lock, encoding="utf-8")
     return root
 
@@ -269,6 +270,11 @@ def test_losses_come_from_the_metrics_file_the_last_value_of_a_step_winning(tmp_
                                             {"step": 2, "lr": 0.1}, {"step": 3, "loss": 1.5}, '{"step": 4, "lo'])
     jsonl(run / "logs" / "run.jsonl", [{"event": "train step", "step": 9, "loss": 9.0}])
     assert collect(run).losses == [(1, 4.0), (3, 1.5)]
+    with (run / "train" / "metrics.jsonl").open("a", encoding="utf-8") as fh:  # the resumed run goes on after it
+        fh.write('\n{"step": 4, "loss": 1.25}\n{"step": 5, "loss": 1.0}\n')
+    view = collect(run)
+    assert view.losses == [(1, 4.0), (3, 1.5), (4, 1.25), (5, 1.0)]
+    assert "loss 4.0000 at step 1 → 1.0000 at step 5" in parse(render(view)).text()
 
 
 def test_losses_come_from_the_run_logs_train_step_events_without_a_metrics_file(tmp_path):
@@ -294,7 +300,7 @@ def test_a_run_without_training_steps_says_so_and_draws_no_curve(tmp_path):
 def test_benchmarks_are_shown_by_folder_name_with_their_plots_and_folders_without_a_report_are_left_out(tmp_path):
     run = run_folder(tmp_path / "run")
     evaluate = run / "evaluate"
-    for name in ("mmar", "air-bench", "unfinished"):
+    for name in ("mmar", "air-bench", "live"):  # live: not evaluated yet
         (evaluate / name / "plots").mkdir(parents=True)
     (evaluate / "mmar" / "report.md").write_text("# MMAR\n", encoding="utf-8")
     (evaluate / "air-bench" / "report.md").write_text("# AIR\n", encoding="utf-8")
@@ -324,7 +330,10 @@ def test_the_run_is_named_by_its_recipe_or_else_its_folder(tmp_path):
     dom = parse(render(named))
     assert dom.find_all("h1")[0].text() == "Run quick" and dom.find_all("title")[0].text() == "afcot run quick"
     assert dom.find_all("code")[0].text() == "f00d"
+    assert f"{tmp_path / 'one'} · fingerprint f00d" in dom.find_all("p", class_="muted")[0].text()
     assert collect(run_folder(tmp_path / "two", name=None)).name == "two"
+    unsigned = collect(run_folder(tmp_path / "three", fingerprint=None))
+    assert unsigned.fingerprint == "" and parse(render(unsigned)).find_all("code")[0].text() == ""
 
 
 def test_a_folder_that_is_no_run_is_refused_saying_why(tmp_path):
@@ -425,7 +434,8 @@ def test_a_sample_shows_its_question_choices_answer_cot_and_trace(tmp_path):
     assert [li.find_all("b")[0].text() for li in calls] == ["alm", "llm", "llm"]
     assert [li.find_all("span")[0].text() for li in calls] == ["alm-model · with audio", "llm-model", "llm-model"]
     assert [p.text() for p in calls[0].find_all("pre")] == ["listen here:", "→ okay"]
-    assert "open" in trace.attrs and "open" not in a2.find_all("details", class_="trace")[0].attrs
+    assert "open" in trace.attrs and set(a2.find_all("details", class_="trace")[0].attrs) == {"class"}
+    assert [len(s.find_all("div", class_="cot")) for s in (a1, a2)] == [1, 1]  # styled as the CoT
 
 
 def test_a_refused_sample_shows_its_reason_and_no_cot_and_its_trace_starts_closed(tmp_path):
@@ -515,6 +525,7 @@ def test_the_report_of_a_recipes_variants_links_each_variants_own_page(tmp_path)
     root = tmp_path / "learn"
     for name in ("cot", "plain"):
         run_folder(root / name, name=f"learn-{name}")
+    write_shard(root / "cot" / "generate" / "shard-000000.tar", [(record("a1"), {})])
     (root / "compare.json").write_text(json.dumps({"variants": [{"variant": "cot"}, {"variant": "plain"}]}),
                                        encoding="utf-8")
     (root / "compare.md").write_text("| variant | accuracy |\n|---|---:|\n| cot | 0.5 |\n", encoding="utf-8")
@@ -529,7 +540,7 @@ def test_the_report_of_a_recipes_variants_links_each_variants_own_page(tmp_path)
                                                                          ("plain/report.html", "plain")]
     for name in ("cot", "plain"):
         page = parse((root / name / "report.html").read_text(encoding="utf-8"))
-        assert page.find_all("h1")[0].text() == f"Run learn-{name}"
+        assert page.find_all("h1")[0].text() == f"Run learn-{name}" and not page.find_all("section", class_="sample")
     (root / "recipe.lock.toml").write_text('fingerprint = "f"\n', encoding="utf-8")  # a run with a comparison file
     write(root)
     assert parse((root / "report.html").read_text(encoding="utf-8")).find_all("h1")[0].text() == "Run learn"
