@@ -544,3 +544,32 @@ def test_the_report_of_a_recipes_variants_links_each_variants_own_page(tmp_path)
     (root / "recipe.lock.toml").write_text('fingerprint = "f"\n', encoding="utf-8")  # a run with a comparison file
     write(root)
     assert parse((root / "report.html").read_text(encoding="utf-8")).find_all("h1")[0].text() == "Run learn"
+
+
+def test_an_indented_line_that_starts_with_a_pipe_is_a_paragraph():
+    dom = parse(_markdown("  | not | a table |\nafter"))
+    assert [(e.tag, e.text()) for e in dom.children] == [("p", "| not | a table |"), ("p", "after")]
+
+
+AUDIT_USAGE = "afcot audit RUN takes --sample, --seed and --out; LABELS, --run and --json go with score"
+
+
+@pytest.mark.parametrize("extra", [["labels.json"], ["--run", "other"], ["--json"]])
+def test_the_audit_of_a_run_refuses_the_options_of_score(tmp_path, capsys, extra):
+    run = run_folder(tmp_path / "run")
+    assert cli.main(["audit", str(run), *extra]) == 2
+    assert AUDIT_USAGE in capsys.readouterr().err
+    assert not (run / "audit.html").exists()
+
+
+def test_audit_score_without_labels_asks_for_them_unless_a_run_folder_is_named_score(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["audit", "score"]) == 2
+    asked = "afcot audit score: give the labels file, e.g. afcot audit score audit-labels.json"
+    assert asked in capsys.readouterr().err
+    run = run_folder(tmp_path / "score")
+    write_shard(run / "generate" / "shard-000000.tar", [(record("a1"), {}), (record("a2"), {})])
+    assert cli.main(["audit", "score", "--sample", "2"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == "wrote score/audit.html: label each sample, save the labels, then: afcot audit score LABELS.json"
+    assert (run / "audit.html").is_file()
