@@ -573,3 +573,19 @@ def test_audit_score_without_labels_asks_for_them_unless_a_run_folder_is_named_s
     out = capsys.readouterr().out.strip()
     assert out == "wrote score/audit.html: label each sample, save the labels, then: afcot audit score LABELS.json"
     assert (run / "audit.html").is_file()
+
+
+def test_audit_score_checks_the_labels_against_the_run_given_and_prints_indented_json(tmp_path, capsys):
+    run = run_folder(tmp_path / "run")
+    write_shard(run / "generate" / "shard-000000.tar", [(record("a1"), {}), (record("a2"), {})])
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"format": "afcot-audit-labels/1", "run": str(tmp_path / "moved"),
+                                  "sample": ["a1", "a2"], "labels": {"a1": "follows", "a2": "does-not-follow"}}))
+    assert cli.main(["audit", "score", str(labels)]) == 0
+    assert capsys.readouterr().out.strip().endswith("the run was not found: give --run RUN for the causality "
+                                                    "check's agreement")
+    assert cli.main(["audit", "score", str(labels), "--run", str(run)]) == 0
+    assert f"no labelled record of {run} carries the causality check's verdict" in capsys.readouterr().out
+    assert cli.main(["audit", "score", str(labels), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('{\n  "labelled": 2,\n') and json.loads(out)["false_causality"] == 1
