@@ -54,7 +54,17 @@ def decode_record(text: str | bytes, where: str) -> dict[str, Any]:
         record = None
     if not isinstance(record, dict):
         raise BadInput(f"{where}: not a JSON record")
+    for key, (kind, name) in _SHAPES.items():
+        if record.get(key) is not None and not isinstance(record[key], kind):
+            raise BadInput(f"{where}: '{key}' is not a JSON {name}")
+    if not all(isinstance(call, dict) for call in record.get("trace") or []):
+        raise BadInput(f"{where}: 'trace' holds a call that is not a JSON object")
     return record
+
+
+#: the parts of a record the statistics read, and the JSON type each must have
+_SHAPES: dict[str, tuple[type, str]] = {"item": (dict, "object"), "chain": (list, "array"), "codes": (list, "array"),
+                                        "trace": (list, "array")}
 
 
 class _Group:

@@ -45,6 +45,7 @@ CR = "tests/test_command_reference.py::"
 BF = "tests/test_bench_files.py::"
 BR = "tests/test_bench_rules.py::"
 BS = "tests/test_bench_stage.py::"
+RP = "tests/test_report_page.py::"
 IF_ = "tests/test_io_formats.py::"
 ER = "tests/test_export_run.py::"
 IS = "tests/test_io_sources.py::"
@@ -1709,6 +1710,41 @@ PLANTS = [
         """exported = answers if bench.extract_on_score else outputs""",
         [BS + "test_items_without_audio_count_as_wrong_and_the_official_file_holds_final_answers",
          BS + "test_every_item_is_asked_once_judged_and_recorded_then_resumed"],
+    ),
+    (
+        "20.r1: the loss curve drawn upside down (the highest loss at the bottom)",
+        "plugins/afcot_report/page.py",
+        """        return pad_t + (hi - value) / (hi - lo) * (height - pad_t - pad_b)""",
+        """        return pad_t + (value - lo) / (hi - lo) * (height - pad_t - pad_b)""",
+        [RP + "test_the_highest_loss_is_at_the_top_of_the_loss_axis_and_the_lowest_on_the_step_axis"],
+    ),
+    (
+        "20.r2: the page showing one rejected sample more than asked",
+        "plugins/afcot_report/collect.py",
+        """            if len(rejected) >= count:""",
+        """            if len(rejected) > count:""",
+        [RP + "test_the_first_rejected_or_failed_records_are_read_across_the_rejects_files"],
+    ),
+    (
+        "20.r3: a flat loss curve dividing by zero",
+        "plugins/afcot_report/page.py",
+        """    hi = hi if hi > lo else lo + 1.0""",
+        """    hi = hi if hi >= lo else lo + 1.0""",
+        [RP + "test_a_flat_curve_is_a_level_line_on_the_step_axis_under_a_loss_axis_one_unit_tall"],
+    ),
+    (
+        "20.r4: a resumed run's rewritten step keeping its first loss",
+        "plugins/afcot_report/collect.py",
+        """                by_step[int(row["step"])] = float(row["loss"])""",
+        """                by_step.setdefault(int(row["step"]), float(row["loss"]))""",
+        [RP + "test_losses_come_from_the_metrics_file_the_last_value_of_a_step_winning"],
+    ),
+    (
+        "20.s1: a record whose item is not an object read by the statistics (a traceback, not the file named)",
+        "afcot_core/stats.py",
+        """        if record.get(key) is not None and not isinstance(record[key], kind):""",
+        """        if False:""",
+        ["tests/test_stats.py::test_a_record_whose_parts_have_the_wrong_shape_is_named_with_the_part"],
     ),
 ]
 

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from afcot_devtools.stats_table import markdown
 
 from afcot_core import recipe as recipes
@@ -91,3 +92,20 @@ def test_stats_merge_the_ranks(tmp_path, plugins, monkeypatch):
         runner.run(recipe, plugins, tmp_path, stages=["generate"], show_progress=False)
         total = json.loads((tmp_path / "generate/stats.json").read_text())["total"]
         assert total["items"] == (10 if rank == "0" else 20)  # the last rank to finish sees every shard
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ('{"verdict": "rejected", "item": 3}', "'item' is not a JSON object"),
+    ('{"verdict": "accepted", "chain": "step"}', "'chain' is not a JSON array"),
+    ('{"verdict": "rejected", "codes": {"a": 1}}', "'codes' is not a JSON array"),
+    ('{"verdict": "rejected", "trace": {"role": "alm"}}', "'trace' is not a JSON array"),
+    ('{"verdict": "rejected", "trace": [{"role": "alm"}, "call"]}', "'trace' holds a call that is not a JSON object"),
+])
+def test_a_record_whose_parts_have_the_wrong_shape_is_named_with_the_part(tmp_path, line, problem):
+    from afcot_core.errors import BadInput
+
+    rejects = tmp_path / "rejects-000000.jsonl"
+    rejects.write_text('{"verdict": "rejected", "item": null, "trace": []}\n' + line + "\n")
+    with pytest.raises(BadInput) as refused:
+        collect(tmp_path)
+    assert str(refused.value) == f"{rejects}:2: {problem}"
