@@ -46,6 +46,7 @@ BF = "tests/test_bench_files.py::"
 BR = "tests/test_bench_rules.py::"
 BS = "tests/test_bench_stage.py::"
 RP = "tests/test_report_page.py::"
+RC = "tests/test_report_compare.py::"
 IF_ = "tests/test_io_formats.py::"
 ER = "tests/test_export_run.py::"
 IS = "tests/test_io_sources.py::"
@@ -1745,6 +1746,21 @@ PLANTS = [
         """        if record.get(key) is not None and not isinstance(record[key], kind):""",
         """        if False:""",
         ["tests/test_stats.py::test_a_record_whose_parts_have_the_wrong_shape_is_named_with_the_part"],
+    ),
+    (
+        "20.r5: the question prior taking the least frequent training answer instead of the most frequent",
+        "plugins/afcot_report/compare.py",
+        """if n == max(seen.values())]""",
+        """if n == min(seen.values())]""",
+        [RC + "test_the_question_prior_is_the_score_of_the_most_frequent_training_answer",
+         RC + "test_a_run_compares_end_to_end_from_its_lock_shards_metrics_and_reports"],
+    ),
+    (
+        "20.r6: the audit report swapping precision and recall",
+        "plugins/afcot_report/audit.py",
+        """f"precision {_pct(result.precision)}, recall {_pct(result.recall)}\"""",
+        """f"precision {_pct(result.recall)}, recall {_pct(result.precision)}\"""",
+        [RC + "test_the_audit_report_gives_rate_interval_and_the_checks_agreement"],
     ),
 ]
 
