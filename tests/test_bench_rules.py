@@ -478,3 +478,52 @@ def test_a_plot_draws_the_first_group_on_top_and_the_overall_line_in_red(tmp_pat
     top, bottom = blue[rows[0]].sum(), blue[rows[-1]].sum()
     assert top > 1.8 * bottom  # sound (100 %) above Café (50 %)
     assert red.sum() > 50
+
+
+def test_the_markdown_report_is_word_for_word_with_its_warnings():
+    report = Report("mmau", Stats(3, 4, 1), {"task": {"sound": Stats(1, 2, 1), "music": Stats(2, 2, 0)}},
+                    {"letter-only": Stats(2, 4, 0)}, missing_ids=["q4"], skipped_ids=["q5", "q6"])
+    assert report.to_markdown() == (
+        "# mmau\n\n"
+        "## overall\n\n| overall | correct | total | accuracy (%) | missing |\n|---|---:|---:|---:|---:|\n"
+        "| all | 3 | 4 | 75.00 | 1 |\n\n"
+        "## task\n\n| task | correct | total | accuracy (%) | missing |\n|---|---:|---:|---:|---:|\n"
+        "| sound | 1 | 2 | 50.00 | 1 |\n| music | 2 | 2 | 100.00 | 0 |\n\n"
+        "## diagnostics\n\n| diagnostics | correct | total | accuracy (%) | missing |\n|---|---:|---:|---:|---:|\n"
+        "| letter-only | 2 | 4 | 50.00 | 0 |\n\n"
+        "**Warning:** 1 item(s) had no prediction; they count as wrong.\n"
+        "**Warning:** 2 item(s) had no prediction and were left out of every denominator (as the official local "
+        "scripts do).\n")
+    assert Report("mmar", Stats(), {}).to_markdown("MMAR: p.jsonl").startswith("# MMAR: p.jsonl\n\n## overall\n")
+
+
+def test_the_scores_carry_the_benchmark_s_name_and_each_diagnostic_seen():
+    bench = AfReasoningEval(AfEvalConfig(data_dir=str(Path(__file__).parent / "fixtures" / "bench" / "af_eval"),
+                                         subsets=["AQA-MCQ"]))
+    items = bench.load().items
+    report = score(bench, [(items[0], "(b) harbour"), (items[1], None)])
+    assert report.benchmark == "af-reasoning-eval"
+    assert {k: v.to_dict() for k, v in report.diagnostics.items()} == {
+        "letter-only": {"correct": 1, "total": 2, "accuracy": 0.5, "missing": 1},
+        "text-only": {"correct": 1, "total": 2, "accuracy": 0.5, "missing": 1}}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("(b) harbour", (1, "harbour")),
+    ("it is (B) the harbour (b)", (1, "it is the harbour")),
+    ("(b) harbour, not (z) nowhere", (1, "harbour, not (z) nowhere")),
+    ("b) the  harbour ", (1, "the  harbour")),
+    ("c.", (2, "")),
+    ("(a) or (b)", (None, "(a) or (b)")),
+])
+def test_the_text_beside_an_option_letter_is_kept_without_that_letter(text, expected):
+    from afcot_benchmarks.common import split_letter
+
+    assert split_letter(text, 4, allow_bare=False) == expected
+
+
+def test_plot_files_are_named_after_their_breakdown_with_unsafe_characters_replaced(tmp_path):
+    pytest.importorskip("matplotlib")
+    report = Report("mmar", Stats(1, 2), {"sub-category / type": {"a": Stats(1, 2)}, "task_2": {"b": Stats(0, 1)}})
+    written = write_reports(report, tmp_path)
+    assert sorted(Path(p).name for p in written["plots"]) == ["sub-category___type.png", "task_2.png"]
