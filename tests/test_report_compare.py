@@ -296,3 +296,32 @@ def test_the_audit_report_shows_no_precision_when_the_check_flagged_nothing():
     assert text.split("\n")[2:] == [
         "causality check on 1 labelled records (positive: does not follow): tp 0, fp 0, fn 0, tn 1",
         "precision —, recall —"]
+
+
+def test_the_comparison_table_is_word_for_word_and_drops_only_empty_columns():
+    rows = [
+        {"variant": "cot", "targets": "CoT", "generate": {"accepted": 30, "items": 40, "yield": 0.75,
+                                                          "calls_per_sample": 4.256, "tokens_per_sample": 812.4},
+         "train": {"steps": 400, "perception_steps": 100, "train_s": 95.0, "final_loss": 0.12345,
+                   "tokens_per_sample": 96.6},
+         "benchmarks": {"embedded-eval": {"accuracy": 0.625, "total": 40, "groups": {"AQA-MCQ": 0.5, "Yes/No": 0.75},
+                                          "chance": 0.375, "question_prior": None}}},
+        {"variant": "plain", "targets": "answer", "generate": None,
+         "train": {"steps": 400, "train_s": 42.4, "final_loss": None, "tokens_per_sample": 12.0},
+         "benchmarks": {}},
+    ]
+    assert compare.table(rows) == (
+        "## Generation and training\n\n"
+        "| variant | targets | items | yield | calls / sample | tokens / sample | steps | train time | final loss "
+        "| train tokens / sample |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "| cot | CoT | 30 / 40 | 75.0% | 4.26 | 812 | 100 + 400 | 1.6 min | 0.123 | 97 |\n"
+        "| plain | answer | - | - | - | - | 400 | 42 s | - | 12 |\n\n"
+        "## embedded-eval\n\n"
+        "| variant | accuracy | AQA-MCQ | Yes/No | chance |\n"
+        "|---|---|---|---|---|\n"
+        "| cot | 62.5% of 40 | 50.0% | 75.0% | 37.5% |\n"
+        "| plain | - | - | - | - |\n")
+    assert compare.table([{**rows[1], "train": None}]) == (
+        "## Generation and training\n\n| variant | targets |\n|---|---|\n| plain | answer |\n\n"
+        "No variant was evaluated.\n")
