@@ -1,13 +1,12 @@
 """Run statistics of the generate stage: ``generate/stats.json`` (``stats.md``, the same as a table for people, is
 written from it by the devtools plugin when the stage has finished).
 
-Computed from what the shards hold (accepted records in the shards, rejected and failed ones in the
-``rejects-*.jsonl`` files), so the figures are those of every item done so far, by every rank, and
-stay right after a resume. Per strategy and source: items, accepted, each reject reason code, the
-codes noted on the way (fallbacks), mean sub-questions or rounds of the accepted chains, teacher
-calls and tokens per accepted sample, and the causality rejection rate (rejects per check made). Tokens are estimated as
-characters / 4 of every prompt and reply (teachers do not report token counts to the records).
-Cache hits are not part of a record; the ones of the run that wrote the files are given as ``run``.
+Computed from what the shards hold (accepted records in the shards, rejected and failed ones in the ``rejects-*.jsonl``
+files), so the figures are those of every item done so far, by every rank, and stay right after a resume. Per strategy
+and source: items, accepted, each reject reason code, the codes noted on the way (fallbacks), mean sub-questions or
+rounds of the accepted chains, teacher calls and tokens per accepted sample, and the causality rejection rate (rejects
+per check made). Tokens are estimated as characters / 4 of every prompt and reply (teachers do not report token counts
+to the records). Cache hits are not part of a record; the ones of the run that wrote the files are given as ``run``.
 """
 
 from __future__ import annotations
@@ -54,17 +53,13 @@ def decode_record(text: str | bytes, where: str) -> dict[str, Any]:
         record = None
     if not isinstance(record, dict):
         raise BadInput(f"{where}: not a JSON record")
-    for key, (kind, name) in _SHAPES.items():
-        if record.get(key) is not None and not isinstance(record[key], kind):
+    for key, kind, name in (("item", dict, "object"), ("chain", list, "array"), ("codes", list, "array"),
+                            ("trace", list, "array of objects")):
+        value = record.get(key) or kind()
+        if not isinstance(value, kind) or (key == "trace" and not all(isinstance(call, dict) for call in value)):
             raise BadInput(f"{where}: '{key}' is not a JSON {name}")
-    if not all(isinstance(call, dict) for call in record.get("trace") or []):
-        raise BadInput(f"{where}: 'trace' holds a call that is not a JSON object")
     return record
 
-
-#: the parts of a record the statistics read, and the JSON type each must have
-_SHAPES: dict[str, tuple[type, str]] = {"item": (dict, "object"), "chain": (list, "array"), "codes": (list, "array"),
-                                        "trace": (list, "array")}
 
 
 class _Group:
@@ -128,9 +123,7 @@ def collect(generate_dir: Path | str) -> dict[str, Any]:
 def write(generate_dir: Path | str, run: dict[str, int] | None = None) -> dict[str, Any]:
     """Collect the statistics and write ``stats.json`` next to the shards."""
     root = Path(generate_dir)
-    stats = collect(root)
-    if run is not None:
-        stats["run"] = run
+    stats = collect(root) | ({} if run is None else {"run": run})
     suffix = f".{os.getpid()}.tmp"  # ranks may write at the same time: each its own temporary file
     atomic_write(root / "stats.json", lambda tmp: tmp.write_text(json.dumps(stats, indent=2) + "\n"), suffix)
     return stats

@@ -1743,8 +1743,8 @@ PLANTS = [
     (
         "20.s1: a record whose item is not an object read by the statistics (a traceback, not the file named)",
         "afcot_core/stats.py",
-        """        if record.get(key) is not None and not isinstance(record[key], kind):""",
-        """        if False:""",
+        "if not isinstance(value, kind) or (key ==",
+        "if False and (key ==",
         ["tests/test_stats.py::test_a_record_whose_parts_have_the_wrong_shape_is_named_with_the_part"],
     ),
     (

@@ -98,8 +98,8 @@ def test_stats_merge_the_ranks(tmp_path, plugins, monkeypatch):
     ('{"verdict": "rejected", "item": 3}', "'item' is not a JSON object"),
     ('{"verdict": "accepted", "chain": "step"}', "'chain' is not a JSON array"),
     ('{"verdict": "rejected", "codes": {"a": 1}}', "'codes' is not a JSON array"),
-    ('{"verdict": "rejected", "trace": {"role": "alm"}}', "'trace' is not a JSON array"),
-    ('{"verdict": "rejected", "trace": [{"role": "alm"}, "call"]}', "'trace' holds a call that is not a JSON object"),
+    ('{"verdict": "rejected", "trace": {"role": "alm"}}', "'trace' is not a JSON array of objects"),
+    ('{"verdict": "rejected", "trace": [{"role": "alm"}, "call"]}', "'trace' is not a JSON array of objects"),
 ])
 def test_a_record_whose_parts_have_the_wrong_shape_is_named_with_the_part(tmp_path, line, problem):
     from afcot_core.errors import BadInput
