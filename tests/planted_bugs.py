@@ -1762,6 +1762,13 @@ PLANTS = [
         """f"precision {_pct(result.recall)}, recall {_pct(result.precision)}\"""",
         [RC + "test_the_audit_report_gives_rate_interval_and_the_checks_agreement"],
     ),
+    (
+        "20.b12: a benchmark item asked without its audio",
+        "plugins/afcot_benchmarks/stage.py",
+        """reply = await self.model.ask(prompt, item.audio)""",
+        """reply = await self.model.ask(prompt, None)""",
+        [BS + "test_each_item_is_asked_with_its_own_audio"],
+    ),
 ]
 
 def main(only: list[str]) -> int:

@@ -210,6 +210,7 @@ def test_labels_name_the_benchmark_folders_and_round_trip_through_the_table(plug
 
 CUT = "<SUMMARY> s </SUMMARY>\n<CAPTION> c </CAPTION>\n<REASONING> It is steady. Then it"
 ASKED: list[tuple[str, str]] = []
+HEARD: dict[str, object] = {}  # prompt -> the audio it came with
 BATCHES: list[int] = []
 FAIL_ON: list[str] = []  # requests whose prompt holds one of these fail
 
@@ -239,6 +240,7 @@ class Scripted(Teacher):
 
     def generate(self, requests: list[Request]) -> list[str]:
         ASKED.extend((r.prompt, r.prefix) for r in requests)
+        HEARD.update((r.prompt, r.audio) for r in requests)
         BATCHES.append(len(requests))
         if any(word in r.prompt for r in requests for word in FAIL_ON):
             raise ValueError("engine fell over")
@@ -302,6 +304,17 @@ def event(tally: Tally, name: str) -> dict:
 
 def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_each_item_is_asked_with_its_own_audio(scripted, tmp_path):
+    from afcot_benchmarks.embedded_eval import EmbeddedEval, EmbeddedEvalConfig
+
+    HEARD.clear()
+    evaluate(scripted, tmp_path, {}, {"use": "embedded-eval", "items": 6})
+    bench = EmbeddedEval(EmbeddedEvalConfig(items=6))
+    items = bench.load().items
+    assert {bench.prompt(i, cot=True): i.audio for i in items} == HEARD
+    assert all(audio is not None for audio in HEARD.values()) and len({id(a) for a in HEARD.values()}) == len(items)
 
 
 def test_every_item_is_asked_once_judged_and_recorded_then_resumed(scripted, tmp_path):
