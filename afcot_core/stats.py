@@ -61,7 +61,6 @@ def decode_record(text: str | bytes, where: str) -> dict[str, Any]:
     return record
 
 
-
 class _Group:
     def __init__(self) -> None:
         self.items = self.accepted = self.rejected = self.failed = 0

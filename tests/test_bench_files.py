@@ -14,18 +14,18 @@ from afcot_benchmarks.mmar import Mmar, MmarConfig
 from afcot_benchmarks.mmar import preflight as mmar_preflight
 from afcot_benchmarks.scoring import score
 
-from afcot_core import cli
 from afcot_core.api import COT_SUFFIX
+
+from .conftest import run_cli
 
 BENCH = Path(__file__).parent / "fixtures" / "bench"
 AF_DIR = BENCH / "af_eval"
 MMAR_FILE = BENCH / "mmar_mini.jsonl"
 
 
-def bench_score(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["bench", "score", *argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+def bench_score(capsys, *args: str) -> tuple[int, str, str]:
+    """``afcot bench score ARGS`` in this process: exit code, stdout, stderr."""
+    return run_cli(capsys, "bench", "score", *args)
 
 
 @pytest.fixture(scope="module")

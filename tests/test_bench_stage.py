@@ -19,14 +19,15 @@ from afcot_core.errors import BadInput
 from afcot_core.hookspecs import hookimpl
 from afcot_core.teacher import Batching, Request, RetryPolicy, Teacher
 
+from .conftest import run_cli
+
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 LETTERS = "ABCDEFGH"
 
 
-def bench(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["bench", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def bench(capsys, *args: str) -> tuple[int, str, str]:
+    """``afcot bench ARGS`` in this process: exit code, stdout, stderr."""
+    return run_cli(capsys, "bench", *args)
 
 
 def mmau_records() -> list[dict]:

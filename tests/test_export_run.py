@@ -17,19 +17,17 @@ from afcot_io.export import conversations
 from afcot_io.formats import af2_manifest
 from afcot_io.hf import feature, shard_features
 
-from afcot_core import cli
 from afcot_core.audio import audio_ref_from_wave
 from afcot_core.records import CoT, Item, Record, TeacherCall
 from afcot_core.template import COT_SUFFIX, inline_prompt, render
 
+from .conftest import run_cli
 from .student_data import tone_record, write_shards
 
 
 def export(capsys, *args: str) -> tuple[int, str, str]:
     """``afcot export ARGS`` in this process: exit code, stdout, stderr."""
-    code = cli.main(["export", *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(capsys, "export", *args)
 
 
 def sink(**config):
