@@ -19,7 +19,7 @@ def test_every_group_names_modules_and_tests_that_exist():
     script = _mutants_script()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     groups = script.groups(pyproject)
-    assert {"core", "qwen", "paper", "io", "report", "benchmarks", "negatives", "embedded", "flamingo",
+    assert {"core", "core-data", "core-rest", "qwen", "paper", "io", "report", "benchmarks", "negatives", "embedded", "flamingo",
             "devtools"} <= set(groups)
     for name, group in groups.items():
         for path in group["paths"]:  # as laid out in the copy: afcot_core/ at the root, plugins beside it
@@ -30,6 +30,13 @@ def test_every_group_names_modules_and_tests_that_exist():
     for package in (ROOT / "plugins").glob("afcot_*/__init__.py"):
         covered = {p.split("/")[0] for g in groups.values() for p in g["paths"]}
         assert package.parent.name in covered | {"afcot_recipes"}, f"no mutation group for {package.parent.name}"
+
+
+def test_every_core_module_is_in_a_group():
+    named = {p for g in _mutants_script().groups(tomllib.loads((ROOT / "pyproject.toml").read_text())).values()
+             for p in g["paths"]}
+    modules = {str(m.relative_to(ROOT)) for m in (ROOT / "afcot_core").rglob("*.py")} - {"afcot_core/__init__.py"}
+    assert modules - named == set(), "core modules in no [tool.afcot.mutants.*] group"
 
 
 def test_a_group_becomes_the_copys_mutmut_table():
