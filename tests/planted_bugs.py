@@ -46,7 +46,8 @@ BF = "tests/test_bench_files.py::"
 BR = "tests/test_bench_rules.py::"
 BS = "tests/test_bench_stage.py::"
 RP = "tests/test_report_page.py::"
-RC = "tests/test_report_compare.py::"
+MG = "tests/test_mutation_groups.py::"
+RCM = "tests/test_report_compare.py::"
 IF_ = "tests/test_io_formats.py::"
 ER = "tests/test_export_run.py::"
 IS = "tests/test_io_sources.py::"
@@ -521,8 +522,8 @@ PLANTS = [
     (
         "T7: round robin over base_urls lost",
         "plugins/afcot_qwen/openai_backend.py",
-        """                turn = next(self._turn)""",
-        """                turn = 0""",
+        """                return up[next(self._turn) % len(up)]""",
+        """                return up[0]""",
         [OA + "test_requests_go_round_robin_over_the_servers"],
     ),
     (
@@ -1752,15 +1753,15 @@ PLANTS = [
         "plugins/afcot_report/compare.py",
         """if n == max(seen.values())]""",
         """if n == min(seen.values())]""",
-        [RC + "test_the_question_prior_is_the_score_of_the_most_frequent_training_answer",
-         RC + "test_a_run_compares_end_to_end_from_its_lock_shards_metrics_and_reports"],
+        [RCM + "test_the_question_prior_is_the_score_of_the_most_frequent_training_answer",
+         RCM + "test_a_run_compares_end_to_end_from_its_lock_shards_metrics_and_reports"],
     ),
     (
         "20.r6: the audit report swapping precision and recall",
         "plugins/afcot_report/audit.py",
         """f"precision {_pct(result.precision)}, recall {_pct(result.recall)}\"""",
         """f"precision {_pct(result.recall)}, recall {_pct(result.precision)}\"""",
-        [RC + "test_the_audit_report_gives_rate_interval_and_the_checks_agreement"],
+        [RCM + "test_the_audit_report_gives_rate_interval_and_the_checks_agreement"],
     ),
     (
         "20.b12: a benchmark item asked without its audio",
@@ -1768,6 +1769,13 @@ PLANTS = [
         """reply = await self.model.ask(prompt, item.audio)""",
         """reply = await self.model.ask(prompt, None)""",
         [BS + "test_each_item_is_asked_with_its_own_audio"],
+    ),
+    (
+        "20.g1: a core module left out of every mutation group",
+        "pyproject.toml",
+        """"afcot_core/stages/__init__.py", "afcot_core/streams.py",""",
+        """"afcot_core/stages/__init__.py",""",
+        [MG + "test_every_core_module_is_in_a_group"],
     ),
 ]
 
