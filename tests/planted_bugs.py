@@ -47,6 +47,7 @@ BR = "tests/test_bench_rules.py::"
 BS = "tests/test_bench_stage.py::"
 RP = "tests/test_report_page.py::"
 MG = "tests/test_mutation_groups.py::"
+EW = "tests/test_embedded_world.py::"
 RCM = "tests/test_report_compare.py::"
 IF_ = "tests/test_io_formats.py::"
 ER = "tests/test_export_run.py::"
@@ -1776,6 +1777,76 @@ PLANTS = [
         """"afcot_core/stages/__init__.py", "afcot_core/streams.py",""",
         """"afcot_core/stages/__init__.py",""",
         [MG + "test_every_core_module_is_in_a_group"],
+    ),
+    (
+        "20.e1: a duration is asked against 2 s even when it lies within 0.35 s of it (margin 0.3)",
+        "plugins/afcot_embedded/world.py",
+        """edge = 2.0 if abs(float(value) - 2.0) > 0.35 else""",
+        """edge = 2.0 if abs(float(value) - 2.0) > 0.3 else""",
+        [EW + "test_a_duration_is_asked_against_the_edge_it_is_clearly_away_from"],
+    ),
+    (
+        "20.e2: a negated clause may keep the true value",
+        "plugins/afcot_embedded/world.py",
+        """others = [v for v in VALUES[clause.prop] if v != clause.value]""",
+        """others = list(VALUES[clause.prop])""",
+        [EW + "test_a_negated_clause_is_false_where_the_true_one_holds"],
+    ),
+    (
+        "20.e3: a 'no' question always falsifies its first clause",
+        "plugins/afcot_embedded/world.py",
+        """k = int(rng.integers(len(clauses)))""",
+        """k = 0""",
+        [EW + "test_a_yes_no_question_asks_one_to_three_true_clauses_and_a_no_falsifies_exactly_one"],
+    ),
+    (
+        "20.e4: the cousins' pool of close negatives holds the label's own family",
+        "plugins/afcot_embedded/world.py",
+        """c.grandparent == info.grandparent and c.parent != info.parent],""",
+        """c.grandparent == info.grandparent and c.name != label],""",
+        [EW + "test_close_negatives_take_the_sibling_then_cousins_then_the_rest"],
+    ),
+    (
+        "20.e5: the value named last in a text is read, not the first",
+        "plugins/afcot_embedded/grammar.py",
+        """return min(hits)[1] if hits else None""",
+        """return max(hits)[1] if hits else None""",
+        [EW + "test_the_value_named_first_in_the_text_wins"],
+    ),
+    (
+        "20.e6: top_p measures the mass before top_k's cut, not the mass top_k kept",
+        "plugins/afcot_embedded/sampling.py",
+        """keep = int(np.searchsorted(np.cumsum(probs / probs.sum()), sampling.top_p) + 1)""",
+        """keep = int(np.searchsorted(np.cumsum(probs), sampling.top_p) + 1)""",
+        [EW + "test_top_k_and_top_p_cut_the_tail"],
+    ),
+    (
+        "20.e7: a classification_fraction above 1 is accepted",
+        "plugins/afcot_embedded/source.py",
+        """if not 0.0 <= self.classification_fraction <= 1.0:""",
+        """if not 0.0 <= self.classification_fraction:""",
+        [EW + "test_the_source_config_has_its_documented_defaults_and_bounds"],
+    ),
+    (
+        "20.e8: a steady pitch or a held level gets a change-over-time MCQ (nine options)",
+        "plugins/afcot_embedded/world.py",
+        """all(truth.get(k) in VALUES[k][:2] for k in p)""",
+        """all(truth.get(k) in VALUES[k] for k in p)""",
+        [EW + "test_only_a_clip_changing_in_both_ways_gets_an_mcq"],
+    ),
+    (
+        "20.e9: a clip of one event asked the false 'more than 1 separate events'",
+        "plugins/afcot_embedded/world.py",
+        """if rng.random() < 0.5 and value > 1:""",
+        """if rng.random() < 0.5:""",
+        [EW + "test_an_event_count_is_asked_two_to_four_events_away_on_either_side"],
+    ),
+    (
+        "20.e10: 'the pitch stays steady' not read back as a clause",
+        "plugins/afcot_embedded/grammar.py",
+        """pitch (is |go(es)? |stays )?""",
+        """pitch (is |go(es)? )?""",
+        [EW + "test_every_statement_an_option_can_make_reads_back_and_holds_for_its_own_value_only"],
     ),
 ]
 

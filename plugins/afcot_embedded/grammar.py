@@ -48,7 +48,7 @@ _PROPERTY_PATTERNS: tuple[tuple[str, str], ...] = (
     ("regularity", r"evenly spaced|irregular|regularly spaced"),
     ("tempo", r"\bfast\b|\bslow\b|repeat"),
     ("pitch_direction",
-     r"pitch (is |go(es)? )?(rising|falling|steady|rise|fall)|rising, falling|pitch rises|pitch falls"),
+     r"pitch (is |go(es)? |stays )?(rising|falling|steady|rise|fall)|rising, falling|pitch rises|pitch falls"),
     ("pitch_height", r"high-pitched|low-pitched|pitch high|high, medium|how high|middle range"),
     ("loudness_trend", r"louder|quieter|same level"),
     ("loudness_level", r"how loud|\bloud\b|\bquiet\b"),

@@ -195,8 +195,9 @@ def _true_clause(prop: str, truth: dict, rng: np.random.Generator) -> Clause | N
         return None if edge is None else Clause(prop, op=">" if float(value) > edge else "<", number=edge)
     if prop == "event_count":
         gap = int(rng.integers(2, 5))
-        return Clause(prop, op=">", number=max(1, value - gap)) if rng.random() < 0.5 else \
-            Clause(prop, op="<", number=value + gap)
+        if rng.random() < 0.5 and value > 1:  # "more than 1" at least: a clip of one event is asked "fewer"
+            return Clause(prop, op=">", number=max(1, value - gap))
+        return Clause(prop, op="<", number=value + gap)
     return Clause(prop, str(value))
 
 
