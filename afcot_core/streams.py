@@ -40,9 +40,9 @@ class Forgiving:
     def _drop(self) -> None:
         self.gone = True
         with contextlib.suppress(OSError, ValueError, AttributeError):  # not a real file (a test's capture)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stream.fileno())
-            os.close(devnull)
+            target = self._stream.fileno()
+            with open(os.devnull, "wb") as devnull:  # closed whether or not dup2 takes the descriptor
+                os.dup2(devnull.fileno(), target)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 
 def hf_cache_dir() -> Path:
-    """The Hugging Face hub cache, honouring ``HF_HUB_CACHE`` and ``HF_HOME``."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    return home / "hub"
+    """The hub cache ``hf download`` fills: ``HF_HUB_CACHE`` (or its old name), ``HF_HOME``, ``XDG_CACHE_HOME``."""
+    env = os.environ
+    hub = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
+    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(os.path.expandvars(hub or os.path.join(home, "hub"))).expanduser()
 
 
 RUN_DIR_ENV = "AFCOT_RUN_DIR"

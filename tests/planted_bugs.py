@@ -48,6 +48,7 @@ BS = "tests/test_bench_stage.py::"
 RP = "tests/test_report_page.py::"
 MG = "tests/test_mutation_groups.py::"
 EW = "tests/test_embedded_world.py::"
+LI = "tests/test_local_inputs.py::"
 RCM = "tests/test_report_compare.py::"
 IF_ = "tests/test_io_formats.py::"
 ER = "tests/test_export_run.py::"
@@ -1847,6 +1848,80 @@ PLANTS = [
         """pitch (is |go(es)? |stays )?""",
         """pitch (is |go(es)? )?""",
         [EW + "test_every_statement_an_option_can_make_reads_back_and_holds_for_its_own_value_only"],
+    ),
+    (
+        "20.l1: HF_HOME wins over HF_HUB_CACHE",
+        "afcot_core/weights.py",
+        """hub or os.path.join(home, "hub"))""",
+        """env.get("HF_HOME") and os.path.join(home, "hub") or hub or os.path.join(home, "hub"))""",
+        [LI + "test_hf_hub_cache_names_the_cache_before_hf_home"],
+    ),
+    (
+        "20.l2: the oldest snapshot in the cache is taken",
+        "afcot_core/weights.py",
+        """    return found[-1].parent if found else None""",
+        """    return found[0].parent if found else None""",
+        [LI + "test_the_snapshot_whose_config_is_newest_wins_and_one_without_a_config_is_skipped"],
+    ),
+    (
+        "20.l3: a bare name (no org/) is looked up in the HF cache",
+        "afcot_core/weights.py",
+        """    if "/" not in model or model.startswith((".", "/", "~")):""",
+        """    if model.startswith((".", "/", "~")):""",
+        [LI + "test_only_an_org_slash_name_is_looked_up_in_the_cache"],
+    ),
+    (
+        "20.l4: a file's format keeps its suffix's case (clip.WAV is 'WAV')",
+        "afcot_core/audio.py",
+        """        return AudioRef(path=str(p), format=p.suffix.lstrip(".").lower() or "wav",""",
+        """        return AudioRef(path=str(p), format=p.suffix.lstrip(".") or "wav",""",
+        [LI + "test_a_readable_file_s_reference_carries_its_format_rate_and_duration"],
+    ),
+    (
+        "20.l5: a gone stream's fd is left on the broken pipe, not pointed at /dev/null",
+        "afcot_core/streams.py",
+        """                os.dup2(devnull.fileno(), target)""",
+        """                devnull.fileno()""",
+        [LI + "test_a_write_to_a_pipe_whose_reader_left_is_dropped_and_the_fd_now_points_at_dev_null"],
+    ),
+    (
+        "20.l6: a bad JSON entry is numbered from 1",
+        "afcot_core/files.py",
+        """    for i, rec in enumerate(doc):""",
+        """    for i, rec in enumerate(doc, 1):""",
+        [LI + "test_json_objects_accepts_a_list_of_objects_and_names_what_is_wrong_otherwise"],
+    ),
+    (
+        "20.l7: a teacher sampler called synchronously drops exclude",
+        "afcot_core/negatives.py",
+        """            coro = self.asample(answer, k, exclude=exclude, question=question, seed=seed, rng=rng)""",
+        """            coro = self.asample(answer, k, question=question, seed=seed, rng=rng)""",
+        [LI + "test_a_teacher_sampler_can_be_called_outside_an_event_loop_with_every_argument_passed_on"],
+    ),
+    (
+        "20.l8: a wave with NaN samples is not refused",
+        "afcot_core/audio.py",
+        """    if not np.all(np.isfinite(mono)):""",
+        """    if np.all(np.isnan(mono)):""",
+        [LI + "test_audio_that_cannot_be_used_is_an_audio_error_saying_why"],
+    ),
+    (
+        "20.l9: the hub cache under XDG_CACHE_HOME not looked for",
+        "afcot_core/weights.py",
+        """os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")""",
+        """os.path.join("~/.cache", "huggingface")""",
+        [LI + "test_the_cache_is_found_where_hf_download_puts_it"],
+    ),
+    (
+        "20.l10: /dev/null opened for a gone stream left open when its descriptor is unusable",
+        "afcot_core/streams.py",
+        """            target = self._stream.fileno()
+            with open(os.devnull, "wb") as devnull:  # closed whether or not dup2 takes the descriptor
+                os.dup2(devnull.fileno(), target)""",
+        """            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)""",
+        [LI + "test_a_stream_without_a_usable_file_descriptor_is_dropped_quietly"],
     ),
 ]
 

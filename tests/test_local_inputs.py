@@ -82,6 +82,20 @@ def test_without_either_variable_the_cache_is_under_the_home_folder(tmp_path, mo
     assert weights.hf_cache_dir() == tmp_path / "me" / ".cache" / "huggingface" / "hub"
 
 
+def test_the_cache_is_found_where_hf_download_puts_it(tmp_path, monkeypatch):
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "me"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert weights.hf_cache_dir() == tmp_path / "xdg" / "huggingface" / "hub"
+    monkeypatch.setenv("HF_HOME", "~/hf")  # a home folder and variables expanded, as huggingface_hub does
+    assert weights.hf_cache_dir() == tmp_path / "me" / "hf" / "hub"
+    monkeypatch.setenv("HUGGINGFACE_HUB_CACHE", "$HOME/legacy")  # the old name, below HF_HUB_CACHE
+    assert weights.hf_cache_dir() == tmp_path / "me" / "legacy"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "new"))
+    assert weights.hf_cache_dir() == tmp_path / "new"
+
+
 def test_a_hub_id_resolves_to_its_snapshot_in_the_hf_cache(cache):
     folder = _snapshot(cache, "models--SomeOrg--some-model", "0123abcd")
     _snapshot(cache, "models--SomeOrg--other-model", "ffff0000")  # another repo of the same org
@@ -504,9 +518,11 @@ def _fileno_closed() -> int:
 @pytest.mark.parametrize("fileno", [_fileno_oserror, _fileno_closed, lambda: -1],
                          ids=["fileno-oserror", "closed-file", "invalid-fd"])
 def test_a_stream_without_a_usable_file_descriptor_is_dropped_quietly(fileno):
+    before = len(os.listdir("/proc/self/fd"))
     stream = Forgiving(_Leaving(fileno=fileno))
     assert stream.write("text") == 4
     assert stream.gone is True
+    assert len(os.listdir("/proc/self/fd")) == before  # nothing opened for it is left open
 
 
 def test_a_capture_without_fileno_is_dropped_quietly():
