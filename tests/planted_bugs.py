@@ -49,6 +49,8 @@ RP = "tests/test_report_page.py::"
 MG = "tests/test_mutation_groups.py::"
 EW = "tests/test_embedded_world.py::"
 LI = "tests/test_local_inputs.py::"
+KP = "tests/test_core_plugins_cli.py::"
+ET = "tests/test_embedded_teachers.py::"
 RCM = "tests/test_report_compare.py::"
 IF_ = "tests/test_io_formats.py::"
 ER = "tests/test_export_run.py::"
@@ -1922,6 +1924,118 @@ PLANTS = [
             os.dup2(devnull, self._stream.fileno())
             os.close(devnull)""",
         [LI + "test_a_stream_without_a_usable_file_descriptor_is_dropped_quietly"],
+    ),
+    (
+        "20.k1: built-in plugins no longer load before third-party ones found earlier",
+        "afcot_core/plugins.py",
+        """    return sorted(chosen, key=lambda ep: not is_builtin(ep))""",
+        """    return chosen""",
+        [KP + "test_built_in_plugins_load_first_whatever_order_they_are_found_in"],
+    ),
+    (
+        "20.k2: a plugin skipped for a misspelled hook stays registered, so its other hooks still register",
+        "afcot_core/plugins.py",
+        """            if pm.has_plugin(name):""",
+        """            if pm.has_plugin(None):""",
+        [KP + "test_a_plugin_with_a_misspelled_hook_is_skipped_whole_and_the_next_still_loads"],
+    ),
+    (
+        "20.k3: a registration loses the prompts it was given",
+        "afcot_core/plugins.py",
+        """preflight, prompts or {}, plan))""",
+        """preflight, prompts and {}, plan))""",
+        [KP + "test_a_registration_records_every_field_it_was_given_and_the_defaults_of_the_rest"],
+    ),
+    (
+        "20.k4: a built-in recipe name holding a path separator reaches a file (sub/../alpha)",
+        "afcot_core/catalog.py",
+        """    if "/" in name or "\\\\" in name or not found.is_file():""",
+        """    if not found.is_file():""",
+        [KP + "test_a_built_in_recipe_name_holding_a_path_separator_is_refused_even_when_the_file_exists"],
+    ),
+    (
+        "20.k5: recipe validate no longer names a recipe's variants",
+        "afcot_core/cli.py",
+        """if "variants" in recipe.data else """"",
+        """if "variants" in recipe.data and False else """"",
+        [KP + "test_recipe_validate_names_the_stages_the_components_and_the_variants"],
+    ),
+    (
+        "20.k6: a library's logging.ERROR record becomes a run warning, not an error",
+        "afcot_core/log.py",
+        """if record.levelno >= logging.ERROR else""",
+        """if record.levelno > logging.ERROR else""",
+        [KP + "test_library_warnings_through_python_logging_become_run_events_at_their_level"],
+    ),
+    (
+        "20.k7: a console whose reader left is written to again for every event",
+        "afcot_core/log.py",
+        """            _ConsoleLogger.gone = True""",
+        """            _ConsoleLogger.gone = False""",
+        [KP + "test_a_console_whose_reader_left_is_given_up_while_the_file_gets_every_event"],
+    ),
+    (
+        "20.k8: shards finished by an earlier run no longer move the bar",
+        "afcot_core/progress.py",
+        """        self._refresh(done.items)""",
+        """        self._refresh(0)""",
+        [KP + "test_a_bar_on_a_stream_that_is_not_a_terminal_prints_one_plain_line_at_the_end"],
+    ),
+    (
+        "20.t1: a loudness of exactly -21 dB is called loud instead of moderate",
+        "plugins/afcot_embedded/listen.py",
+        """return "loud" if rms_db > -21 else""",
+        """return "loud" if rms_db >= -21 else""",
+        [ET + "test_the_loudness_level_has_its_edges_at_minus_21_and_minus_31_db"],
+    ),
+    (
+        "20.t2: onsets only four frames apart are both counted",
+        "plugins/afcot_embedded/listen.py",
+        """< 9 or i - last < 5:""",
+        """< 9 or i - last < 4:""",
+        [ET + "test_onsets_need_five_frames_between_them_and_a_neighbour_on_each_side"],
+    ),
+    (
+        "20.t3: the ALM classifies by the count of misfits, not their share of the class profile",
+        "plugins/afcot_embedded/alm.py",
+        """scores = [1 - len(mismatches(info, m)) / len(info.acoustics) for info in infos]""",
+        """scores = [-len(mismatches(info, m)) for info in infos]""",
+        [ET + "test_the_alm_classifies_by_the_label_whose_profile_fits_best"],
+    ),
+    (
+        "20.t4: the ALM answers yes when any clause holds",
+        "plugins/afcot_embedded/alm.py",
+        """if clauses and all(_holds(c, m) for c in clauses) else""",
+        """if clauses and any(_holds(c, m) for c in clauses) else""",
+        [ET + "test_the_alm_answers_a_yes_no_question_yes_only_when_every_clause_holds"],
+    ),
+    (
+        "20.t5: the ALM's measurement cache drops a clip already at 512 entries",
+        "plugins/afcot_embedded/alm.py",
+        """if len(self._measured) > 512:""",
+        """if len(self._measured) >= 512:""",
+        [ET + "test_the_alm_measures_each_clip_once_and_forgets_the_oldest_beyond_512"],
+    ),
+    (
+        "20.t6: the scripted LLM answers no while another clause is still open",
+        "plugins/afcot_embedded/llm.py",
+        'return "no" if None not in truths else "unsure"',
+        'return "no"',
+        [ET + "test_the_llm_derives_yes_no_only_when_every_clause_is_known_or_one_is_false_and_none_unknown"],
+    ),
+    (
+        "20.t7: planted unsupported/asserted reasoning keeps the decisive statements",
+        "plugins/afcot_embedded/llm.py",
+        """beside = [a for a in useful if not needed & set(_about(a))]""",
+        """beside = list(useful)""",
+        [ET + "test_planted_unsupported_and_asserted_reasoning_leave_out_the_decisive_statements"],
+    ),
+    (
+        "20.t8: false reasoning is planted in the complement of its configured share",
+        "plugins/afcot_embedded/llm.py",
+        """return rng if rng.random() < share else None""",
+        """return rng if rng.random() > share else None""",
+        [ET + "test_the_llm_plants_false_reasoning_in_about_its_configured_share_of_requests"],
     ),
 ]
 
