@@ -457,35 +457,32 @@ def test_a_healthy_stream_gets_every_write_and_flush_and_lends_its_attributes():
         stream.no_such_attribute  # noqa: B018
 
 
-def test_a_write_to_a_pipe_whose_reader_left_is_dropped_and_the_fd_now_points_at_dev_null():
+@pytest.fixture
+def readerless_pipe():
+    """The write end of a pipe whose read end is closed, as a text file."""
     read, write = os.pipe()
     os.close(read)
-    pipe = os.fdopen(write, "w")
-    try:
-        stream = Forgiving(pipe)
-        text = "a progress line\n" * 10_000  # more than the buffer holds: the write itself reaches the pipe
-        assert stream.write(text) == len(text)
-        assert stream.gone is True
-        assert _points_at_devnull(write)
-        assert stream.write("later\n") == len("later\n")
-        stream.flush()
-        pipe.write("even straight to the file\n")
-        pipe.flush()  # the pipe's own buffer now drains into /dev/null
-    finally:
-        pipe.close()
+    with os.fdopen(write, "w") as pipe:
+        yield pipe
 
 
-def test_a_flush_to_a_pipe_whose_reader_left_is_dropped_too():
-    read, write = os.pipe()
-    os.close(read)
-    pipe = os.fdopen(write, "w")
-    try:
-        stream = Forgiving(pipe)
-        assert stream.write("short\n") == 6  # still in the buffer
-        stream.flush()
-        assert stream.gone is True and _points_at_devnull(write)
-    finally:
-        pipe.close()
+def test_a_write_to_a_pipe_whose_reader_left_is_dropped_and_the_fd_now_points_at_dev_null(readerless_pipe):
+    stream = Forgiving(readerless_pipe)
+    text = "a progress line\n" * 10_000  # more than the buffer holds: the write itself reaches the pipe
+    assert stream.write(text) == len(text)
+    assert stream.gone is True
+    assert _points_at_devnull(readerless_pipe.fileno())
+    assert stream.write("later\n") == len("later\n")
+    stream.flush()
+    readerless_pipe.write("even straight to the file\n")
+    readerless_pipe.flush()  # the pipe's own buffer now drains into /dev/null
+
+
+def test_a_flush_to_a_pipe_whose_reader_left_is_dropped_too(readerless_pipe):
+    stream = Forgiving(readerless_pipe)
+    assert stream.write("short\n") == 6  # still in the buffer
+    stream.flush()
+    assert stream.gone is True and _points_at_devnull(readerless_pipe.fileno())
 
 
 def test_once_the_reader_left_later_writes_and_flushes_never_reach_the_stream():
